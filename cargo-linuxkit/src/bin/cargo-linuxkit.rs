@@ -1,0 +1,5 @@
+//! `cargo linuxkit`: the command-line edge of the engine.
+
+fn main() {
+    println!("cargo-linuxkit");
+}

@@ -1,0 +1,1 @@
+//! Assembly of the root-filesystem tar stream, byte-compatible with LinuxKit.

@@ -1,0 +1,3 @@
+//! `linuxkit-init`: PID 1 for LinuxKit guests.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Compile-time checks for `linuxkit-dsl` image definitions.

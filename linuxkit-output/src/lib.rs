@@ -1,0 +1,1 @@
+//! Output formats built from the assembled root-filesystem tar.

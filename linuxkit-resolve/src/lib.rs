@@ -1,0 +1,1 @@
+//! Image resolution: reference normalisation, registry pulls and the local cache.
