@@ -94,6 +94,14 @@ pub enum StoreError {
         /// The digest of the bytes read.
         actual: String,
     },
+    /// An image source (registry, cache, ...) failed for this reference.
+    #[error("image {reference}: {source}")]
+    Source {
+        /// The reference as written.
+        reference: String,
+        /// What went wrong, as the source reports it.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A descriptor or media type this tool cannot handle.
     #[error("image {reference}: {message}")]
     Unsupported {
