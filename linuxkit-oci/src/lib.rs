@@ -4,7 +4,9 @@
 //!   one type assembly consumes; [`store::ImageProvider`] is what every image source implements.
 //! - [`layout`]: reading OCI image layout directories (a user's layout or LinuxKit's cache).
 //! - [`digest`]: content digests.
+//! - [`write`]: writing OCI image layouts (verified blobs, atomic `index.json` under a lock).
 
 pub mod digest;
 pub mod layout;
 pub mod store;
+pub mod write;
