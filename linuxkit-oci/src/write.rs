@@ -175,10 +175,7 @@ impl LayoutWriter {
         if let Some(e) = expected {
             sha256_hex(e)?;
         }
-        let (tmp_path, mut file) = self.temp_file()?;
-        let guard = RemoveOnDrop(Some(tmp_path.clone()));
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
+        let mut w = self.blob_writer()?;
         let mut buf = vec![0u8; 128 * 1024];
         loop {
             let n = match reader.read(&mut buf) {
@@ -192,39 +189,23 @@ impl LayoutWriter {
                     })
                 }
             };
-            hasher.update(&buf[..n]);
-            size += n as u64;
-            file.write_all(&buf[..n]).map_err(|source| WriteError::Io {
-                path: tmp_path.clone(),
-                source,
-            })?;
+            w.write(&buf[..n])?;
         }
-        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
-        if let Some(e) = expected {
-            if e != actual {
-                return Err(WriteError::DigestMismatch {
-                    expected: e.to_string(),
-                    actual,
-                });
-            }
-        }
-        file.sync_all().map_err(|source| WriteError::Io {
-            path: tmp_path.clone(),
-            source,
-        })?;
-        drop(file);
-        let dest = self.blob_path(&actual);
-        fs::rename(&tmp_path, &dest).map_err(|source| WriteError::Io {
-            path: dest.clone(),
-            source,
-        })?;
-        guard.disarm();
-        Ok(Descriptor {
-            media_type: media_type.to_string(),
-            digest: actual,
-            size,
-            platform: None,
-            annotations: None,
+        w.commit(media_type, expected)
+    }
+
+    /// Starts a streamed blob write (for sources that push bytes, such as async downloads).
+    /// Nothing is stored unless [`BlobWriter::commit`] succeeds; dropping the writer removes
+    /// its temporary file.
+    pub fn blob_writer(&self) -> Result<BlobWriter, WriteError> {
+        let (tmp_path, file) = self.temp_file()?;
+        Ok(BlobWriter {
+            guard: RemoveOnDrop(Some(tmp_path.clone())),
+            tmp_path,
+            file: Some(file),
+            hasher: Sha256::new(),
+            size: 0,
+            blobs_dir: self.blobs_dir(),
         })
     }
 
@@ -401,6 +382,83 @@ pub fn empty_index() -> Index {
         media_type: Some(media::OCI_INDEX.to_string()),
         manifests: Vec::new(),
         annotations: None,
+    }
+}
+
+/// A blob being written: bytes go to a temporary file and are hashed on the way.
+pub struct BlobWriter {
+    guard: RemoveOnDrop,
+    tmp_path: PathBuf,
+    file: Option<File>,
+    hasher: Sha256,
+    size: u64,
+    blobs_dir: PathBuf,
+}
+
+impl std::fmt::Debug for BlobWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobWriter")
+            .field("tmp_path", &self.tmp_path)
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+impl BlobWriter {
+    /// Appends bytes.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
+        file.write_all(bytes).map_err(|source| WriteError::Io {
+            path: self.tmp_path.clone(),
+            source,
+        })
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Checks the digest against `expected` (when given), fsyncs and renames the blob into
+    /// place. On a mismatch nothing is stored.
+    pub fn commit(
+        mut self,
+        media_type: &str,
+        expected: Option<&str>,
+    ) -> Result<Descriptor, WriteError> {
+        let actual = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
+        if let Some(e) = expected {
+            sha256_hex(e)?;
+            if e != actual {
+                return Err(WriteError::DigestMismatch {
+                    expected: e.to_string(),
+                    actual,
+                });
+            }
+        }
+        if let Some(file) = self.file.take() {
+            file.sync_all().map_err(|source| WriteError::Io {
+                path: self.tmp_path.clone(),
+                source,
+            })?;
+        }
+        let dest = blob_path(&self.blobs_dir, &actual);
+        fs::rename(&self.tmp_path, &dest).map_err(|source| WriteError::Io {
+            path: dest.clone(),
+            source,
+        })?;
+        self.guard.0 = None;
+        Ok(Descriptor {
+            media_type: media_type.to_string(),
+            digest: actual,
+            size: self.size,
+            platform: None,
+            annotations: None,
+        })
     }
 }
 
