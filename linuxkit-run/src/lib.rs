@@ -1,0 +1,26 @@
+//! Boot LinuxKit build outputs in QEMU (`cargo linuxkit run`).
+//!
+//! The runner is the last stage of the pipeline: it takes files that `linuxkit-output` wrote and
+//! never looks at definitions or images.
+//!
+//! - [`target`]: what to boot — detects the boot mode from a path the way upstream
+//!   `linuxkit run qemu` does (`<prefix>-kernel` + `-initrd.img`, `-squashfs.img`, `.iso`, disks).
+//! - [`options`]: how to boot it — memory, CPUs, disks, published ports, acceleration, timeout.
+//! - [`accel`]: choosing KVM only where it really works, TCG otherwise.
+//! - [`kernel`]: extracting the `vmlinux` ELF from a bzImage so TCG boots skip the emulated
+//!   decompression (PVH entry).
+//! - [`qemu`]: the QEMU command line (a pure function) and the supervised VM process
+//!   (signals, terminal restore, timeout, guest exit status).
+//! - [`error`]: the typed errors, each naming what to install or fix.
+
+pub mod accel;
+pub mod error;
+pub mod kernel;
+pub mod options;
+pub mod qemu;
+pub mod target;
+
+pub use error::RunError;
+pub use options::{Accel, DiskSpec, Networking, PortForward, Protocol, RunOptions};
+pub use qemu::{run, GuestStatus, RunOutcome, VmPlan};
+pub use target::{detect, BootMode, BootTarget};
