@@ -1,0 +1,26 @@
+//! Pure validation functions for LinuxKit image definitions.
+//!
+//! The same rules run at compile time (in `linuxkit-macros`, on string literals) and at run time
+//! (in `linuxkit-dsl`'s `check`, on any value). Every function takes the text as written and
+//! returns `Ok(())` or a short message that quotes the offending text and says what is expected,
+//! for example `repository name must be lowercase: "Redis"`.
+//!
+//! The crate has no dependencies so that the proc-macro crate stays quick to build.
+//!
+//! - [`reference`](mod@reference): [`image_reference`], the docker/containerd image reference grammar.
+//! - [`mounts`]: [`absolute_path`], [`bind`] (and [`parse_bind`]), [`tmpfs`], [`mount_options`].
+//! - [`scalars`]: [`octal_mode`] (and [`parse_octal_mode`]), [`sysctl_key`], [`env_var`],
+//!   [`volume_name`].
+//! - [`process`]: [`capability`] (and [`CAPABILITIES`]), [`rlimit`] (and [`parse_rlimit`]).
+
+pub mod mounts;
+pub mod process;
+pub mod reference;
+pub mod scalars;
+
+mod suggest;
+
+pub use mounts::{absolute_path, bind, mount_options, parse_bind, tmpfs, BindSpec, MOUNT_FLAGS};
+pub use process::{capability, parse_rlimit, rlimit, Rlimit, CAPABILITIES, RLIMITS};
+pub use reference::image_reference;
+pub use scalars::{env_var, octal_mode, parse_octal_mode, sysctl_key, volume_name};
