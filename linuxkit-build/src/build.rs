@@ -1,0 +1,471 @@
+//! `build_tar`: the whole assembly, in upstream's order (build spec §3.1): kernel, init images
+//! (+ consolidated apk database), volumes, onboot / onshutdown / services bundles, files, and the
+//! Dockerfile for `--format docker`. No SBOM is written (upstream's has a random UUID).
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::PathBuf;
+
+use linuxkit_dsl::{Container, Image};
+use linuxkit_oci::store::{ImageProvider, Platform, ResolvedImage};
+
+use crate::error::{BuildError, ResultExt};
+use crate::files::write_files;
+use crate::gotar::{type_flag, GoTime, Header};
+use crate::image_tar::{image_tar, lk_header, tar_prefix, DEFAULT_MTIME, RESOLV_SYMLINK};
+use crate::kernel::{KernelFilter, KernelNames};
+use crate::oci_config::{container_spec, IdMap};
+use crate::oci_volume::image_oci_tar;
+use crate::reference;
+use crate::sink::{EntrySink, TarOut, APK_INSTALLED};
+
+/// The Dockerfile appended for `--format docker`.
+const DOCKERFILE: &str = "\nFROM scratch\n\nCOPY . ./\n\nENTRYPOINT [\"/bin/rc.init\"]\n";
+
+/// How to build.
+pub struct BuildOptions<'a> {
+    /// The target platform (upstream `--arch`): which manifest of multi-platform images is used.
+    pub platform: Platform,
+    /// Append the `Dockerfile` entry (upstream `--format docker`).
+    pub docker: bool,
+    /// Relative `files[].source` paths resolve against this directory (upstream: the process's
+    /// working directory).
+    pub files_base: PathBuf,
+    /// The home directory `~/` expands to in `files[].source` (default: `$HOME`).
+    pub home: Option<PathBuf>,
+    /// Gunzip the kernel (upstream `--decompress-kernel`).
+    pub decompress_kernel: bool,
+    /// Receives upstream-like status lines (`Extract kernel image: ...`, `Add init containers:`).
+    pub progress: Option<&'a dyn Fn(&str)>,
+}
+
+impl BuildOptions<'_> {
+    /// Options for `platform` with upstream's defaults: no Dockerfile, sources relative to the
+    /// current directory, `$HOME`, no kernel decompression, no status lines.
+    pub fn new(platform: Platform) -> Self {
+        BuildOptions {
+            platform,
+            docker: false,
+            files_base: PathBuf::from("."),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+            decompress_kernel: false,
+            progress: None,
+        }
+    }
+}
+
+/// An image used by a build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsedImage {
+    /// Where it is used: `kernel`, `init[0]`, `volume[1]`, `services[2]`, ...
+    pub location: String,
+    /// The reference as written in the definition.
+    pub reference: String,
+    /// The digest of the manifest used.
+    pub manifest_digest: String,
+}
+
+/// What a build wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildReport {
+    /// Number of tar members (not counting PAX extended headers).
+    pub entries: u64,
+    /// Size of the tar stream in bytes.
+    pub bytes: u64,
+    /// The images used, in build order.
+    pub images: Vec<UsedImage>,
+}
+
+/// Assembles the root-filesystem tar of `image` into `out`, byte-compatible with upstream
+/// `linuxkit build --format tar --no-sbom`. Images are resolved through `images`. On error the
+/// output holds a partial stream: write to a temporary file and rename on success.
+pub fn build_tar(
+    image: &Image,
+    images: &dyn ImageProvider,
+    opts: &BuildOptions<'_>,
+    out: &mut dyn Write,
+) -> Result<BuildReport, BuildError> {
+    check_config(image)?;
+    let progress = |s: &str| {
+        if let Some(p) = opts.progress {
+            p(s)
+        }
+    };
+    let mut b = Builder {
+        images,
+        opts,
+        used: Vec::new(),
+    };
+    let mut out = TarOut::new(out);
+
+    if let Some(kernel) = image.kernel.as_ref().filter(|k| !k.image.is_empty()) {
+        let r = canonical(&kernel.image)?;
+        progress(&format!("Extract kernel image: {r}"));
+        let context = || "failed to extract kernel image and tarball".to_string();
+        let resolved = b.resolve("kernel", &kernel.image, &r).context(context)?;
+        out.source = r.clone();
+        let mut kf = KernelFilter::new(
+            &mut out,
+            KernelNames::of(kernel),
+            kernel.cmdline.clone().unwrap_or_default(),
+            r.clone(),
+            opts.decompress_kernel,
+        );
+        image_tar("kernel", Some((&resolved, &r)), "", "", &mut kf).context(context)?;
+        kf.close().context(|| "close error".to_string())?;
+    }
+
+    if !image.init.is_empty() {
+        progress("Add init containers:");
+    }
+    out.apk_dbs = Some(Vec::new());
+    for (i, init) in image.init.iter().enumerate() {
+        let r = canonical(init)?;
+        progress(&format!("Process init image: {r}"));
+        let context = || format!("failed to build init tarball from {r}");
+        let location = format!("init[{i}]");
+        let resolved = b.resolve(&location, init, &r).context(context)?;
+        out.source = r.clone();
+        image_tar(
+            &location,
+            Some((&resolved, &r)),
+            "",
+            RESOLV_SYMLINK,
+            &mut out,
+        )
+        .context(context)?;
+    }
+    let dbs = out.apk_dbs.take().unwrap_or_default();
+    if dbs.len() > 1 {
+        let mut content = Vec::new();
+        for db in &dbs {
+            content.extend_from_slice(db);
+            content.extend_from_slice(b"\n\n");
+        }
+        let mut h = Header::new(APK_INSTALLED, type_flag::REG);
+        h.mode = 0o644;
+        h.size = content.len() as i64;
+        h.set_pax(crate::image_tar::PAX_SOURCE, "LINUXKIT.apkinit");
+        h.set_pax(crate::image_tar::PAX_LOCATION, "init");
+        out.write_bytes(h, &content)?;
+    }
+
+    if !image.volumes.is_empty() {
+        progress("Add volumes:");
+    }
+    for (i, vol) in image.volumes.iter().enumerate() {
+        progress(&format!("Process volume image: {}", vol.name));
+        let location = format!("volume[{i}]");
+        let base = format!("containers/volumes/{}", vol.name);
+        let lower = format!("{base}/lower/");
+        let vol_image = vol.image.as_deref().filter(|s| !s.is_empty());
+        let format = vol.format.as_deref().unwrap_or("");
+        match vol_image {
+            None => image_tar(&location, None, &lower, RESOLV_SYMLINK, &mut out),
+            Some(img) if format.is_empty() || format == "filesystem" => {
+                let r = canonical(img)?;
+                let resolved = b.resolve(&location, img, &r)?;
+                out.source = r.clone();
+                image_tar(
+                    &location,
+                    Some((&resolved, &r)),
+                    &lower,
+                    RESOLV_SYMLINK,
+                    &mut out,
+                )
+            }
+            Some(_) => Ok(()),
+        }
+        .context(|| {
+            format!(
+                "failed to build volume filesystem tarball from {}",
+                vol.name
+            )
+        })?;
+        if let (Some(img), "oci") = (vol_image, format) {
+            let platforms = vol
+                .platforms
+                .iter()
+                .flatten()
+                .map(|p| parse_platform(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let r = canonical(img)?;
+            let platform = platforms.first().unwrap_or(&opts.platform).clone();
+            let context = || {
+                format!(
+                    "failed to build volume OCI v1 layout tarball from {}",
+                    vol.name
+                )
+            };
+            let resolved = b
+                .resolve_for(&location, img, &r, &platform)
+                .context(context)?;
+            out.source = r.clone();
+            image_oci_tar(&location, &resolved, &r, &lower, &platforms, &mut out)
+                .context(context)?;
+        }
+        for dir in ["tmp", "merged"] {
+            let name = format!("{base}/{dir}/");
+            let h = lk_header(name, type_flag::DIR, 0o755, "linuxkit.volumes", &location);
+            out.entry(h, &mut std::io::empty())?;
+        }
+    }
+
+    let ids = IdMap::for_image(image);
+    let mut dup: HashMap<String, String> = HashMap::new();
+    let sections: [(&str, &[Container], &str); 3] = [
+        ("onboot", &image.onboot, "Add onboot containers:"),
+        (
+            "onshutdown",
+            &image.onshutdown,
+            "Add onshutdown containers:",
+        ),
+        ("services", &image.services, "Add service containers:"),
+    ];
+    for (section, list, title) in sections {
+        if !list.is_empty() {
+            progress(title);
+        }
+        for (i, c) in list.iter().enumerate() {
+            let dir = if section == "services" {
+                c.name.clone()
+            } else {
+                format!("{i:03}-{}", c.name)
+            };
+            progress(&format!("  Create OCI config for {}", c.image));
+            b.output_image(image, c, section, i, &dir, &ids, &mut dup, &mut out)?;
+        }
+    }
+
+    let home = opts.home.as_deref();
+    write_files(image, &ids, &opts.files_base, home, &progress, &mut out)
+        .context(|| "failed to add filesystem parts".to_string())?;
+
+    if opts.docker {
+        progress("  Adding Dockerfile");
+        let mut h = Header::new("Dockerfile", type_flag::REG);
+        h.mode = 0o644;
+        h.size = DOCKERFILE.len() as i64;
+        h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME));
+        out.write_bytes(h, DOCKERFILE.as_bytes())?;
+    }
+
+    let entries = out.entries;
+    let bytes = out.finish()?;
+    Ok(BuildReport {
+        entries,
+        bytes,
+        images: b.used,
+    })
+}
+
+struct Builder<'a> {
+    images: &'a dyn ImageProvider,
+    opts: &'a BuildOptions<'a>,
+    used: Vec<UsedImage>,
+}
+
+impl Builder<'_> {
+    fn resolve(
+        &mut self,
+        location: &str,
+        written: &str,
+        canonical: &str,
+    ) -> Result<ResolvedImage, BuildError> {
+        let platform = self.opts.platform.clone();
+        self.resolve_for(location, written, canonical, &platform)
+    }
+
+    fn resolve_for(
+        &mut self,
+        location: &str,
+        written: &str,
+        canonical: &str,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, BuildError> {
+        let resolved =
+            self.images
+                .resolve(written, platform)
+                .map_err(|source| BuildError::Pull {
+                    reference: canonical.to_string(),
+                    source,
+                })?;
+        self.used.push(UsedImage {
+            location: location.to_string(),
+            reference: written.to_string(),
+            manifest_digest: resolved.manifest_digest.clone(),
+        });
+        Ok(resolved)
+    }
+
+    /// Upstream `outputImage` + `ImageBundle`.
+    #[allow(clippy::too_many_arguments)]
+    fn output_image(
+        &mut self,
+        image: &Image,
+        c: &Container,
+        section: &str,
+        index: usize,
+        dir: &str,
+        ids: &IdMap,
+        dup: &mut HashMap<String, String>,
+        out: &mut TarOut<'_>,
+    ) -> Result<(), BuildError> {
+        let r = reference::canonical(&c.image).map_err(|source| BuildError::Reference {
+            image: c.image.clone(),
+            source,
+        })?;
+        let location = format!("{section}[{index}]");
+        let resolved = self.resolve(&location, &c.image, &r).map_err(|e| match e {
+            BuildError::Pull { source, .. } => BuildError::Pull {
+                reference: c.image.clone(),
+                source,
+            },
+            other => other,
+        })?;
+        let spec = container_spec(c, &resolved.config, ids, &image.volumes)?;
+        let config = spec.config_json();
+        let prefix = format!("containers/{section}/{dir}");
+        out.source = r.clone();
+        (|| {
+            let readonly = spec.readonly;
+            let mut root = format!("{prefix}/{}", if readonly { "rootfs" } else { "lower" });
+            let found_elsewhere = match dup.get(&r) {
+                Some(earlier) => {
+                    tar_prefix(&format!("{prefix}/"), &location, &r, out)?;
+                    root = earlier.clone();
+                    true
+                }
+                None => {
+                    image_tar(
+                        &location,
+                        Some((&resolved, &r)),
+                        &format!("{root}/"),
+                        "",
+                        out,
+                    )?;
+                    dup.insert(r.clone(), root.clone());
+                    false
+                }
+            };
+            let mut h = lk_header(
+                format!("{prefix}/config.json"),
+                type_flag::REG,
+                0o644,
+                &r,
+                &location,
+            );
+            h.size = config.len() as i64;
+            out.write_bytes(h, &config)?;
+            let mut dirs = Vec::new();
+            if !readonly {
+                dirs.push("tmp");
+                dirs.push("rootfs");
+            } else if found_elsewhere {
+                dirs.push("rootfs");
+            }
+            for d in dirs {
+                let h = lk_header(
+                    format!("{prefix}/{d}"),
+                    type_flag::DIR,
+                    0o755,
+                    &r,
+                    &location,
+                );
+                out.entry(h, &mut std::io::empty())?;
+            }
+            let runtime = spec.runtime_json(&prefix, &root);
+            let mut h = lk_header(
+                format!("{prefix}/runtime.json"),
+                type_flag::REG,
+                0o644,
+                &r,
+                &location,
+            );
+            h.size = runtime.len() as i64;
+            out.write_bytes(h, &runtime)
+        })()
+        .context(|| format!("failed to extract root filesystem for {}", c.image))
+    }
+}
+
+fn canonical(image: &str) -> Result<String, BuildError> {
+    reference::canonical(image).map_err(|source| BuildError::Reference {
+        image: image.to_string(),
+        source,
+    })
+}
+
+/// `os/arch[/variant]` as go-containerregistry's `ParsePlatform` reads it.
+fn parse_platform(p: &str) -> Result<Platform, BuildError> {
+    let main = p.split(':').next().unwrap_or_default();
+    let parts: Vec<&str> = main.split('/').collect();
+    if parts.len() > 3 || parts.iter().any(|s| s.is_empty()) {
+        return Err(BuildError::InvalidConfig(format!(
+            "failed to parse platform {p}: too many slashes in platform spec: {p}"
+        )));
+    }
+    Ok(Platform {
+        os: parts[0].to_string(),
+        architecture: parts.get(1).map(|s| s.to_string()).unwrap_or_default(),
+        variant: parts.get(2).map(|s| s.to_string()),
+    })
+}
+
+/// The checks upstream makes when it reads a config (before building anything).
+fn check_config(image: &Image) -> Result<(), BuildError> {
+    let mut names = HashSet::new();
+    for s in &image.services {
+        if !names.insert(s.name.as_str()) {
+            return Err(BuildError::InvalidConfig(format!(
+                "duplicate service name: {}",
+                s.name
+            )));
+        }
+    }
+    let mut vols = HashSet::new();
+    for v in &image.volumes {
+        let valid = v
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(BuildError::InvalidConfig(format!(
+                "invalid volume name: {}",
+                v.name
+            )));
+        }
+        if !vols.insert(v.name.as_str()) {
+            return Err(BuildError::InvalidConfig(format!(
+                "duplicate volume name: {}",
+                v.name
+            )));
+        }
+    }
+    let check = |what: &str, s: &str| {
+        reference::canonical(s)
+            .map(|_| ())
+            .map_err(|e| BuildError::InvalidConfig(format!("extract {what} image reference: {e}")))
+    };
+    if let Some(k) = image.kernel.as_ref().filter(|k| !k.image.is_empty()) {
+        check("kernel", &k.image)?;
+    }
+    for i in &image.init {
+        check("init", i)?;
+    }
+    for c in &image.onboot {
+        check("on boot", &c.image)?;
+    }
+    for c in &image.onshutdown {
+        check("on shutdown", &c.image)?;
+    }
+    for c in &image.services {
+        check("service", &c.image)?;
+    }
+    for v in &image.volumes {
+        if let Some(img) = v.image.as_deref().filter(|s| !s.is_empty()) {
+            check("volume", img)?;
+        }
+    }
+    Ok(())
+}
