@@ -1,1 +1,133 @@
 //! Output formats built from the assembled root-filesystem tar.
+//!
+//! The input is the tar that `linuxkit-build` writes (`boot/kernel`, `boot/cmdline`,
+//! `boot/ucode.cpio`, then everything else); the outputs are LinuxKit's formats with LinuxKit's
+//! file names. One call, [`write_outputs`], builds every requested format: the tar is streamed
+//! (never held in memory), the initrd is built once and shared by the formats that boot it, and
+//! every file is written to a temporary file and renamed only when all formats succeeded.
+//!
+//! Map of the crate:
+//! - [`format`]: format names (`FromStr` with upstream's names and error) and file names.
+//! - [`initrd`]: tar -> gzip'd newc cpio, upstream's `CopySplitTar`, compressed in parallel
+//!   as concatenated gzip members ([`pgz`]) with the cpio writer in [`cpio`].
+//! - `kernel_initrd`: `kernel+initrd` and `tar-kernel-initrd` files.
+//! - `staging`: temporary files and the final rename.
+//! - `gopath`: Go's `filepath.Rel`/`Dir`/`Clean`, for hard links turned into symlinks.
+
+mod cpio;
+mod error;
+pub mod format;
+mod gopath;
+pub mod initrd;
+mod kernel_initrd;
+mod pgz;
+mod staging;
+
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
+
+pub use error::OutputError;
+pub use format::Format;
+pub use initrd::{tar_to_initrd, BootFiles, Compression};
+pub use kernel_initrd::DEFAULT_MTIME;
+
+use staging::Staging;
+
+/// Settings that apply to several formats.
+#[derive(Clone, Debug)]
+pub struct OutputOptions {
+    /// Disk size in MiB for `aws` and `qcow2-bios` (upstream `--size`, default 1024).
+    pub size_mib: u64,
+    /// Target architecture as given to `--arch` (`amd64`, `arm64`, ...).
+    pub arch: String,
+    /// Initrd compression.
+    pub compression: Compression,
+}
+
+impl Default for OutputOptions {
+    fn default() -> Self {
+        OutputOptions {
+            size_mib: 1024,
+            arch: "amd64".into(),
+            compression: Compression::default(),
+        }
+    }
+}
+
+/// Formats implemented so far.
+fn supported(f: Format) -> bool {
+    matches!(
+        f,
+        Format::Tar | Format::KernelInitrd | Format::TarKernelInitrd
+    )
+}
+
+/// Whether the format is built from the kernel, initrd and cmdline.
+fn needs_initrd(f: Format) -> bool {
+    matches!(f, Format::KernelInitrd | Format::TarKernelInitrd)
+}
+
+/// Builds `formats` from the root filesystem tar at `rootfs_tar` into `dir`, with output base
+/// name `name`. Returns the files written, in order. On error nothing is renamed into place.
+pub fn write_outputs(
+    rootfs_tar: &Path,
+    formats: &[Format],
+    dir: &Path,
+    name: &str,
+    opts: &OutputOptions,
+) -> Result<Vec<PathBuf>, OutputError> {
+    let mut wanted: Vec<Format> = Vec::new();
+    for &f in formats {
+        if !supported(f) {
+            return Err(OutputError::Unsupported(f.name().to_string()));
+        }
+        if !wanted.contains(&f) {
+            wanted.push(f);
+        }
+    }
+    let open = || {
+        File::open(rootfs_tar)
+            .map(BufReader::new)
+            .map_err(|source| OutputError::ReadTar {
+                path: rootfs_tar.to_path_buf(),
+                source,
+            })
+    };
+    let mut staging = Staging::new(dir);
+
+    // One pass over the tar builds the initrd every kernel+initrd-based format shares.
+    let mut initrd = None;
+    if wanted.iter().any(|&f| needs_initrd(f)) {
+        let mut gz = staging.scratch("initrd.gz")?;
+        let gz_path = gz.path().to_path_buf();
+        let boot = {
+            let mut out = io::BufWriter::with_capacity(1 << 20, gz.as_file_mut());
+            let boot = tar_to_initrd(open()?, rootfs_tar, &mut out, &gz_path, opts.compression)?;
+            io::Write::flush(&mut out).map_err(|source| OutputError::Write {
+                path: gz_path.clone(),
+                source,
+            })?;
+            boot
+        };
+        initrd = Some((boot, gz));
+    }
+
+    for &f in &wanted {
+        match (f, initrd.as_mut()) {
+            (Format::Tar, _) => {
+                let i = staging.create(&f.file_name(name))?;
+                let s = staging.get(i);
+                io::copy(&mut open()?, s.file()).map_err(|e| s.err(e))?;
+            }
+            (Format::KernelInitrd, Some((boot, gz))) => {
+                kernel_initrd::write(&mut staging, name, boot, gz.as_file_mut())?
+            }
+            (Format::TarKernelInitrd, Some((boot, gz))) => {
+                kernel_initrd::write_tar(&mut staging, name, boot, gz.as_file_mut())?
+            }
+            _ => return Err(OutputError::Unsupported(f.name().to_string())),
+        }
+    }
+    staging.commit()
+}
