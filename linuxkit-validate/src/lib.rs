@@ -8,8 +8,9 @@
 //! The crate has no dependencies so that the proc-macro crate stays quick to build.
 //!
 //! - [`reference`](mod@reference): [`image_reference`], the docker/containerd image reference grammar.
-//! - [`mounts`]: [`absolute_path`], [`bind`] (and [`parse_bind`]), [`tmpfs`], [`mount_options`].
+//! - [`mounts`]: [`absolute_path`], [`file_path`], [`bind`] (and [`parse_bind`]), [`tmpfs`], [`mount_options`].
 //! - [`scalars`]: [`octal_mode`] (and [`parse_octal_mode`]), [`sysctl_key`], [`env_var`],
+//!   [`env_name`],
 //!   [`volume_name`].
 //! - [`process`]: [`capability`] (and [`CAPABILITIES`]), [`rlimit`] (and [`parse_rlimit`]).
 
@@ -20,7 +21,9 @@ pub mod scalars;
 
 mod suggest;
 
-pub use mounts::{absolute_path, bind, mount_options, parse_bind, tmpfs, BindSpec, MOUNT_FLAGS};
+pub use mounts::{
+    absolute_path, bind, file_path, mount_options, parse_bind, tmpfs, BindSpec, MOUNT_FLAGS,
+};
 pub use process::{capability, parse_rlimit, rlimit, Rlimit, CAPABILITIES, RLIMITS};
 pub use reference::image_reference;
-pub use scalars::{env_var, octal_mode, parse_octal_mode, sysctl_key, volume_name};
+pub use scalars::{env_name, env_var, octal_mode, parse_octal_mode, sysctl_key, volume_name};

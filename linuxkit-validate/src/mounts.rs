@@ -94,6 +94,25 @@ pub fn absolute_path(s: &str) -> Result<(), String> {
     check_path("path", s)
 }
 
+/// Checks the path of a `files` entry. LinuxKit strips one leading `/`, so `etc/hosts` and
+/// `/etc/hosts` are the same file; the path must not be empty or contain a `..` component.
+pub fn file_path(s: &str) -> Result<(), String> {
+    if s.is_empty() || s == "/" {
+        return Err(format!(
+            "file path is empty: expected a path such as \"/etc/hosts\", got {s:?}"
+        ));
+    }
+    if s.split('/').any(|c| c == "..") {
+        return Err(format!(
+            "file path must not contain a '..' component: {s:?}"
+        ));
+    }
+    if s.contains('\0') {
+        return Err(format!("file path must not contain a NUL character: {s:?}"));
+    }
+    Ok(())
+}
+
 fn check_path(what: &str, s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Err(format!(
@@ -250,6 +269,24 @@ mod tests {
         assert!(absolute_path("/a/..").is_err());
         assert!(absolute_path("").unwrap_err().contains("empty"));
         assert!(absolute_path("/a\0").unwrap_err().contains("NUL"));
+    }
+
+    #[test]
+    fn file_paths() {
+        for p in [
+            "etc/hosts",
+            "/etc/hosts",
+            "root/.ssh/authorized_keys",
+            "/a/..b",
+        ] {
+            assert_eq!(file_path(p), Ok(()), "{p}");
+        }
+        assert!(file_path("").unwrap_err().contains("empty"));
+        assert!(file_path("/").unwrap_err().contains("empty"));
+        assert_eq!(
+            file_path("etc/../x"),
+            Err("file path must not contain a '..' component: \"etc/../x\"".into())
+        );
     }
 
     #[test]

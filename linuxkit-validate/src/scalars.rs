@@ -96,6 +96,16 @@ pub fn env_var(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks the name part of an environment entry: non-empty, without `=` or whitespace.
+pub fn env_name(s: &str) -> Result<(), String> {
+    if s.contains('=') {
+        return Err(format!(
+            "environment variable name must not contain '=': {s:?}"
+        ));
+    }
+    env_var(&format!("{s}="))
+}
+
 /// Checks a volume name: `^[a-z0-9_-]+$`. (LinuxKit's own pattern also lets the empty name
 /// through; nothing can bind to it, so it is refused here.)
 pub fn volume_name(s: &str) -> Result<(), String> {
@@ -191,6 +201,17 @@ mod tests {
         assert!(env_var("=x").unwrap_err().contains("empty name"));
         assert!(env_var("A B=x").unwrap_err().contains("whitespace"));
         assert!(env_var("A=\0").unwrap_err().contains("NUL"));
+    }
+
+    #[test]
+    fn env_names() {
+        assert_eq!(env_name("PATH"), Ok(()));
+        assert!(env_name("").unwrap_err().contains("empty name"));
+        assert_eq!(
+            env_name("A=B"),
+            Err("environment variable name must not contain '=': \"A=B\"".into())
+        );
+        assert!(env_name("A B").unwrap_err().contains("whitespace"));
     }
 
     #[test]
