@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod boot;
+
 use std::io::Write;
 use std::path::Path;
 

@@ -1,0 +1,68 @@
+//! Boot tests under QEMU TCG (slow: several seconds each). They boot Debian's kernel with a
+//! busybox `/init` that prints a marker, and skip with a message when QEMU, the kernel or a
+//! firmware package is missing (`scripts/setup` installs them).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::boot::{boot, busybox_rootfs, prerequisites};
+use common::write_tar;
+use linuxkit_output::{write_outputs, Format, OutputOptions};
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+fn build(dir: &Path, kernel: &Path, cmdline: &str, formats: &[Format]) -> Vec<PathBuf> {
+    let tar = dir.join("rootfs.tar");
+    // 3 MiB of padding: the initrd has several gzip members, one of them a streamed entry.
+    write_tar(&tar, &busybox_rootfs(kernel, cmdline, 3 << 20));
+    write_outputs(&tar, formats, dir, "boot", &OutputOptions::default()).expect("write outputs")
+}
+
+fn skip(why: &str) {
+    eprintln!("SKIPPED: {why}");
+}
+
+/// `kernel+initrd`: QEMU direct kernel boot of the multi-member gzip initrd.
+#[test]
+fn boots_kernel_initrd() {
+    let kernel = match prerequisites(&[]) {
+        Ok(k) => k,
+        Err(e) => return skip(&e),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    build(
+        d,
+        &kernel,
+        "console=ttyS0 panic=-1",
+        &[Format::KernelInitrd],
+    );
+    let initrd = std::fs::read(d.join("boot-initrd.img")).unwrap();
+    let members = initrd
+        .windows(4)
+        .filter(|w| w == &[0x1f, 0x8b, 8, 0])
+        .count();
+    assert!(
+        members >= 3,
+        "the test wants a multi-member initrd, got {members}"
+    );
+    let args: Vec<String> = [
+        "-kernel",
+        &d.join("boot-kernel").to_string_lossy(),
+        "-initrd",
+        &d.join("boot-initrd.img").to_string_lossy(),
+        "-append",
+        &std::fs::read_to_string(d.join("boot-cmdline")).unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let booted = boot(&args, TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    assert!(booted.console.contains(common::boot::MARKER));
+    assert!(
+        !booted.console.contains("junk"),
+        "initramfs unpack complained"
+    );
+}
