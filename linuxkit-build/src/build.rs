@@ -396,12 +396,12 @@ fn canonical(image: &str) -> Result<String, BuildError> {
     })
 }
 
-/// `os/arch[/variant]` as go-containerregistry's `ParsePlatform` reads it.
+/// `os/arch[/variant][:osversion]` as go-containerregistry's `ParsePlatform` reads it.
 fn parse_platform(p: &str) -> Result<Platform, BuildError> {
-    let main = p.split(':').next().unwrap_or_default();
+    let main = p.trim().split(':').next().unwrap_or_default();
     let parts: Vec<&str> = main.split('/').collect();
-    if parts.len() > 3 || parts.iter().any(|s| s.is_empty()) {
-        return Err(BuildError::InvalidConfig(format!(
+    if parts.len() > 3 {
+        return Err(BuildError::Platform(format!(
             "failed to parse platform {p}: too many slashes in platform spec: {p}"
         )));
     }

@@ -52,6 +52,9 @@ pub enum BuildError {
     /// The kernel image does not have the expected files.
     #[error("{0}")]
     Kernel(String),
+    /// A volume's `platforms` entry cannot be parsed.
+    #[error("{0}")]
+    Platform(String),
     /// A `files` entry is invalid or its source cannot be read.
     #[error("{0}")]
     Files(String),

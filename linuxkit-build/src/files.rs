@@ -199,7 +199,7 @@ fn parse_go_octal(s: &str) -> Result<i64, String> {
     if digits.is_empty() || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
         return Err(syntax());
     }
-    let v = i64::from_str_radix(&digits, 8)
+    let v = i64::from_str_radix(digits, 8)
         .map_err(|_| format!("strconv.ParseInt: parsing {s:?}: value out of range"))?;
     let v = if neg { -v } else { v };
     if v > i64::from(i32::MAX) || v < i64::from(i32::MIN) {
@@ -213,6 +213,163 @@ fn parse_go_octal(s: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::gotar::Header;
+    use linuxkit_dsl::{Container, File};
+
+    #[derive(Default)]
+    struct Record(Vec<(Header, Vec<u8>)>);
+
+    impl EntrySink for Record {
+        fn entry(&mut self, h: Header, data: &mut dyn Read) -> Result<(), BuildError> {
+            let mut buf = Vec::new();
+            data.read_to_end(&mut buf).unwrap();
+            self.0.push((h, buf));
+            Ok(())
+        }
+    }
+
+    fn run(image: &Image, base: &Path) -> Result<Vec<(Header, Vec<u8>)>, BuildError> {
+        let mut rec = Record::default();
+        let ids = IdMap::for_image(image);
+        write_files(
+            image,
+            &ids,
+            base,
+            Some(Path::new("/nonexistent-home")),
+            &|_| {},
+            &mut rec,
+        )?;
+        Ok(rec.0)
+    }
+
+    fn file(path: &str) -> File {
+        File {
+            path: path.into(),
+            ..File::default()
+        }
+    }
+
+    fn summary(entries: &[(Header, Vec<u8>)]) -> Vec<String> {
+        entries
+            .iter()
+            .map(|(h, d)| {
+                format!(
+                    "{} {} {:o} {}:{} {}",
+                    h.name_lossy(),
+                    h.typeflag as char,
+                    h.mode,
+                    h.uid,
+                    h.gid,
+                    String::from_utf8_lossy(d)
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parents_take_the_file_owner_and_derived_mode_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("src.txt"), "host").unwrap();
+        let mut image = Image::default();
+        image.services.push(Container {
+            name: "svc".into(),
+            image: "x".into(),
+            ..Container::default()
+        });
+        image.files = vec![
+            File {
+                contents: Some("a".into()),
+                uid: Some(linuxkit_dsl::Id::Name("svc".into())),
+                ..file("/etc/app/conf")
+            },
+            File {
+                source: Some("src.txt".into()),
+                mode: Some("4755".into()),
+                ..file("etc/app/bin")
+            },
+            File {
+                source: Some("missing".into()),
+                optional: true,
+                ..file("opt/never/x")
+            },
+            File {
+                symlink: Some("/target".into()),
+                ..file("./link")
+            },
+            File {
+                directory: true,
+                ..file("var/empty")
+            },
+        ];
+        let got = summary(&run(&image, dir.path()).unwrap());
+        assert_eq!(
+            got,
+            [
+                "etc 5 700 100:0 ",
+                "etc/app 5 700 100:0 ",
+                "etc/app/conf \0 600 100:0 a",
+                "etc/app/bin \0 4755 0:0 host",
+                "./link 2 600 0:0 ",
+                "var 5 700 0:0 ",
+                "var/empty 5 700 0:0 ",
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_entries_fail_with_upstream_messages() {
+        let base = Path::new("/");
+        let cases = [
+            (
+                File {
+                    source: Some("x".into()),
+                    contents: Some("y".into()),
+                    ..file("a")
+                },
+                "specified Contents and Source for file: a",
+            ),
+            (
+                File {
+                    directory: true,
+                    contents: Some("y".into()),
+                    ..file("d")
+                },
+                "directory with contents not allowed",
+            ),
+            (file("/empty"), "contents of file (empty) not specified"),
+            (
+                File {
+                    contents: Some("y".into()),
+                    mode: Some("0o644".into()),
+                    ..file("m")
+                },
+                "cannot parse file mode as octal value",
+            ),
+            (
+                File {
+                    source: Some("/nonexistent/file".into()),
+                    ..file("s")
+                },
+                "open /nonexistent/file",
+            ),
+            (
+                File {
+                    contents: Some("y".into()),
+                    ..File::default()
+                },
+                "did not specify path for file",
+            ),
+        ];
+        for (f, want) in cases {
+            let image = Image {
+                files: vec![f],
+                ..Image::default()
+            };
+            let err = run(&image, base).unwrap_err().to_string();
+            assert!(err.contains(want), "{err:?} should contain {want:?}");
+        }
+    }
 
     #[test]
     fn octal_modes_parse_like_go() {

@@ -3,7 +3,7 @@
 use std::io::{self, Read, Write};
 
 use crate::error::BuildError;
-use crate::gotar::{type_flag, EntryError, Header, Writer};
+use crate::gotar::{EntryError, Header, Writer};
 
 /// The path of apk's installed-packages database.
 pub(crate) const APK_INSTALLED: &[u8] = b"lib/apk/db/installed";
@@ -61,9 +61,8 @@ impl<'w> TarOut<'w> {
 impl EntrySink for TarOut<'_> {
     fn entry(&mut self, h: Header, data: &mut dyn Read) -> Result<(), BuildError> {
         self.entries += 1;
-        let capture = self.apk_dbs.is_some()
-            && h.name == APK_INSTALLED
-            && !type_flag::is_header_only(h.typeflag);
+        // Like upstream, any entry with that name starts a capture (a link captures nothing).
+        let capture = self.apk_dbs.is_some() && h.name == APK_INSTALLED;
         let res = if capture {
             let mut tee = Tee {
                 inner: data,

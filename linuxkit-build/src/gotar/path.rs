@@ -16,9 +16,8 @@ pub fn clean(p: &[u8]) -> Vec<u8> {
     let n = p.len();
     let mut r = if rooted { 1 } else { 0 };
     while r < n {
-        if p[r] == b'/' {
-            r += 1;
-        } else if p[r] == b'.' && (r + 1 == n || p[r + 1] == b'/') {
+        if p[r] == b'/' || (p[r] == b'.' && (r + 1 == n || p[r + 1] == b'/')) {
+            // empty element or `.`
             r += 1;
         } else if p[r] == b'.' && p[r + 1] == b'.' && (r + 2 == n || p[r + 2] == b'/') {
             r += 2;

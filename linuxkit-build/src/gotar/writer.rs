@@ -236,7 +236,7 @@ fn allowed_formats(h: &Header) -> (bool, bool, BTreeMap<Vec<u8>, Vec<u8>>) {
             let Some(ts) = t else { return };
             let is_mtime = key == b"mtime";
             let fits = fits_in_octal(12, ts.secs);
-            if (is_mtime && !fits) || !is_mtime {
+            if !is_mtime || !fits {
                 *ustar_ok = false;
             }
             if !is_mtime || !fits || ts.nanos != 0 {
