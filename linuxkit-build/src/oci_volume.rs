@@ -69,6 +69,33 @@ pub(crate) fn image_oci_tar(
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    let missing: Vec<String> = platforms
+        .iter()
+        .filter(|want| {
+            !manifests.iter().any(|m| {
+                let p = m.get("platform");
+                let f = |k: &str| {
+                    p.and_then(|p| p.get(k))
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                };
+                p.is_some()
+                    && f("os") == want.os
+                    && f("architecture") == want.architecture
+                    && want
+                        .variant
+                        .as_deref()
+                        .is_none_or(|v| v.is_empty() || v == f("variant"))
+            })
+        })
+        .map(Platform::to_string)
+        .collect();
+    if !missing.is_empty() && media::is_index(&image.root.media_type) {
+        return Err(BuildError::Platform(format!(
+            "could not pull image {source}: index {source} does not contain target platforms {}",
+            missing.join(",")
+        )));
+    }
     for m in &manifests {
         let platform = m.get("platform");
         let field = |k: &str| {

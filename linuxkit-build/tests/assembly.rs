@@ -100,6 +100,21 @@ fn oci_volume_stores_the_index_and_the_selected_platform() {
 }
 
 #[test]
+fn oci_volume_platforms_must_all_be_in_the_index() {
+    let err = build(
+        "volumes:\n  - name: v\n    image: 127.0.0.1:5000/fixture/multiarch:v1\n    format: oci\n    platforms: [linux/amd64, linux/s390x]\n",
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with(
+            "failed to build volume OCI v1 layout tarball from v: could not pull image"
+        ) && err.ends_with("does not contain target platforms linux/s390x"),
+        "{err}"
+    );
+}
+
+#[test]
 fn docker_format_appends_a_dockerfile_without_records() {
     let entries = build("files:\n  - path: etc/x\n    contents: y\n", true).unwrap();
     let (h, data) = entries.last().unwrap();
