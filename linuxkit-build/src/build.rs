@@ -259,6 +259,41 @@ pub fn build_tar(
     })
 }
 
+/// [`build_tar`] into the file `path`, atomically: the stream goes to a temporary file in the
+/// same directory, which replaces `path` only when the build succeeded. A failed build leaves
+/// any previous file untouched and no partial output.
+pub fn build_tar_to_path(
+    image: &Image,
+    images: &dyn ImageProvider,
+    opts: &BuildOptions<'_>,
+    path: &std::path::Path,
+) -> Result<BuildReport, BuildError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let io_err = |e: std::io::Error| {
+        BuildError::Output(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", path.display()),
+        ))
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".linuxkit-build-")
+        .suffix(".tar.tmp")
+        .tempfile_in(dir)
+        .map_err(io_err)?;
+    let report = {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+        let report = build_tar(image, images, opts, &mut w)?;
+        w.flush().map_err(io_err)?;
+        report
+    };
+    tmp.as_file().sync_all().map_err(io_err)?;
+    tmp.persist(path).map_err(|e| io_err(e.error))?;
+    Ok(report)
+}
+
 struct Builder<'a> {
     images: &'a dyn ImageProvider,
     opts: &'a BuildOptions<'a>,

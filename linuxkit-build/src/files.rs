@@ -93,7 +93,7 @@ pub(crate) fn write_files(
                 let file = fs::File::open(&full).map_err(open_err)?;
                 content = Content::File(file, meta.len(), expanded);
             } else if let Some(kind) = metadata {
-                content = Content::Bytes(metadata_file(image, kind)?);
+                content = Content::Bytes(crate::metadata::metadata(image, kind)?);
             }
         } else {
             if metadata.is_some() {
@@ -165,13 +165,6 @@ pub(crate) fn write_files(
     Ok(())
 }
 
-/// The `metadata` file contents (yaml or json of the whole definition).
-fn metadata_file(_image: &Image, kind: &str) -> Result<Vec<u8>, BuildError> {
-    // TEMPORARY until crate::metadata::metadata lands.
-    Err(BuildError::Files(format!(
-        "unsupported metadata type: {kind}"
-    )))
-}
 
 fn nonempty(s: &Option<String>) -> Option<&str> {
     s.as_deref().filter(|s| !s.is_empty())

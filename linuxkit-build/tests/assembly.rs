@@ -166,3 +166,20 @@ fn multiarch_containers_use_the_requested_platform() {
     );
     assert!(!names.iter().any(|n| n.ends_with("arch-arm64")));
 }
+
+#[test]
+fn output_file_is_replaced_only_by_a_successful_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.tar");
+    std::fs::write(&path, b"previous").unwrap();
+    let opts = BuildOptions::new(Platform::linux("amd64"));
+    let bad: linuxkit_dsl::Image =
+        serde_norway::from_str("init:\n  - 127.0.0.1:5000/fixture/nosuch:v1\n").unwrap();
+    assert!(linuxkit_build::build_tar_to_path(&bad, &images(), &opts, &path).is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), b"previous");
+    let good: linuxkit_dsl::Image =
+        serde_norway::from_str("init:\n  - 127.0.0.1:5000/fixture/base:v1\n").unwrap();
+    let report = linuxkit_build::build_tar_to_path(&good, &images(), &opts, &path).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), report.bytes);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+}
