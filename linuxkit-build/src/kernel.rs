@@ -131,7 +131,7 @@ impl EntrySink for KernelFilter<'_, '_> {
             let cmdline = self.cmdline.clone();
             self.out.write_bytes(c, cmdline.as_bytes())?;
             // Upstream buffers the kernel (it may be decompressed); so do we.
-            let mut buf = Vec::with_capacity(h.data_len() as usize);
+            let mut buf = Vec::with_capacity(h.data_len().min(64 << 20) as usize);
             data.read_to_end(&mut buf)
                 .map_err(|source| BuildError::ImageRead {
                     reference: self.reference.clone(),
