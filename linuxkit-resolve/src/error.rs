@@ -1,0 +1,134 @@
+//! Errors of image resolution.
+
+use std::path::PathBuf;
+
+use linuxkit_oci::store::StoreError;
+use linuxkit_oci::write::WriteError;
+
+use crate::auth::AuthError;
+use crate::reference::ReferenceError;
+
+/// Why a registry operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The registry refused the credentials (401/403).
+    Unauthorized,
+    /// The image, tag or blob does not exist (404, MANIFEST_UNKNOWN, ...).
+    NotFound,
+    /// Content did not match its digest.
+    DigestMismatch,
+    /// Still failing after the configured retries (5xx, resets, timeouts).
+    Transient,
+    /// Anything else the registry rejected.
+    Other,
+}
+
+/// Errors of resolving, pulling, pushing and managing cached images.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// The reference does not follow the grammar.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// Offline mode and the image is not in the cache.
+    #[error(
+        "image {reference} is not in the cache {cache} and offline mode is on; \
+         run `cargo linuxkit cache pull {reference}` while online, or import it with \
+         `cargo linuxkit cache import`"
+    )]
+    Offline {
+        /// The reference as written.
+        reference: String,
+        /// The cache directory.
+        cache: PathBuf,
+    },
+    /// A registry operation failed.
+    #[error("pulling {reference} from {registry}: {reason}{}", hint(*kind))]
+    Registry {
+        /// The reference as written.
+        reference: String,
+        /// The registry (or mirror) asked.
+        registry: String,
+        /// The classified failure.
+        kind: FailureKind,
+        /// What the registry or transport said.
+        reason: String,
+    },
+    /// Pushing to a registry failed.
+    #[error("pushing {reference} to {target}: {reason}")]
+    Push {
+        /// The cached image.
+        reference: String,
+        /// Where it was pushed.
+        target: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Reading the cache or a layout.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing the cache.
+    #[error("image {reference}: writing the cache: {source}")]
+    Write {
+        /// The image being written.
+        reference: String,
+        /// The underlying error.
+        source: WriteError,
+    },
+    /// Credentials could not be read.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// A bad option value (mirror, platform, ...).
+    #[error("{0}")]
+    Options(String),
+    /// An archive or layout to import or export is malformed.
+    #[error("{path}: {message}")]
+    Archive {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An I/O error on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Several images failed (prefetch); each is listed.
+    #[error("{} images could not be resolved:\n  {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  "))]
+    Many(Vec<ResolveError>),
+}
+
+fn hint(kind: FailureKind) -> &'static str {
+    match kind {
+        FailureKind::Unauthorized => {
+            " (log in with `docker login`, or check ~/.docker/config.json and credential helpers)"
+        }
+        FailureKind::NotFound => " (check the name and tag)",
+        FailureKind::DigestMismatch => " (the registry served corrupt content; nothing was cached)",
+        FailureKind::Transient => " (gave up after retries; try again later or use a mirror)",
+        FailureKind::Other => "",
+    }
+}
+
+impl ResolveError {
+    pub(crate) fn write(reference: &str, source: WriteError) -> Self {
+        ResolveError::Write {
+            reference: reference.to_string(),
+            source,
+        }
+    }
+
+    /// Converts into the store contract's error, keeping the message.
+    pub fn into_store(self, reference: &str) -> StoreError {
+        match self {
+            ResolveError::Store(e) => e,
+            other => StoreError::Source {
+                reference: reference.to_string(),
+                source: Box::new(other),
+            },
+        }
+    }
+}
