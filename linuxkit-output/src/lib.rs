@@ -11,6 +11,8 @@
 //! - [`initrd`]: tar -> gzip'd newc cpio, upstream's `CopySplitTar`, compressed in parallel
 //!   as concatenated gzip members ([`pgz`]) with the cpio writer in [`cpio`].
 //! - `kernel_initrd`: `kernel+initrd` and `tar-kernel-initrd` files.
+//! - `tree`: the tar as a directory tree (metadata in memory, contents in a scratch file) for
+//!   filesystem images: `squashfs` (backhand).
 //! - `staging`: temporary files and the final rename.
 //! - `gopath`: Go's `filepath.Rel`/`Dir`/`Clean`, for hard links turned into symlinks.
 
@@ -21,7 +23,9 @@ mod gopath;
 pub mod initrd;
 mod kernel_initrd;
 mod pgz;
+mod squashfs;
 mod staging;
+mod tree;
 
 use std::fs::File;
 use std::io::{self, BufReader};
@@ -59,8 +63,13 @@ impl Default for OutputOptions {
 fn supported(f: Format) -> bool {
     matches!(
         f,
-        Format::Tar | Format::KernelInitrd | Format::TarKernelInitrd
+        Format::Tar | Format::KernelInitrd | Format::TarKernelInitrd | Format::KernelSquashfs
     )
+}
+
+/// Whether the format images the root filesystem as a tree.
+fn needs_tree(f: Format) -> bool {
+    matches!(f, Format::KernelSquashfs)
 }
 
 /// Whether the format is built from the kernel, initrd and cmdline.
@@ -113,7 +122,28 @@ pub fn write_outputs(
         initrd = Some((boot, gz));
     }
 
+    // Another pass reads the tree the filesystem images share.
+    let mut tree = None;
+    let _data_file;
+    if wanted.iter().any(|&f| needs_tree(f)) {
+        let data = staging.scratch("rootfs.data")?;
+        let file = data.reopen().map_err(|source| OutputError::Write {
+            path: data.path().to_path_buf(),
+            source,
+        })?;
+        tree = Some(tree::read_tree(open()?, rootfs_tar, file, false)?);
+        _data_file = data;
+    }
+
     for &f in &wanted {
+        if let (Format::KernelSquashfs, Some((t, boot))) = (f, tree.as_ref()) {
+            staging.write_bytes(&format!("{name}-kernel"), &boot.kernel)?;
+            staging.write_bytes(&format!("{name}-cmdline"), boot.cmdline.as_bytes())?;
+            let i = staging.create(&f.file_name(name))?;
+            let s = staging.get(i);
+            squashfs::write(t, io::BufWriter::new(s.file()))?;
+            continue;
+        }
         match (f, initrd.as_mut()) {
             (Format::Tar, _) => {
                 let i = staging.create(&f.file_name(name))?;
