@@ -1,7 +1,28 @@
 //! LinuxKit image definitions as typed Rust.
 //!
 //! - [`model`]: the image model, exactly LinuxKit's YAML schema (serde).
+//! - [`types`]: the typed vocabulary (capabilities, namespaces, mount types, rlimits, ...).
+//! - [`builder`]: fluent constructors for the model (`Image::new(..).service(..)`).
+//! - [`location`]: where each item of a Rust definition was written (side table).
+//! - [`yaml`]: LinuxKit YAML parsing (file:line:col errors), writing, merging, item locator.
+//! - [`check`]: every check that needs no image contents, as [`Problem`]s with item paths.
+//! - [`emit`]: the evaluation protocol of definition targets ([`main!`]).
+//! - [`codegen`]: a model as idiomatic Rust builder code (`cargo linuxkit import`).
 
+pub mod builder;
+pub mod check;
+pub mod codegen;
+pub mod emit;
+pub mod location;
 pub mod model;
+pub mod types;
+pub mod yaml;
 
+pub use builder::octal_mode_string;
+pub use check::{check, Problem, Severity};
+pub use location::{Locations, SourceLocation};
 pub use model::*;
+pub use types::{
+    Capability, DeviceType, MountType, Namespace, Propagation, Rlimit, RlimitValue, UnknownName,
+};
+pub use yaml::{from_yaml_str, merge, to_yaml_string, Locator, YamlError};

@@ -1,0 +1,1421 @@
+//! Builders: fluent, typed constructors for the model.
+//!
+//! Every model type gets a constructor and one chainable method per field, so a definition
+//! reads top to bottom and rust-analyzer completes it:
+//!
+//! ```
+//! use linuxkit_dsl::{Capability, Container, File, Image, Kernel, Namespace};
+//!
+//! let image = Image::new(Kernel::new("linuxkit/kernel:6.12.59").cmdline("console=ttyS0"))
+//!     .init(["linuxkit/init:b5506cc74a6812dc40982cacfd2f4328f8a4b12a"])
+//!     .service(
+//!         Container::new("sshd", "linuxkit/sshd:08e5d4a46603eff485d5d1b14001cc932a530858")
+//!             .capability(Capability::NetBindService)
+//!             .net(Namespace::Host)
+//!             .add_bind("/root/.ssh:/root/.ssh"),
+//!     )
+//!     .file(File::new("root/.ssh/authorized_keys").source("~/.ssh/id_rsa.pub").mode(0o600).optional());
+//! assert_eq!(image.services[0].capabilities.as_deref(), Some(&["CAP_NET_BIND_SERVICE".to_string()][..]));
+//! ```
+//!
+//! Conventions:
+//! - A singular method (`.capability`, `.bind`, `.env`, `.mount`) **appends** one element; the
+//!   plural method (`.capabilities`, `.binds`, `.environment`, `.mounts`) **sets** the whole list,
+//!   making it `Some` even when empty (an empty list set explicitly overrides the image label).
+//! - Flags without an argument (`.readonly()`, `.optional()`) turn the option on; `set_*` methods
+//!   take an explicit `bool` (for `readonly: false`).
+//! - Methods that add an item to an [`Image`] record where they were called (see
+//!   [`crate::location`]).
+
+use std::collections::BTreeMap;
+use std::panic::Location;
+
+use crate::location::record;
+use crate::model::*;
+use crate::types::{
+    Capability, DeviceType, MountType, Namespace, Propagation, Rlimit, RlimitValue,
+};
+
+fn push<T>(list: &mut Option<Vec<T>>, item: T) {
+    list.get_or_insert_with(Vec::new).push(item);
+}
+
+fn strings<I, S>(items: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    items.into_iter().map(Into::into).collect()
+}
+
+fn caps<I: IntoIterator<Item = Capability>>(items: I) -> Vec<String> {
+    items.into_iter().map(String::from).collect()
+}
+
+/// Formats a file or device mode the way LinuxKit files write it: `0644`.
+pub fn octal_mode_string(mode: u32) -> String {
+    format!("{mode:04o}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Image
+
+impl Image {
+    /// An image booting `kernel`. Use [`Image::default()`] for an image without a kernel
+    /// (e.g. a fragment merged with another file).
+    #[track_caller]
+    pub fn new(kernel: Kernel) -> Self {
+        record("kernel".into(), Location::caller());
+        Image {
+            kernel: Some(kernel),
+            ..Image::default()
+        }
+    }
+
+    /// Sets (replaces) the kernel section.
+    #[track_caller]
+    #[must_use]
+    pub fn kernel(mut self, kernel: Kernel) -> Self {
+        record("kernel".into(), Location::caller());
+        self.kernel = Some(kernel);
+        self
+    }
+
+    /// Appends init images (unpacked at `/` in order: init, runc, containerd, ...).
+    #[track_caller]
+    #[must_use]
+    pub fn init<I, S>(mut self, images: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let loc = Location::caller();
+        for image in images {
+            record(format!("init[{}]", self.init.len()), loc);
+            self.init.push(image.into());
+        }
+        self
+    }
+
+    /// Appends a container run once, in order, at boot.
+    #[track_caller]
+    #[must_use]
+    pub fn onboot(mut self, container: Container) -> Self {
+        record(format!("onboot[{}]", self.onboot.len()), Location::caller());
+        self.onboot.push(container);
+        self
+    }
+
+    /// Appends a container run once, in order, at shutdown.
+    #[track_caller]
+    #[must_use]
+    pub fn onshutdown(mut self, container: Container) -> Self {
+        record(
+            format!("onshutdown[{}]", self.onshutdown.len()),
+            Location::caller(),
+        );
+        self.onshutdown.push(container);
+        self
+    }
+
+    /// Appends a long-running service (names must be unique).
+    #[track_caller]
+    #[must_use]
+    pub fn service(mut self, container: Container) -> Self {
+        record(
+            format!("services[{}]", self.services.len()),
+            Location::caller(),
+        );
+        self.services.push(container);
+        self
+    }
+
+    /// Appends a file, directory or symlink.
+    #[track_caller]
+    #[must_use]
+    pub fn file(mut self, file: File) -> Self {
+        record(format!("files[{}]", self.files.len()), Location::caller());
+        self.files.push(file);
+        self
+    }
+
+    /// Appends a named volume.
+    #[track_caller]
+    #[must_use]
+    pub fn volume(mut self, volume: Volume) -> Self {
+        record(
+            format!("volumes[{}]", self.volumes.len()),
+            Location::caller(),
+        );
+        self.volumes.push(volume);
+        self
+    }
+
+    /// Sets the legacy `trust` section (accepted and ignored, as upstream does).
+    #[must_use]
+    pub fn trust(mut self, trust: Trust) -> Self {
+        self.trust = Some(trust);
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel
+
+impl Kernel {
+    /// A kernel from an OCI image such as `linuxkit/kernel:6.12.59`.
+    pub fn new(image: impl Into<String>) -> Self {
+        Kernel {
+            image: image.into(),
+            ..Kernel::default()
+        }
+    }
+
+    /// The kernel command line, written verbatim to `boot/cmdline`.
+    #[must_use]
+    pub fn cmdline(mut self, cmdline: impl Into<String>) -> Self {
+        self.cmdline = Some(cmdline.into());
+        self
+    }
+
+    /// File name of the kernel binary at the image root (default `kernel`).
+    #[must_use]
+    pub fn binary(mut self, binary: impl Into<String>) -> Self {
+        self.binary = Some(binary.into());
+        self
+    }
+
+    /// Tarball inside the image unpacked at `/` (default `kernel.tar`).
+    #[must_use]
+    pub fn tar(mut self, tar: impl Into<String>) -> Self {
+        self.tar = Some(tar.into());
+        self
+    }
+
+    /// Do not unpack any kernel tarball (`tar: none`).
+    #[must_use]
+    pub fn no_tar(mut self) -> Self {
+        self.tar = Some("none".into());
+        self
+    }
+
+    /// Microcode cpio inside the image, prepended to the initrd.
+    #[must_use]
+    pub fn ucode(mut self, ucode: impl Into<String>) -> Self {
+        self.ucode = Some(ucode.into());
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Container
+
+/// A uid or gid given as a number.
+impl From<i64> for Id {
+    fn from(v: i64) -> Self {
+        Id::Num(v)
+    }
+}
+
+/// A uid or gid given as a number (what an unsuffixed literal such as `100` is).
+impl From<i32> for Id {
+    fn from(v: i32) -> Self {
+        Id::Num(i64::from(v))
+    }
+}
+
+/// A uid or gid given as a number.
+impl From<u32> for Id {
+    fn from(v: u32) -> Self {
+        Id::Num(i64::from(v))
+    }
+}
+
+/// A uid or gid given as a container name (its id is that container's index from 100).
+impl From<&str> for Id {
+    fn from(v: &str) -> Self {
+        Id::Name(v.to_string())
+    }
+}
+
+/// A uid or gid given as a container name.
+impl From<String> for Id {
+    fn from(v: String) -> Self {
+        Id::Name(v)
+    }
+}
+
+impl Container {
+    /// A container `name` running `image` (an OCI reference such as `linuxkit/getty:<tag>`).
+    pub fn new(name: impl Into<String>, image: impl Into<String>) -> Self {
+        Container {
+            name: name.into(),
+            image: image.into(),
+            ..Container::default()
+        }
+    }
+
+    /// Renames the container.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Replaces the image reference.
+    #[must_use]
+    pub fn image(mut self, image: impl Into<String>) -> Self {
+        self.image = image.into();
+        self
+    }
+
+    /// Appends a capability to `capabilities` (which replaces the image label's list).
+    #[must_use]
+    pub fn capability(mut self, cap: Capability) -> Self {
+        push(&mut self.capabilities, cap.into());
+        self
+    }
+
+    /// Sets `capabilities` to exactly these (an empty list means no capabilities).
+    #[must_use]
+    pub fn capabilities(mut self, caps_: impl IntoIterator<Item = Capability>) -> Self {
+        self.capabilities = Some(caps(caps_));
+        self
+    }
+
+    /// Sets `capabilities` to `all`: every capability.
+    #[must_use]
+    pub fn all_capabilities(mut self) -> Self {
+        self.capabilities = Some(vec!["all".into()]);
+        self
+    }
+
+    /// Sets `capabilities` to an explicit empty list: no capabilities, whatever the label says.
+    #[must_use]
+    pub fn no_capabilities(mut self) -> Self {
+        self.capabilities = Some(Vec::new());
+        self
+    }
+
+    /// Sets `capabilities` from LinuxKit strings (`CAP_NET_ADMIN`, `all`, `none`).
+    #[must_use]
+    pub fn capability_names<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.capabilities = Some(strings(names));
+        self
+    }
+
+    /// Appends to `capabilities.add`: added to the capabilities of the image label.
+    #[must_use]
+    pub fn add_capability(mut self, cap: Capability) -> Self {
+        push(&mut self.capabilities_add, cap.into());
+        self
+    }
+
+    /// Sets `capabilities.add` to exactly these.
+    #[must_use]
+    pub fn add_capabilities(mut self, caps_: impl IntoIterator<Item = Capability>) -> Self {
+        self.capabilities_add = Some(caps(caps_));
+        self
+    }
+
+    /// Sets `capabilities.add` from LinuxKit strings.
+    #[must_use]
+    pub fn add_capability_names<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.capabilities_add = Some(strings(names));
+        self
+    }
+
+    /// Appends an ambient capability (also added to the bounding set).
+    #[must_use]
+    pub fn ambient(mut self, cap: Capability) -> Self {
+        push(&mut self.ambient, cap.into());
+        self
+    }
+
+    /// Sets the ambient capabilities to exactly these.
+    #[must_use]
+    pub fn ambient_capabilities(mut self, caps_: impl IntoIterator<Item = Capability>) -> Self {
+        self.ambient = Some(caps(caps_));
+        self
+    }
+
+    /// Sets the ambient capabilities from LinuxKit strings.
+    #[must_use]
+    pub fn ambient_names<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.ambient = Some(strings(names));
+        self
+    }
+
+    /// Appends a full mount specification.
+    #[must_use]
+    pub fn mount(mut self, mount: Mount) -> Self {
+        push(&mut self.mounts, mount);
+        self
+    }
+
+    /// Sets the mounts to exactly these.
+    #[must_use]
+    pub fn mounts(mut self, mounts: impl IntoIterator<Item = Mount>) -> Self {
+        self.mounts = Some(mounts.into_iter().collect());
+        self
+    }
+
+    /// Appends a bind `src:dst[:opts]` (`src` is a host path or a volume name). `binds` replaces
+    /// the image label's binds; use [`Container::add_bind`] to extend them instead.
+    #[must_use]
+    pub fn bind(mut self, bind: impl Into<String>) -> Self {
+        push(&mut self.binds, bind.into());
+        self
+    }
+
+    /// Sets `binds` to exactly these.
+    #[must_use]
+    pub fn binds<I, S>(mut self, binds: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.binds = Some(strings(binds));
+        self
+    }
+
+    /// Appends to `binds.add`: added to the binds of the image label.
+    #[must_use]
+    pub fn add_bind(mut self, bind: impl Into<String>) -> Self {
+        push(&mut self.binds_add, bind.into());
+        self
+    }
+
+    /// Sets `binds.add` to exactly these.
+    #[must_use]
+    pub fn add_binds<I, S>(mut self, binds: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.binds_add = Some(strings(binds));
+        self
+    }
+
+    /// Appends a device node.
+    #[must_use]
+    pub fn device(mut self, device: Device) -> Self {
+        push(&mut self.devices, device);
+        self
+    }
+
+    /// Sets the devices to exactly these.
+    #[must_use]
+    pub fn devices(mut self, devices: impl IntoIterator<Item = Device>) -> Self {
+        self.devices = Some(devices.into_iter().collect());
+        self
+    }
+
+    /// Appends a tmpfs mount `dst[:opt,opt]`.
+    #[must_use]
+    pub fn tmpfs(mut self, tmpfs: impl Into<String>) -> Self {
+        push(&mut self.tmpfs, tmpfs.into());
+        self
+    }
+
+    /// Sets the tmpfs mounts to exactly these.
+    #[must_use]
+    pub fn tmpfs_mounts<I, S>(mut self, tmpfs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tmpfs = Some(strings(tmpfs));
+        self
+    }
+
+    /// Sets the process arguments (default: the image's Entrypoint + Cmd).
+    #[must_use]
+    pub fn command<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.command = Some(strings(args));
+        self
+    }
+
+    /// Appends an environment entry `KEY=value`.
+    #[must_use]
+    pub fn env(mut self, entry: impl Into<String>) -> Self {
+        push(&mut self.env, entry.into());
+        self
+    }
+
+    /// Appends an environment variable `key=value`.
+    #[must_use]
+    pub fn env_var(mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        push(
+            &mut self.env,
+            format!("{}={}", key.as_ref(), value.as_ref()),
+        );
+        self
+    }
+
+    /// Sets the environment to exactly these `KEY=value` entries (replacing the image's Env).
+    #[must_use]
+    pub fn environment<I, S>(mut self, entries: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.env = Some(strings(entries));
+        self
+    }
+
+    /// Sets the working directory.
+    #[must_use]
+    pub fn cwd(mut self, cwd: impl Into<String>) -> Self {
+        self.cwd = Some(cwd.into());
+        self
+    }
+
+    /// Network namespace: host by default; [`Namespace::New`]/[`Namespace::None`] give a fresh
+    /// one, a path joins an existing one.
+    #[must_use]
+    pub fn net(mut self, ns: impl Into<Namespace>) -> Self {
+        self.net = Some(ns.into().as_str().to_string());
+        self
+    }
+
+    /// PID namespace: **new** by default; [`Namespace::Host`] shares the host's.
+    #[must_use]
+    pub fn pid(mut self, ns: impl Into<Namespace>) -> Self {
+        self.pid = Some(ns.into().as_str().to_string());
+        self
+    }
+
+    /// IPC namespace: host by default.
+    #[must_use]
+    pub fn ipc(mut self, ns: impl Into<Namespace>) -> Self {
+        self.ipc = Some(ns.into().as_str().to_string());
+        self
+    }
+
+    /// UTS namespace: host by default.
+    #[must_use]
+    pub fn uts(mut self, ns: impl Into<Namespace>) -> Self {
+        self.uts = Some(ns.into().as_str().to_string());
+        self
+    }
+
+    /// User namespace: host by default (experimental upstream).
+    #[must_use]
+    pub fn userns(mut self, ns: impl Into<Namespace>) -> Self {
+        self.userns = Some(ns.into().as_str().to_string());
+        self
+    }
+
+    /// Hostname inside the container.
+    #[must_use]
+    pub fn hostname(mut self, hostname: impl Into<String>) -> Self {
+        self.hostname = Some(hostname.into());
+        self
+    }
+
+    /// Read-only root filesystem.
+    #[must_use]
+    pub fn readonly(self) -> Self {
+        self.set_readonly(true)
+    }
+
+    /// Sets `readonly` explicitly.
+    #[must_use]
+    pub fn set_readonly(mut self, readonly: bool) -> Self {
+        self.readonly = Some(readonly);
+        self
+    }
+
+    /// Appends a masked path.
+    #[must_use]
+    pub fn masked_path(mut self, path: impl Into<String>) -> Self {
+        push(&mut self.masked_paths, path.into());
+        self
+    }
+
+    /// Sets the masked paths to exactly these.
+    #[must_use]
+    pub fn masked_paths<I, S>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.masked_paths = Some(strings(paths));
+        self
+    }
+
+    /// Appends a read-only path.
+    #[must_use]
+    pub fn readonly_path(mut self, path: impl Into<String>) -> Self {
+        push(&mut self.readonly_paths, path.into());
+        self
+    }
+
+    /// Sets the read-only paths to exactly these.
+    #[must_use]
+    pub fn readonly_paths<I, S>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.readonly_paths = Some(strings(paths));
+        self
+    }
+
+    /// User id: a number, or the name of a container of this image (its id from 100).
+    #[must_use]
+    pub fn uid(mut self, uid: impl Into<Id>) -> Self {
+        self.uid = Some(uid.into());
+        self
+    }
+
+    /// Group id: a number, or the name of a container of this image.
+    #[must_use]
+    pub fn gid(mut self, gid: impl Into<Id>) -> Self {
+        self.gid = Some(gid.into());
+        self
+    }
+
+    /// Appends a supplementary group id.
+    #[must_use]
+    pub fn additional_gid(mut self, gid: impl Into<Id>) -> Self {
+        push(&mut self.additional_gids, gid.into());
+        self
+    }
+
+    /// Sets the supplementary group ids to exactly these.
+    #[must_use]
+    pub fn additional_gids<I, T>(mut self, gids: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<Id>,
+    {
+        self.additional_gids = Some(gids.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sets the no_new_privs bit.
+    #[must_use]
+    pub fn no_new_privileges(self) -> Self {
+        self.set_no_new_privileges(true)
+    }
+
+    /// Sets `noNewPrivileges` explicitly.
+    #[must_use]
+    pub fn set_no_new_privileges(mut self, value: bool) -> Self {
+        self.no_new_privileges = Some(value);
+        self
+    }
+
+    /// OOM score adjustment (-1000..1000).
+    #[must_use]
+    pub fn oom_score_adj(mut self, adj: i64) -> Self {
+        self.oom_score_adj = Some(adj);
+        self
+    }
+
+    /// Mount propagation of the root filesystem.
+    #[must_use]
+    pub fn rootfs_propagation(mut self, propagation: Propagation) -> Self {
+        self.rootfs_propagation = Some(propagation.as_str().to_string());
+        self
+    }
+
+    /// Mount propagation of the root filesystem, as a string.
+    #[must_use]
+    pub fn rootfs_propagation_str(mut self, propagation: impl Into<String>) -> Self {
+        self.rootfs_propagation = Some(propagation.into());
+        self
+    }
+
+    /// cgroup path of the container.
+    #[must_use]
+    pub fn cgroups_path(mut self, path: impl Into<String>) -> Self {
+        self.cgroups_path = Some(path.into());
+        self
+    }
+
+    /// Resource limits (replace the label's whole).
+    #[must_use]
+    pub fn resources(mut self, resources: Resources) -> Self {
+        self.resources = Some(resources);
+        self
+    }
+
+    /// Sets one namespaced sysctl, e.g. `("net.ipv4.ip_forward", "1")`.
+    #[must_use]
+    pub fn sysctl(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.sysctl
+            .get_or_insert_with(BTreeMap::new)
+            .insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the sysctls to exactly these.
+    #[must_use]
+    pub fn sysctls<I, K, V>(mut self, entries: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.sysctl = Some(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        );
+        self
+    }
+
+    /// Appends a resource limit, e.g. `.rlimit(Rlimit::Nofile, 1024, 4096)` or
+    /// `.rlimit(Rlimit::Memlock, RlimitValue::Unlimited, RlimitValue::Unlimited)`.
+    #[must_use]
+    pub fn rlimit(
+        mut self,
+        limit: Rlimit,
+        soft: impl Into<RlimitValue>,
+        hard: impl Into<RlimitValue>,
+    ) -> Self {
+        push(
+            &mut self.rlimits,
+            format!("{},{},{}", limit.as_str(), soft.into(), hard.into()),
+        );
+        self
+    }
+
+    /// Sets the resource limits to exactly these LinuxKit strings (`name,soft,hard`).
+    #[must_use]
+    pub fn rlimits<I, S>(mut self, limits: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.rlimits = Some(strings(limits));
+        self
+    }
+
+    /// Sets the user namespace uid mappings.
+    #[must_use]
+    pub fn uid_mappings(mut self, mappings: impl IntoIterator<Item = IdMapping>) -> Self {
+        self.uid_mappings = Some(mappings.into_iter().collect());
+        self
+    }
+
+    /// Sets the user namespace gid mappings.
+    #[must_use]
+    pub fn gid_mappings(mut self, mappings: impl IntoIterator<Item = IdMapping>) -> Self {
+        self.gid_mappings = Some(mappings.into_iter().collect());
+        self
+    }
+
+    /// Sets one OCI annotation.
+    #[must_use]
+    pub fn annotation(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the annotations to exactly these.
+    #[must_use]
+    pub fn annotations<I, K, V>(mut self, entries: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.annotations = Some(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        );
+        self
+    }
+
+    /// What init does around the container (goes to `runtime.json`).
+    #[must_use]
+    pub fn runtime(mut self, runtime: Runtime) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mount, IdMapping, Device
+
+impl Mount {
+    /// A mount of filesystem type `kind`; set `.destination(..)` (and `.source(..)`).
+    pub fn new(kind: MountType) -> Self {
+        Mount::of_type(kind.as_str())
+    }
+
+    /// A mount whose type is given as a string (for types outside [`MountType`]).
+    pub fn of_type(kind: impl Into<String>) -> Self {
+        Mount {
+            kind: kind.into(),
+            ..Mount::default()
+        }
+    }
+
+    /// A bind mount of `source` (a host path or a volume name) at `destination`.
+    pub fn bind(source: impl Into<String>, destination: impl Into<String>) -> Self {
+        Mount::new(MountType::Bind)
+            .source(source)
+            .destination(destination)
+    }
+
+    /// A tmpfs at `destination`.
+    pub fn tmpfs(destination: impl Into<String>) -> Self {
+        Mount::new(MountType::Tmpfs)
+            .source("tmpfs")
+            .destination(destination)
+    }
+
+    /// Mount point inside the container.
+    #[must_use]
+    pub fn destination(mut self, destination: impl Into<String>) -> Self {
+        self.destination = destination.into();
+        self
+    }
+
+    /// Mount source.
+    #[must_use]
+    pub fn source(mut self, source: impl Into<String>) -> Self {
+        self.source = source.into();
+        self
+    }
+
+    /// Appends a mount option (`ro`, `nosuid`, `mode=755`, ...).
+    #[must_use]
+    pub fn option(mut self, option: impl Into<String>) -> Self {
+        push(&mut self.options, option.into());
+        self
+    }
+
+    /// Sets the mount options to exactly these.
+    #[must_use]
+    pub fn options<I, S>(mut self, options: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.options = Some(strings(options));
+        self
+    }
+
+    /// Sets the uid mappings of an idmapped mount.
+    #[must_use]
+    pub fn uid_mappings(mut self, mappings: impl IntoIterator<Item = IdMapping>) -> Self {
+        self.uidmappings = Some(mappings.into_iter().collect());
+        self
+    }
+
+    /// Sets the gid mappings of an idmapped mount.
+    #[must_use]
+    pub fn gid_mappings(mut self, mappings: impl IntoIterator<Item = IdMapping>) -> Self {
+        self.gidmappings = Some(mappings.into_iter().collect());
+        self
+    }
+}
+
+impl IdMapping {
+    /// Maps `size` ids starting at `container_id` to ids starting at `host_id`.
+    pub fn new(container_id: i64, host_id: i64, size: i64) -> Self {
+        IdMapping {
+            host_id: Some(host_id),
+            container_id: Some(container_id),
+            size: Some(size),
+        }
+    }
+}
+
+impl Device {
+    /// A device node `path` of type `kind` with the given numbers; set `.mode(0o666)`.
+    pub fn new(path: impl Into<String>, kind: DeviceType, major: i64, minor: i64) -> Self {
+        Device {
+            path: path.into(),
+            kind: kind.as_str().to_string(),
+            major: Some(major),
+            minor: Some(minor),
+            mode: None,
+        }
+    }
+
+    /// Allow every device of type `kind` (`path: all`).
+    pub fn all(kind: DeviceType) -> Self {
+        Device {
+            path: "all".into(),
+            kind: kind.as_str().to_string(),
+            ..Device::default()
+        }
+    }
+
+    /// File mode of the node, e.g. `0o666` (written as the octal string `"0666"`).
+    #[must_use]
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = Some(octal_mode_string(mode));
+        self
+    }
+
+    /// File mode as a LinuxKit octal string.
+    #[must_use]
+    pub fn mode_str(mut self, mode: impl Into<String>) -> Self {
+        self.mode = Some(mode.into());
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resources
+
+impl Resources {
+    /// No limits set.
+    pub fn new() -> Self {
+        Resources::default()
+    }
+
+    /// Appends a device cgroup rule.
+    #[must_use]
+    pub fn device(mut self, rule: DeviceCgroup) -> Self {
+        push(&mut self.devices, rule);
+        self
+    }
+
+    /// Memory limits.
+    #[must_use]
+    pub fn memory(mut self, memory: Memory) -> Self {
+        self.memory = Some(memory);
+        self
+    }
+
+    /// Memory limit in bytes (`memory.limit`).
+    #[must_use]
+    pub fn memory_limit(mut self, bytes: i64) -> Self {
+        self.memory.get_or_insert_with(Memory::default).limit = Some(bytes);
+        self
+    }
+
+    /// CPU limits.
+    #[must_use]
+    pub fn cpu(mut self, cpu: Cpu) -> Self {
+        self.cpu = Some(cpu);
+        self
+    }
+
+    /// Relative CPU weight (`cpu.shares`).
+    #[must_use]
+    pub fn cpu_shares(mut self, shares: u64) -> Self {
+        self.cpu.get_or_insert_with(Cpu::default).shares = Some(shares);
+        self
+    }
+
+    /// Maximum number of tasks (`pids.limit`).
+    #[must_use]
+    pub fn pids_limit(mut self, limit: i64) -> Self {
+        self.pids = Some(Pids { limit });
+        self
+    }
+
+    /// Block IO limits.
+    #[must_use]
+    pub fn block_io(mut self, block_io: BlockIo) -> Self {
+        self.block_io = Some(block_io);
+        self
+    }
+
+    /// Appends a hugepage limit.
+    #[must_use]
+    pub fn hugepage_limit(mut self, page_size: impl Into<String>, limit: u64) -> Self {
+        push(
+            &mut self.hugepage_limits,
+            HugepageLimit {
+                page_size: page_size.into(),
+                limit,
+            },
+        );
+        self
+    }
+
+    /// Network class and priorities.
+    #[must_use]
+    pub fn network(mut self, network: Network) -> Self {
+        self.network = Some(network);
+        self
+    }
+}
+
+impl DeviceCgroup {
+    /// A rule allowing `access` (e.g. `rwm`) to devices of type `kind`.
+    pub fn allow(kind: DeviceType, access: impl Into<String>) -> Self {
+        DeviceCgroup {
+            allow: true,
+            kind: Some(kind.as_str().to_string()),
+            access: Some(access.into()),
+            ..DeviceCgroup::default()
+        }
+    }
+
+    /// A rule denying `access` to devices of type `kind`.
+    pub fn deny(kind: DeviceType, access: impl Into<String>) -> Self {
+        DeviceCgroup {
+            allow: false,
+            ..DeviceCgroup::allow(kind, access)
+        }
+    }
+
+    /// Restricts the rule to one major/minor number.
+    #[must_use]
+    pub fn numbers(mut self, major: i64, minor: i64) -> Self {
+        self.major = Some(major);
+        self.minor = Some(minor);
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runtime, Interface, BindNs
+
+impl Runtime {
+    /// No runtime actions.
+    pub fn new() -> Self {
+        Runtime::default()
+    }
+
+    /// Appends a cgroup to create before the container starts.
+    #[must_use]
+    pub fn cgroup(mut self, cgroup: impl Into<String>) -> Self {
+        push(&mut self.cgroups, cgroup.into());
+        self
+    }
+
+    /// Sets the cgroups to exactly these.
+    #[must_use]
+    pub fn cgroups<I, S>(mut self, cgroups: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.cgroups = Some(strings(cgroups));
+        self
+    }
+
+    /// Appends a mount made in the root namespace before the container is created
+    /// (a relative destination is relative to the bundle's rootfs).
+    #[must_use]
+    pub fn mount(mut self, mount: Mount) -> Self {
+        push(&mut self.mounts, mount);
+        self
+    }
+
+    /// Sets the runtime mounts to exactly these.
+    #[must_use]
+    pub fn mounts(mut self, mounts: impl IntoIterator<Item = Mount>) -> Self {
+        self.mounts = Some(mounts.into_iter().collect());
+        self
+    }
+
+    /// Appends a directory to create (relative means relative to the rootfs).
+    #[must_use]
+    pub fn mkdir(mut self, dir: impl Into<String>) -> Self {
+        push(&mut self.mkdir, dir.into());
+        self
+    }
+
+    /// Sets the directories to create to exactly these.
+    #[must_use]
+    pub fn mkdirs<I, S>(mut self, dirs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.mkdir = Some(strings(dirs));
+        self
+    }
+
+    /// Appends a network interface to create or move into the container's namespace.
+    #[must_use]
+    pub fn interface(mut self, interface: Interface) -> Self {
+        push(&mut self.interfaces, interface);
+        self
+    }
+
+    /// Sets the interfaces to exactly these.
+    #[must_use]
+    pub fn interfaces(mut self, interfaces: impl IntoIterator<Item = Interface>) -> Self {
+        self.interfaces = Some(interfaces.into_iter().collect());
+        self
+    }
+
+    /// Bind the container's namespaces to paths (`bindNS`).
+    #[must_use]
+    pub fn bind_ns(mut self, bind_ns: BindNs) -> Self {
+        self.bind_ns = Some(bind_ns);
+        self
+    }
+
+    /// containerd namespace for services (default `services.linuxkit`).
+    #[must_use]
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+}
+
+impl Interface {
+    /// An interface called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Interface {
+            name: name.into(),
+            ..Interface::default()
+        }
+    }
+
+    /// Create an interface of this type (`veth`, `wireguard`, ...).
+    #[must_use]
+    #[allow(clippy::should_implement_trait)] // named after LinuxKit's `add` key
+    pub fn add(mut self, kind: impl Into<String>) -> Self {
+        self.add = kind.into();
+        self
+    }
+
+    /// Peer name of a veth pair.
+    #[must_use]
+    pub fn peer(mut self, peer: impl Into<String>) -> Self {
+        self.peer = peer.into();
+        self
+    }
+
+    /// Create the interface in the root namespace, then move it into the container's.
+    #[must_use]
+    pub fn create_in_root(mut self) -> Self {
+        self.create_in_root = true;
+        self
+    }
+}
+
+impl BindNs {
+    /// No namespace bound.
+    pub fn new() -> Self {
+        BindNs::default()
+    }
+
+    /// Bind the cgroup namespace at `path`.
+    #[must_use]
+    pub fn cgroup(mut self, path: impl Into<String>) -> Self {
+        self.cgroup = Some(path.into());
+        self
+    }
+
+    /// Bind the IPC namespace at `path`.
+    #[must_use]
+    pub fn ipc(mut self, path: impl Into<String>) -> Self {
+        self.ipc = Some(path.into());
+        self
+    }
+
+    /// Bind the mount namespace at `path`.
+    #[must_use]
+    pub fn mnt(mut self, path: impl Into<String>) -> Self {
+        self.mnt = Some(path.into());
+        self
+    }
+
+    /// Bind the network namespace at `path` (e.g. `/run/netns/wg0`).
+    #[must_use]
+    pub fn net(mut self, path: impl Into<String>) -> Self {
+        self.net = Some(path.into());
+        self
+    }
+
+    /// Bind the PID namespace at `path`.
+    #[must_use]
+    pub fn pid(mut self, path: impl Into<String>) -> Self {
+        self.pid = Some(path.into());
+        self
+    }
+
+    /// Bind the user namespace at `path`.
+    #[must_use]
+    pub fn user(mut self, path: impl Into<String>) -> Self {
+        self.user = Some(path.into());
+        self
+    }
+
+    /// Bind the UTS namespace at `path`.
+    #[must_use]
+    pub fn uts(mut self, path: impl Into<String>) -> Self {
+        self.uts = Some(path.into());
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// File, Volume, Trust
+
+impl File {
+    /// An entry at `path` (a leading `/` is optional). Give it `.contents(..)`, `.source(..)`,
+    /// `.metadata_yaml()`, `.directory()` or `.symlink(..)`.
+    pub fn new(path: impl Into<String>) -> Self {
+        File {
+            path: path.into(),
+            ..File::default()
+        }
+    }
+
+    /// Inline contents (an empty string gives an empty file).
+    #[must_use]
+    pub fn contents(mut self, contents: impl Into<String>) -> Self {
+        self.contents = Some(contents.into());
+        self
+    }
+
+    /// Copy a host file (`~/` expands to the home directory; relative to the working directory).
+    #[must_use]
+    pub fn source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Make this entry a directory (mode `0700` unless set).
+    #[must_use]
+    pub fn directory(mut self) -> Self {
+        self.directory = true;
+        self
+    }
+
+    /// Make this entry a symlink to `target`.
+    #[must_use]
+    pub fn symlink(mut self, target: impl Into<String>) -> Self {
+        self.symlink = Some(target.into());
+        self
+    }
+
+    /// Fill the file with the final image definition as YAML (`metadata: yaml`).
+    #[must_use]
+    pub fn metadata_yaml(self) -> Self {
+        self.metadata("yaml")
+    }
+
+    /// Fill the file with the final image definition as JSON (`metadata: json`).
+    #[must_use]
+    pub fn metadata_json(self) -> Self {
+        self.metadata("json")
+    }
+
+    /// `metadata` as a string (`yaml` or `json`).
+    #[must_use]
+    pub fn metadata(mut self, format: impl Into<String>) -> Self {
+        self.metadata = Some(format.into());
+        self
+    }
+
+    /// With `.source(..)`: skip the entry when the host file does not exist.
+    #[must_use]
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+
+    /// Permission bits, e.g. `0o644` (written as the octal string `"0644"`).
+    #[must_use]
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = Some(octal_mode_string(mode));
+        self
+    }
+
+    /// Permission bits as a LinuxKit octal string (`"0644"`).
+    #[must_use]
+    pub fn mode_str(mut self, mode: impl Into<String>) -> Self {
+        self.mode = Some(mode.into());
+        self
+    }
+
+    /// Owner: a number or a container name.
+    #[must_use]
+    pub fn uid(mut self, uid: impl Into<Id>) -> Self {
+        self.uid = Some(uid.into());
+        self
+    }
+
+    /// Group: a number or a container name.
+    #[must_use]
+    pub fn gid(mut self, gid: impl Into<Id>) -> Self {
+        self.gid = Some(gid.into());
+        self
+    }
+}
+
+impl Volume {
+    /// A blank volume `name` (`[a-z0-9_-]*`), mounted in containers with `.bind("name:/dst")`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Volume {
+            name: name.into(),
+            ..Volume::default()
+        }
+    }
+
+    /// Fill the volume from an image.
+    #[must_use]
+    pub fn image(mut self, image: impl Into<String>) -> Self {
+        self.image = Some(image.into());
+        self
+    }
+
+    /// Every bind or mount of the volume must be read-only (`:ro`).
+    #[must_use]
+    pub fn readonly(mut self) -> Self {
+        self.readonly = true;
+        self
+    }
+
+    /// Store the image as an OCI image layout (`format: oci`) instead of a filesystem.
+    #[must_use]
+    pub fn format_oci(self) -> Self {
+        self.format("oci")
+    }
+
+    /// Store the image unpacked (`format: filesystem`, the default).
+    #[must_use]
+    pub fn format_filesystem(self) -> Self {
+        self.format("filesystem")
+    }
+
+    /// `format` as a string.
+    #[must_use]
+    pub fn format(mut self, format: impl Into<String>) -> Self {
+        self.format = Some(format.into());
+        self
+    }
+
+    /// Platforms stored with `format: oci`, e.g. `["linux/amd64"]`.
+    #[must_use]
+    pub fn platforms<I, S>(mut self, platforms: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.platforms = Some(strings(platforms));
+        self
+    }
+}
+
+impl Trust {
+    /// An empty trust section.
+    pub fn new() -> Self {
+        Trust::default()
+    }
+
+    /// Images to verify.
+    #[must_use]
+    pub fn images<I, S>(mut self, images: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.image = Some(strings(images));
+        self
+    }
+
+    /// Organisations to verify.
+    #[must_use]
+    pub fn orgs<I, S>(mut self, orgs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.org = Some(strings(orgs));
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::location::{clear_recorded, take_recorded};
+
+    #[test]
+    fn singular_appends_plural_sets() {
+        let c = Container::new("a", "alpine:3.21")
+            .capability(Capability::NetAdmin)
+            .capability(Capability::SysAdmin)
+            .bind("/a:/a")
+            .add_bind("/b:/b")
+            .masked_paths([] as [&str; 0]);
+        assert_eq!(
+            c.capabilities,
+            Some(vec!["CAP_NET_ADMIN".into(), "CAP_SYS_ADMIN".into()])
+        );
+        assert_eq!(c.binds, Some(vec!["/a:/a".into()]));
+        assert_eq!(c.binds_add, Some(vec!["/b:/b".into()]));
+        assert_eq!(c.masked_paths, Some(vec![]));
+        assert_eq!(c.readonly_paths, None);
+        let c = c.capabilities([]);
+        assert_eq!(c.capabilities, Some(vec![]));
+    }
+
+    #[test]
+    fn typed_values_become_linuxkit_strings() {
+        let c = Container::new("a", "alpine:3.21")
+            .net(Namespace::New)
+            .pid("/run/netns/x")
+            .rlimit(Rlimit::Nofile, 1024u64, RlimitValue::Unlimited)
+            .uid("b")
+            .gid(100u32)
+            .device(Device::new("/dev/fuse", DeviceType::Char, 10, 229).mode(0o666))
+            .rootfs_propagation(Propagation::Shared);
+        assert_eq!(c.net.as_deref(), Some("new"));
+        assert_eq!(c.pid.as_deref(), Some("/run/netns/x"));
+        assert_eq!(c.rlimits, Some(vec!["nofile,1024,unlimited".into()]));
+        assert_eq!(c.uid, Some(Id::Name("b".into())));
+        assert_eq!(c.gid, Some(Id::Num(100)));
+        assert_eq!(c.devices.unwrap()[0].mode.as_deref(), Some("0666"));
+        assert_eq!(c.rootfs_propagation.as_deref(), Some("shared"));
+        assert_eq!(File::new("x").mode(0o600).mode.as_deref(), Some("0600"));
+        assert_eq!(Kernel::new("k").no_tar().tar.as_deref(), Some("none"));
+    }
+
+    #[test]
+    fn image_builders_record_locations() {
+        clear_recorded();
+        let line = line!() + 1;
+        let image = Image::new(Kernel::new("linuxkit/kernel:6.12.59"))
+            .init(["linuxkit/init:1", "linuxkit/runc:2"])
+            .service(Container::new("a", "alpine:3.21"))
+            .service(Container::new("b", "alpine:3.21"));
+        let locs = take_recorded();
+        assert_eq!(image.services.len(), 2);
+        assert_eq!(locs.get("kernel").map(|l| l.line), Some(line));
+        assert_eq!(locs.get("init[1]").map(|l| l.line), Some(line + 1));
+        assert_eq!(locs.get("services[1]").map(|l| l.line), Some(line + 3));
+        assert!(locs
+            .get("services[1]")
+            .unwrap()
+            .file
+            .ends_with("builder.rs"));
+        assert_eq!(
+            locs.nearest("services[1].binds[0]").map(|l| l.line),
+            Some(line + 3)
+        );
+        assert!(take_recorded().is_empty());
+    }
+}

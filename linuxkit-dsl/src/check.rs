@@ -1,0 +1,748 @@
+//! Every check of an image definition that needs no image contents.
+//!
+//! [`check`] returns all [`Problem`]s at once, in document order. Each problem names the item
+//! path it is about (`services[2].binds[0]`), so the CLI can point at file:line:col through a
+//! [`crate::Locator`] (YAML) or the recorded [`crate::Locations`] (Rust). Messages use
+//! upstream LinuxKit's wording where upstream has one (for example
+//! `cannot parse bind, missing ':': /a`), so users of both tools recognise them.
+//!
+//! What needs image contents (labels, `/etc/passwd`, kernel files) is checked at build time.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::model::{Container, File, Id, Image, Mount};
+use crate::types::{Propagation, Rlimit, RlimitValue};
+
+/// How bad a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Upstream would accept it, but it is probably not what was meant.
+    Warning,
+    /// The image cannot be built (upstream rejects it too, or it cannot work).
+    Error,
+}
+
+/// One problem found in a definition.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// Error or warning.
+    pub severity: Severity,
+    /// What is wrong (upstream's wording where upstream has one).
+    pub message: String,
+    /// What to do about it.
+    pub hint: String,
+    /// The item the problem is about, e.g. `services[2].binds[0]`.
+    pub path: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{level}: {} (at {})", self.message, self.path)
+    }
+}
+
+/// Runs every content-free check on `image`.
+pub fn check(image: &Image) -> Vec<Problem> {
+    let mut c = Checker::new(image);
+    c.run(image);
+    c.problems
+}
+
+/// Whether any of `problems` is an error.
+pub fn has_errors(problems: &[Problem]) -> bool {
+    problems.iter().any(|p| p.severity == Severity::Error)
+}
+
+struct Checker {
+    problems: Vec<Problem>,
+    /// Volume name -> readonly.
+    volumes: HashMap<String, bool>,
+    /// Container names (usable as uid/gid names).
+    names: HashSet<String>,
+}
+
+/// Capability strings LinuxKit accepts: `CAP_*` exactly, or `all`/`none` alone.
+const CAP_SECTIONS: [&str; 3] = ["capabilities", "capabilities.add", "ambient"];
+
+/// Image references the checker leaves to the resolver (templates, explicit source schemes).
+fn is_special_reference(s: &str) -> bool {
+    s.starts_with("@pkg:") || s.contains("://")
+}
+
+impl Checker {
+    fn new(image: &Image) -> Self {
+        let names = image
+            .onboot
+            .iter()
+            .chain(&image.onshutdown)
+            .chain(&image.services)
+            .map(|c| c.name.clone())
+            .collect();
+        let volumes = image
+            .volumes
+            .iter()
+            .map(|v| (v.name.clone(), v.readonly))
+            .collect();
+        Checker {
+            problems: Vec::new(),
+            volumes,
+            names,
+        }
+    }
+
+    fn push(&mut self, severity: Severity, path: String, message: String, hint: impl Into<String>) {
+        self.problems.push(Problem {
+            severity,
+            message,
+            hint: hint.into(),
+            path,
+        });
+    }
+
+    fn error(&mut self, path: String, message: String, hint: impl Into<String>) {
+        self.push(Severity::Error, path, message, hint);
+    }
+
+    fn warn(&mut self, path: String, message: String, hint: impl Into<String>) {
+        self.push(Severity::Warning, path, message, hint);
+    }
+
+    fn reference(&mut self, path: String, what: &str, reference: &str) {
+        if is_special_reference(reference) {
+            return;
+        }
+        if let Err(e) = linuxkit_validate::image_reference(reference) {
+            self.error(
+                path,
+                format!("extract {what} image reference: {e}"),
+                "use a reference such as `linuxkit/init:<tag>` or `docker.io/library/alpine:3.21`",
+            );
+        }
+    }
+
+    fn run(&mut self, image: &Image) {
+        if let Some(kernel) = &image.kernel {
+            if kernel.image.is_empty() {
+                self.error(
+                    "kernel".into(),
+                    "kernel section has no image".into(),
+                    "set `kernel.image`, e.g. `linuxkit/kernel:6.12.59`",
+                );
+            } else {
+                self.reference("kernel.image".into(), "kernel", &kernel.image);
+            }
+        }
+        for (i, init) in image.init.iter().enumerate() {
+            self.reference(format!("init[{i}]"), "init", init);
+        }
+        self.volumes_section(image);
+        for (section, what, list) in [
+            ("onboot", "on boot", &image.onboot),
+            ("onshutdown", "on shutdown", &image.onshutdown),
+            ("services", "service", &image.services),
+        ] {
+            for (i, c) in list.iter().enumerate() {
+                self.container(&format!("{section}[{i}]"), what, c);
+            }
+        }
+        let mut seen = HashSet::new();
+        for (i, c) in image.services.iter().enumerate() {
+            if !seen.insert(c.name.as_str()) {
+                self.error(
+                    format!("services[{i}].name"),
+                    format!("duplicate service name: {}", c.name),
+                    "service names are container ids and directory names: make them unique",
+                );
+            }
+        }
+        for (i, f) in image.files.iter().enumerate() {
+            self.file(&format!("files[{i}]"), f);
+        }
+    }
+
+    fn volumes_section(&mut self, image: &Image) {
+        let mut seen = HashSet::new();
+        for (i, v) in image.volumes.iter().enumerate() {
+            let path = format!("volumes[{i}]");
+            if v.name.is_empty() {
+                self.warn(
+                    format!("{path}.name"),
+                    "volume name is empty".into(),
+                    "upstream accepts an empty name but no bind can refer to it: name the volume",
+                );
+            } else if linuxkit_validate::volume_name(&v.name).is_err() {
+                self.error(
+                    format!("{path}.name"),
+                    format!("invalid volume name: {}", v.name),
+                    "volume names may only contain lowercase letters, digits, '_' and '-'",
+                );
+            }
+            if !seen.insert(v.name.as_str()) {
+                self.error(
+                    format!("{path}.name"),
+                    format!("duplicate volume name: {}", v.name),
+                    "give each volume its own name",
+                );
+            }
+            if let Some(reference) = &v.image {
+                self.reference(format!("{path}.image"), "volume", reference);
+            }
+            match v.format.as_deref() {
+                None | Some("oci") | Some("filesystem") => {}
+                Some(other) => self.error(
+                    format!("{path}.format"),
+                    format!("volume format must be one of \"oci\", \"filesystem\": {other}"),
+                    "use `format: oci` for an OCI image layout, or leave it unset",
+                ),
+            }
+            if v.platforms.is_some() && v.format.as_deref() != Some("oci") {
+                self.warn(
+                    format!("{path}.platforms"),
+                    "volume platforms are only used with `format: oci`".into(),
+                    "add `format: oci` (`.format_oci()`) or remove the platforms",
+                );
+            }
+            if v.platforms.is_some() && v.image.is_none() {
+                self.warn(
+                    format!("{path}.platforms"),
+                    "volume platforms without an image have no effect".into(),
+                    "set the volume's image or remove the platforms",
+                );
+            }
+        }
+    }
+
+    fn container(&mut self, path: &str, what: &str, c: &Container) {
+        if c.name.is_empty() {
+            self.error(
+                format!("{path}.name"),
+                "container name is empty".into(),
+                "every onboot, onshutdown and services entry needs a `name`",
+            );
+        } else if c.name.contains('/') {
+            self.error(
+                format!("{path}.name"),
+                format!("container name must not contain '/': {}", c.name),
+                "the name is used as a directory name and container id",
+            );
+        }
+        if c.image.is_empty() {
+            self.error(
+                format!("{path}.image"),
+                format!("extract {what} image reference: image reference is empty"),
+                "every container needs an `image`",
+            );
+        } else {
+            self.reference(format!("{path}.image"), what, &c.image);
+        }
+        for (section, list) in
+            CAP_SECTIONS
+                .iter()
+                .zip([&c.capabilities, &c.capabilities_add, &c.ambient])
+        {
+            if let Some(list) = list {
+                self.capabilities(&format!("{path}.{section}"), list);
+            }
+        }
+        for (section, list) in [("binds", &c.binds), ("binds.add", &c.binds_add)] {
+            for (i, b) in list.iter().flatten().enumerate() {
+                self.bind(&format!("{path}.{section}[{i}]"), b);
+            }
+        }
+        for (i, t) in c.tmpfs.iter().flatten().enumerate() {
+            self.tmpfs(&format!("{path}.tmpfs[{i}]"), t);
+        }
+        for (i, m) in c.mounts.iter().flatten().enumerate() {
+            self.mount(&format!("{path}.mounts[{i}]"), m, true);
+        }
+        for (i, e) in c.env.iter().flatten().enumerate() {
+            if let Err(msg) = linuxkit_validate::env_var(e) {
+                self.error(
+                    format!("{path}.env[{i}]"),
+                    msg,
+                    "write environment entries as `KEY=value`",
+                );
+            }
+        }
+        if let Some(cwd) = &c.cwd {
+            self.absolute(format!("{path}.cwd"), cwd, "the working directory");
+        }
+        if matches!(&c.command, Some(cmd) if cmd.is_empty()) {
+            self.warn(
+                format!("{path}.command"),
+                "command is an empty list".into(),
+                "an empty command gives the container no process arguments; remove `command` to use the image's",
+            );
+        }
+        for (field, value) in [
+            ("net", &c.net),
+            ("pid", &c.pid),
+            ("ipc", &c.ipc),
+            ("uts", &c.uts),
+            ("userns", &c.userns),
+        ] {
+            if let Some(v) = value {
+                self.namespace(&format!("{path}.{field}"), field, v);
+            }
+        }
+        for (field, list) in [
+            ("maskedPaths", &c.masked_paths),
+            ("readonlyPaths", &c.readonly_paths),
+        ] {
+            for (i, p) in list.iter().flatten().enumerate() {
+                self.absolute(
+                    format!("{path}.{field}[{i}]"),
+                    p,
+                    "a masked or read-only path",
+                );
+            }
+        }
+        for (field, id) in [("uid", &c.uid), ("gid", &c.gid)] {
+            if let Some(id) = id {
+                self.id(format!("{path}.{field}"), id);
+            }
+        }
+        for (i, id) in c.additional_gids.iter().flatten().enumerate() {
+            self.id(format!("{path}.additionalGids[{i}]"), id);
+        }
+        if let Some(adj) = c.oom_score_adj {
+            if !(-1000..=1000).contains(&adj) {
+                self.error(
+                    format!("{path}.oomScoreAdj"),
+                    format!("oomScoreAdj must be between -1000 and 1000: {adj}"),
+                    "the kernel accepts -1000 (never kill) to 1000 (kill first)",
+                );
+            }
+        }
+        if let Some(p) = &c.rootfs_propagation {
+            if p.parse::<Propagation>().is_err() {
+                self.error(
+                    format!("{path}.rootfsPropagation"),
+                    format!("unknown rootfs propagation: {p}"),
+                    "use one of shared, slave, private, unbindable, rshared, rslave, rprivate, runbindable",
+                );
+            }
+        }
+        for key in c.sysctl.iter().flat_map(|m| m.keys()) {
+            if let Err(msg) = linuxkit_validate::sysctl_key(key) {
+                self.error(
+                    format!("{path}.sysctl.{key}"),
+                    msg,
+                    "sysctl keys are dotted lowercase names such as `net.ipv4.ip_forward`",
+                );
+            }
+        }
+        if let Some(rlimits) = &c.rlimits {
+            for (i, r) in rlimits.iter().enumerate() {
+                self.rlimit(&format!("{path}.rlimits[{i}]"), r, rlimits);
+            }
+        }
+        for (i, d) in c.devices.iter().flatten().enumerate() {
+            self.device(&format!("{path}.devices[{i}]"), d);
+        }
+        if let Some(rt) = &c.runtime {
+            for (i, m) in rt.mounts.iter().flatten().enumerate() {
+                self.mount(&format!("{path}.runtime.mounts[{i}]"), m, false);
+            }
+            for (i, iface) in rt.interfaces.iter().flatten().enumerate() {
+                if iface.name.is_empty() {
+                    self.error(
+                        format!("{path}.runtime.interfaces[{i}]"),
+                        "runtime interface has no name".into(),
+                        "give the interface a `name`",
+                    );
+                }
+            }
+            if let Some(b) = &rt.bind_ns {
+                for (field, p) in [
+                    ("cgroup", &b.cgroup),
+                    ("ipc", &b.ipc),
+                    ("mnt", &b.mnt),
+                    ("net", &b.net),
+                    ("pid", &b.pid),
+                    ("user", &b.user),
+                    ("uts", &b.uts),
+                ] {
+                    if let Some(p) = p.as_deref().filter(|p| !p.is_empty()) {
+                        self.absolute(
+                            format!("{path}.runtime.bindNS.{field}"),
+                            p,
+                            "a namespace bind path",
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn absolute(&mut self, path: String, value: &str, what: &str) {
+        if let Err(msg) = linuxkit_validate::absolute_path(value) {
+            self.error(path, msg, format!("{what} must be an absolute path"));
+        }
+    }
+
+    fn capabilities(&mut self, path: &str, list: &[String]) {
+        let special = |s: &str| s.eq_ignore_ascii_case("all") || s.eq_ignore_ascii_case("none");
+        if list.len() == 1 && special(&list[0]) {
+            return;
+        }
+        for (i, cap) in list.iter().enumerate() {
+            if special(cap) {
+                self.error(
+                    format!("{path}[{i}]"),
+                    format!("unknown capability: {cap}"),
+                    format!("`{cap}` is only allowed as the single entry of the list"),
+                );
+            } else if !linuxkit_validate::CAPABILITIES.contains(&cap.as_str()) {
+                let hint = match linuxkit_validate::capability(cap) {
+                    Err(m) => m,
+                    Ok(()) => "capabilities are written `CAP_NET_ADMIN`".into(),
+                };
+                self.error(
+                    format!("{path}[{i}]"),
+                    format!("unknown capability: {cap}"),
+                    hint,
+                );
+            }
+        }
+    }
+
+    fn volume_ref(&mut self, path: &str, name: &str, writable: bool) {
+        match self.volumes.get(name) {
+            None => self.error(
+                path.to_string(),
+                format!("volume {name} not found"),
+                format!(
+                    "declare it under `volumes` (`.volume(Volume::new(\"{name}\"))`), or use an absolute host path"
+                ),
+            ),
+            Some(true) if writable => self.error(
+                path.to_string(),
+                format!(
+                    "volume {name} is read-only, but attempting to write into container read-write"
+                ),
+                "mount it read-only (`:ro`) or drop `readonly` from the volume",
+            ),
+            Some(_) => {}
+        }
+    }
+
+    fn bind(&mut self, path: &str, bind: &str) {
+        let parts: Vec<&str> = bind.split(':').collect();
+        if parts.len() < 2 {
+            self.error(
+                path.into(),
+                format!("cannot parse bind, missing ':': {bind}"),
+                "write binds as `source:destination[:options]`",
+            );
+            return;
+        }
+        if parts.len() > 3 {
+            self.error(
+                path.into(),
+                format!("cannot parse bind, too many ':': {bind}"),
+                "write binds as `source:destination[:options]`",
+            );
+            return;
+        }
+        if !parts[0].starts_with('/') {
+            self.volume_ref(path, parts[0], parts.get(2) != Some(&"ro"));
+            if !self.volumes.contains_key(parts[0]) {
+                return;
+            }
+        }
+        if let Err(msg) = linuxkit_validate::bind(bind) {
+            self.error(
+                path.into(),
+                msg,
+                "source: absolute host path or volume name; destination: absolute path",
+            );
+        }
+    }
+
+    fn tmpfs(&mut self, path: &str, tmpfs: &str) {
+        if tmpfs.matches(':').count() > 1 {
+            self.error(
+                path.into(),
+                format!("cannot parse tmpfs, too many ':': {tmpfs}"),
+                "write tmpfs entries as `destination[:option,option]`",
+            );
+        } else if let Err(msg) = linuxkit_validate::tmpfs(tmpfs) {
+            self.error(
+                path.into(),
+                msg,
+                "write tmpfs entries as `destination[:option,option]` with an absolute destination",
+            );
+        }
+    }
+
+    fn mount(&mut self, path: &str, m: &Mount, in_container: bool) {
+        const SOURCE_TYPES: [&str; 5] = ["mqueue", "devpts", "proc", "sysfs", "cgroup"];
+        let kind = if m.kind.is_empty() {
+            if SOURCE_TYPES.contains(&m.source.as_str()) {
+                m.source.as_str()
+            } else if m.destination == "/dev" {
+                "tmpfs"
+            } else {
+                if in_container {
+                    self.error(
+                        path.into(),
+                        format!("mount for destination {} is missing type", m.destination),
+                        "set the mount's `type` (e.g. bind, tmpfs, proc, cgroup)",
+                    );
+                }
+                return;
+            }
+        } else {
+            m.kind.as_str()
+        };
+        if m.destination.is_empty() {
+            let has_default = matches!(kind, "proc" | "devpts" | "sysfs" | "cgroup" | "mqueue");
+            if in_container && !has_default {
+                self.error(
+                    path.into(),
+                    format!("mount type {kind} is missing destination"),
+                    "set the mount's `destination`",
+                );
+            }
+        } else if in_container {
+            self.absolute(
+                format!("{path}.destination"),
+                &m.destination,
+                "a mount destination",
+            );
+        }
+        if in_container && kind == "bind" && !m.source.is_empty() && !m.source.starts_with('/') {
+            let options = m.options.as_deref().unwrap_or_default();
+            let ro = options
+                .iter()
+                .find(|o| *o == "ro" || *o == "rw")
+                .is_some_and(|o| o == "ro");
+            self.volume_ref(&format!("{path}.source"), &m.source.clone(), !ro);
+        }
+        if let Some(options) = &m.options {
+            if !options.is_empty() {
+                if let Err(msg) = linuxkit_validate::mount_options(&options.join(",")) {
+                    self.warn(
+                        format!("{path}.options"),
+                        msg,
+                        "check the option spelling; the kernel rejects unknown mount options",
+                    );
+                }
+            }
+        }
+    }
+
+    fn namespace(&mut self, path: &str, field: &str, value: &str) {
+        match value {
+            "" | "host" | "root" | "new" => {}
+            "none" if field == "net" => {}
+            "none" => self.warn(
+                path.into(),
+                format!("`{field}: none` is taken as a namespace path named \"none\""),
+                format!("use `{field}: new` for a fresh namespace"),
+            ),
+            p if !p.starts_with('/') => self.error(
+                path.into(),
+                format!("{field} namespace must be host, new or an absolute path: {p}"),
+                format!("`{p}` would be used as a relative namespace path; write `/run/netns/{p}` or `new`"),
+            ),
+            _ => {}
+        }
+    }
+
+    fn id(&mut self, path: String, id: &Id) {
+        match id {
+            Id::Num(n) if *n < 0 || *n > i64::from(u32::MAX) => self.error(
+                path,
+                format!("uid or gid out of range: {n}"),
+                "ids are between 0 and 4294967295",
+            ),
+            Id::Num(_) => {}
+            Id::Name(n) if n.is_empty() || n == "root" => {}
+            Id::Name(n) if self.names.contains(n) => {}
+            Id::Name(n) => {
+                let hint = if n.bytes().all(|b| b.is_ascii_digit()) {
+                    format!("write the number unquoted: {n}")
+                } else {
+                    "a uid/gid name must be the name of an onboot, onshutdown or services container (ids are assigned from 100), `root`, or a number".into()
+                };
+                self.error(path, format!("cannot find id: {n}"), hint);
+            }
+        }
+    }
+
+    fn rlimit(&mut self, path: &str, r: &str, all: &[String]) {
+        let parts: Vec<&str> = r.splitn(3, ',').collect();
+        if parts.len() != 3 {
+            self.error(
+                path.into(),
+                format!("cannot parse rlimit: {}", all.join(" ")),
+                "write rlimits as `name,soft,hard`, e.g. `nofile,1024,4096`",
+            );
+            return;
+        }
+        if parts[0].parse::<Rlimit>().is_err() {
+            let names: Vec<&str> = Rlimit::ALL.iter().map(|r| r.as_str()).collect();
+            let hint = match crate::yaml::closest(&parts[0].trim().to_ascii_lowercase(), &names) {
+                Some(s) => format!("did you mean `{s}`? known limits: {}", names.join(", ")),
+                None => format!("known limits: {}", names.join(", ")),
+            };
+            self.error(
+                path.into(),
+                format!("unknown limit: {}", parts[0].trim()),
+                hint,
+            );
+            return;
+        }
+        for v in &parts[1..] {
+            if let Err(msg) = v.parse::<RlimitValue>() {
+                self.error(path.into(), msg, "limits are numbers or `unlimited`");
+                return;
+            }
+        }
+    }
+
+    fn device(&mut self, path: &str, d: &crate::model::Device) {
+        if !matches!(d.kind.as_str(), "c" | "b" | "u" | "p" | "a") {
+            self.error(
+                format!("{path}.type"),
+                format!("unknown device type: {}", d.kind),
+                "device types are c (char), b (block), u (unbuffered), p (fifo)",
+            );
+        }
+        if d.path == "all" {
+            return;
+        }
+        self.absolute(format!("{path}.path"), &d.path, "a device path");
+        match d.mode.as_deref() {
+            None => self.error(
+                format!("{path}.mode"),
+                "cannot parse device mode as octal value: mode is not set".into(),
+                "set the device node's mode, e.g. `\"0666\"` (`.mode(0o666)`)",
+            ),
+            Some(m) => {
+                if let Err(e) = u32::from_str_radix(m, 8) {
+                    self.error(
+                        format!("{path}.mode"),
+                        format!("cannot parse device mode as octal value: {e}"),
+                        "write the mode in octal, e.g. `\"0666\"`",
+                    );
+                }
+            }
+        }
+    }
+
+    fn file(&mut self, path: &str, f: &File) {
+        if f.path.is_empty() {
+            self.error(
+                format!("{path}.path"),
+                "did not specify path for file".into(),
+                "set the file's destination `path`",
+            );
+        }
+        if f.path.split('/').any(|c| c == "..") {
+            self.error(
+                format!("{path}.path"),
+                format!("file path must not contain '..': {}", f.path),
+                "files are written inside the image root",
+            );
+        }
+        if let Some(mode) = &f.mode {
+            if let Err(e) = u32::from_str_radix(mode, 8) {
+                self.error(
+                    format!("{path}.mode"),
+                    format!("cannot parse file mode as octal value: {e}"),
+                    "write the mode as an octal string, e.g. \"0644\"",
+                );
+            } else if let Err(msg) = linuxkit_validate::octal_mode(mode) {
+                self.warn(format!("{path}.mode"), msg, "use at most four octal digits");
+            }
+        }
+        for (field, id) in [("uid", &f.uid), ("gid", &f.gid)] {
+            if let Some(id) = id {
+                self.id(format!("{path}.{field}"), id);
+            }
+        }
+        if f.directory {
+            if f.contents.is_some() || f.source.is_some() || f.metadata.is_some() {
+                self.error(
+                    path.into(),
+                    "directory with contents not allowed".into(),
+                    "remove `contents`/`source`/`metadata`, or `directory`",
+                );
+            }
+            if f.symlink.is_some() {
+                self.warn(
+                    format!("{path}.symlink"),
+                    "`symlink` is ignored on a directory".into(),
+                    "an entry is a directory, a symlink or a file: keep one",
+                );
+            }
+            return;
+        }
+        if f.symlink.is_some() {
+            if f.contents.is_some() || f.source.is_some() || f.metadata.is_some() {
+                self.warn(
+                    path.into(),
+                    "contents, source and metadata are ignored on a symlink".into(),
+                    "remove them or the `symlink`",
+                );
+            }
+            return;
+        }
+        let display = &f.path;
+        if f.contents.is_none() && f.source.is_none() && f.metadata.is_none() {
+            self.error(
+                path.into(),
+                format!("contents of file ({display}) not specified"),
+                "give the file `contents`, a `source`, `metadata: yaml`, or make it a `directory`/`symlink`",
+            );
+        }
+        if f.source.is_some() && f.metadata.is_some() {
+            self.error(
+                path.into(),
+                format!("specified Source and Metadata for file: {display}"),
+                "keep one of `source` and `metadata`",
+            );
+        }
+        if let Some(m) = &f.metadata {
+            if m != "yaml" && m != "json" {
+                self.error(
+                    format!("{path}.metadata"),
+                    format!("unsupported metadata type: {m}"),
+                    "metadata is `yaml` or `json`",
+                );
+            }
+        }
+        if f.contents.is_some() && f.metadata.is_some() {
+            self.error(
+                path.into(),
+                format!("specified Contents and Metadata for file: {display}"),
+                "keep one of `contents` and `metadata`",
+            );
+        }
+        if f.contents.is_some() && f.source.is_some() {
+            self.error(
+                path.into(),
+                format!("specified Contents and Source for file: {display}"),
+                "keep one of `contents` and `source`",
+            );
+        }
+        if f.optional && f.source.is_none() {
+            self.warn(
+                format!("{path}.optional"),
+                "`optional` only applies to files with a `source`".into(),
+                "remove `optional`",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
