@@ -1,4 +1,50 @@
 //! The `cargo linuxkit` engine.
 //!
-//! Data flows one way: definition -> resolution (`linuxkit-resolve`, verified image blobs)
-//! -> assembly (`linuxkit-build`) -> output formats (`linuxkit-output`).
+//! Data flows one way: definition -> evaluation -> resolution (`linuxkit-resolve`, verified
+//! image blobs) -> assembly (`linuxkit-build`) -> output formats (`linuxkit-output`) -> boot
+//! (`linuxkit-run`).
+//!
+//! Map of the crate:
+//! - [`cli`]: the raw command line (clap); [`config`]: the resolved settings commands read.
+//! - [`workspace`]: definition targets from `[package.metadata.linuxkit]` (cargo metadata).
+//! - [`evaluate`]: `cargo build` + run definition targets with `CARGO_LINUXKIT_EMIT=json`.
+//! - [`source`]: inputs (image names, LinuxKit YAML files) -> [`source::Definition`]s with
+//!   item locations.
+//! - [`build`]: the incremental build pipeline of one definition; [`resolve`]: the resolver.
+//! - [`commands`]: one module per subcommand.
+//! - [`shell`], [`diag`]: status lines, diagnostics, JSON messages.
+//! - [`error`]: the typed [`Error`].
+
+pub mod build;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod diag;
+pub mod error;
+pub mod evaluate;
+pub mod fsutil;
+pub mod resolve;
+pub mod shell;
+pub mod source;
+pub mod workspace;
+
+pub use error::{Error, Result};
+
+use cli::{CommandArgs, RawArgs};
+use config::Config;
+
+/// Runs a parsed command line; returns the process exit code. Errors are returned for the
+/// binary to print (diagnostics have already been printed).
+pub fn execute(args: &RawArgs, cfg: &Config) -> Result<i32> {
+    match &args.command {
+        CommandArgs::List => commands::list::run(cfg),
+        CommandArgs::Check(a) => commands::check::run(&a.inputs, cfg),
+        CommandArgs::Import(a) => {
+            commands::import::run(&a.file, a.output.as_deref(), a.function.as_deref(), cfg)
+        }
+        CommandArgs::Export(a) => commands::export::run(&a.inputs, a.output.as_deref(), cfg),
+        CommandArgs::Build(a) => commands::build::run(a, cfg),
+        CommandArgs::Cache(a) => commands::cache::run(a, cfg),
+        CommandArgs::Run(a) => commands::run::run(a, cfg),
+    }
+}

@@ -1,0 +1,361 @@
+//! The build pipeline of one definition: resolve -> assemble -> output, incrementally.
+//!
+//! 1. Every image reference is resolved through the [`ImageProvider`] (cache, registry).
+//! 2. A build stamp is computed: SHA-256 over the tool's identity, the canonical model JSON,
+//!    the resolved manifest digests, the contents of local `files[].source` files, and the
+//!    requested formats, name and options. When the stamp in `<dir>/.<name>.linuxkit-stamp`
+//!    matches and every output it lists is unchanged, the build is `Fresh` and does nothing.
+//! 3. `linuxkit_build::build_tar` streams the root filesystem into a temporary file in the
+//!    output directory; `tar`/`docker` outputs are that file renamed, other formats are written
+//!    by `linuxkit_output::write_outputs` (which also writes to temporary files and renames).
+//!    A failed or interrupted build leaves the previous artifacts and stamp untouched.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, UNIX_EPOCH};
+
+use linuxkit_build::{build_tar, BuildOptions};
+use linuxkit_oci::store::{ImageProvider, Platform};
+use linuxkit_output::{write_outputs, Format, OutputOptions};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::{BuildConfig, Config, Destination};
+use crate::error::{Error, Result};
+use crate::source::{display_path, Definition};
+
+/// What a build of one definition produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    /// The image name.
+    pub image: String,
+    /// The files written (or found up to date), in format order; empty for `-o -`.
+    pub files: Vec<PathBuf>,
+    /// True when the outputs were already up to date and nothing was done.
+    pub fresh: bool,
+}
+
+/// Every image reference of `image`, with the platforms it is needed for.
+pub fn references(def: &Definition, platform: &Platform) -> Vec<(String, Platform)> {
+    let img = &def.image;
+    let mut refs: Vec<(String, Platform)> = Vec::new();
+    let mut add = |r: &str, p: &Platform| {
+        if !r.is_empty() && !refs.iter().any(|(x, q)| x == r && q == p) {
+            refs.push((r.to_string(), p.clone()));
+        }
+    };
+    if let Some(k) = &img.kernel {
+        add(&k.image, platform);
+    }
+    for r in &img.init {
+        add(r, platform);
+    }
+    for c in img
+        .onboot
+        .iter()
+        .chain(&img.onshutdown)
+        .chain(&img.services)
+    {
+        add(&c.image, platform);
+    }
+    for v in &img.volumes {
+        if let Some(r) = &v.image {
+            match &v.platforms {
+                Some(ps) if !ps.is_empty() => {
+                    for p in ps {
+                        let mut it = p.split('/');
+                        let os = it.next().unwrap_or("linux");
+                        let arch = it.next().unwrap_or(&platform.architecture);
+                        add(
+                            r,
+                            &Platform {
+                                os: os.into(),
+                                architecture: arch.into(),
+                                variant: it.next().map(str::to_string),
+                            },
+                        );
+                    }
+                }
+                _ => add(r, platform),
+            }
+        }
+    }
+    refs
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Eq)]
+struct Stamp {
+    stamp: String,
+    outputs: Vec<(PathBuf, u64, u128)>,
+}
+
+fn file_id(p: &Path) -> Option<(u64, u128)> {
+    let m = fs::metadata(p).ok()?;
+    let t = m.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+    Some((m.len(), t.as_nanos()))
+}
+
+/// The identity of this tool binary (version, size and mtime of the executable), so a rebuilt
+/// tool never trusts stamps of an older one.
+fn tool_identity() -> String {
+    let exe = std::env::current_exe().ok();
+    let id = exe.as_deref().and_then(file_id);
+    format!("{} {:?}", env!("CARGO_PKG_VERSION"), id)
+}
+
+fn hash_file_sources(def: &Definition, h: &mut Sha256) {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    for f in &def.image.files {
+        let Some(src) = &f.source else { continue };
+        let path = match (src.strip_prefix("~/"), &home) {
+            (Some(rest), Some(home)) => home.join(rest),
+            _ => def.files_base().join(src),
+        };
+        h.update(src.as_bytes());
+        match fs::File::open(&path) {
+            Ok(mut file) => {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = file.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                }
+            }
+            Err(_) => h.update(b"\0missing"),
+        }
+    }
+}
+
+/// The build stamp (see the module docs); `None` when a reference does not resolve (the build
+/// then runs and reports the error).
+fn compute_stamp(
+    def: &Definition,
+    bc: &BuildConfig,
+    provider: &dyn ImageProvider,
+    platform: &Platform,
+    name: &str,
+) -> Option<String> {
+    let mut h = Sha256::new();
+    h.update(tool_identity().as_bytes());
+    h.update(serde_json::to_vec(&def.image).ok()?);
+    for (r, p) in references(def, platform) {
+        let resolved = provider.resolve(&r, &p).ok()?;
+        h.update(format!("\n{r} {p} {}", resolved.manifest_digest).as_bytes());
+    }
+    hash_file_sources(def, &mut h);
+    let formats: Vec<&str> = bc.formats.iter().map(|f| f.name()).collect();
+    h.update(
+        format!(
+            "\n{formats:?} {name} {} {} {} {}",
+            bc.arch,
+            bc.decompress_kernel,
+            bc.size_mb,
+            def.files_base().display()
+        )
+        .as_bytes(),
+    );
+    Some(hex::encode(h.finalize()))
+}
+
+fn stamp_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!(".{name}.linuxkit-stamp"))
+}
+
+fn is_fresh(dir: &Path, name: &str, stamp: &str) -> Option<Vec<PathBuf>> {
+    let s: Stamp = serde_json::from_slice(&fs::read(stamp_path(dir, name)).ok()?).ok()?;
+    if s.stamp != stamp || s.outputs.is_empty() {
+        return None;
+    }
+    for (p, size, mtime) in &s.outputs {
+        if file_id(p) != Some((*size, *mtime)) {
+            return None;
+        }
+    }
+    Some(s.outputs.into_iter().map(|(p, _, _)| p).collect())
+}
+
+fn write_stamp(dir: &Path, name: &str, stamp: &str, files: &[PathBuf]) {
+    let outputs = files
+        .iter()
+        .filter_map(|p| file_id(p).map(|(s, m)| (p.clone(), s, m)))
+        .collect();
+    let s = Stamp {
+        stamp: stamp.to_string(),
+        outputs,
+    };
+    if let Ok(bytes) = serde_json::to_vec_pretty(&s) {
+        // A stamp that cannot be written only costs a rebuild next time.
+        let _ = crate::fsutil::write_atomic(&stamp_path(dir, name), &bytes);
+    }
+}
+
+/// Builds one definition. `default_dir` is used when the destination has no `--dir`.
+pub fn build_one(
+    def: &Definition,
+    bc: &BuildConfig,
+    provider: &dyn ImageProvider,
+    cfg: &Config,
+    default_dir: &Path,
+) -> Result<Built> {
+    let start = Instant::now();
+    let platform = Platform::linux(&bc.arch);
+    let docker = bc.formats.contains(&Format::Docker);
+    let (dir, name) = match &bc.destination {
+        Destination::Dir { dir, name } => (
+            dir.clone().unwrap_or_else(|| default_dir.to_path_buf()),
+            name.clone().unwrap_or_else(|| def.name.clone()),
+        ),
+        Destination::File(f) => (
+            f.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(".")),
+            def.name.clone(),
+        ),
+        Destination::Stdout => (PathBuf::from("."), def.name.clone()),
+    };
+    let formats: Vec<&str> = bc.formats.iter().map(|f| f.name()).collect();
+    let formats = formats.join(",");
+
+    let stamp = if bc.destination == Destination::Stdout {
+        None
+    } else {
+        compute_stamp(def, bc, provider, &platform, &name)
+    };
+    if let (Some(s), false) = (&stamp, bc.force) {
+        if let Some(files) = is_fresh(&dir, &name, s) {
+            cfg.shell
+                .status("Fresh", format!("`{}` ({formats}) is up to date", def.name));
+            return Ok(Built {
+                image: def.name.clone(),
+                files,
+                fresh: true,
+            });
+        }
+    }
+
+    let mut opts = BuildOptions::new(platform);
+    opts.docker = docker;
+    opts.files_base = def.files_base();
+    opts.decompress_kernel = bc.decompress_kernel;
+
+    cfg.shell.status("Assembling", format!("`{}`", def.name));
+    let build_err = |source| Error::Build {
+        image: def.name.clone(),
+        source,
+    };
+    if bc.destination == Destination::Stdout {
+        let stdout = std::io::stdout();
+        let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
+        build_tar(&def.image, provider, &opts, &mut out).map_err(build_err)?;
+        out.flush().map_err(Error::io("<stdout>"))?;
+        finished(cfg, def, &formats, start);
+        return Ok(Built {
+            image: def.name.clone(),
+            files: Vec::new(),
+            fresh: false,
+        });
+    }
+
+    fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tar.partial")
+        .tempfile_in(&dir)
+        .map_err(Error::io(&dir))?;
+    let report = {
+        let tmp_path = tmp.path().to_path_buf();
+        let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+        let report = build_tar(&def.image, provider, &opts, &mut out).map_err(build_err)?;
+        out.flush().map_err(Error::io(&tmp_path))?;
+        drop(out);
+        crate::fsutil::set_mode_0644(tmp.as_file()).map_err(Error::io(&tmp_path))?;
+        report
+    };
+    cfg.shell.status(
+        "Assembled",
+        format!(
+            "`{}`: {} entries, {}",
+            def.name,
+            report.entries,
+            human_bytes(report.bytes)
+        ),
+    );
+
+    let files = match (&bc.destination, bc.formats.as_slice()) {
+        (Destination::File(f), _) => {
+            tmp.persist(f).map_err(|e| Error::Io {
+                path: f.clone(),
+                source: e.error,
+            })?;
+            vec![f.clone()]
+        }
+        (_, [single]) if single.is_streamable() => {
+            let dest = dir.join(single.file_name(&name));
+            tmp.persist(&dest).map_err(|e| Error::Io {
+                path: dest.clone(),
+                source: e.error,
+            })?;
+            vec![dest]
+        }
+        _ => {
+            let oo = OutputOptions {
+                size_mib: bc.size_mb,
+                arch: bc.arch.clone(),
+                ..OutputOptions::default()
+            };
+            let files =
+                write_outputs(tmp.path(), &bc.formats, &dir, &name, &oo).map_err(|source| {
+                    Error::Output {
+                        image: def.name.clone(),
+                        source,
+                    }
+                })?;
+            drop(tmp);
+            files
+        }
+    };
+    cfg.shell.status(
+        "Writing",
+        files
+            .iter()
+            .map(|f| display_path(f))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    if let Some(s) = &stamp {
+        write_stamp(&dir, &name, s, &files);
+    }
+    finished(cfg, def, &formats, start);
+    Ok(Built {
+        image: def.name.clone(),
+        files,
+        fresh: false,
+    })
+}
+
+fn finished(cfg: &Config, def: &Definition, formats: &str, start: Instant) {
+    cfg.shell.status(
+        "Finished",
+        format!(
+            "`{}` ({formats}) in {:.2}s",
+            def.name,
+            start.elapsed().as_secs_f64()
+        ),
+    );
+}
+
+fn human_bytes(n: u64) -> String {
+    if n >= 1 << 20 {
+        format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64)
+    } else if n >= 1 << 10 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{n} B")
+    }
+}

@@ -1,0 +1,296 @@
+//! The raw command line, exactly as the user typed it (clap derive).
+//!
+//! Nothing here is interpreted: [`crate::config`] turns these values into resolved settings
+//! (defaults, environment, validation), as ripgrep keeps its raw arguments apart from its config.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Build, check and boot LinuxKit images defined in Rust or LinuxKit YAML.
+#[derive(Debug, Parser)]
+#[command(name = "cargo-linuxkit", bin_name = "cargo linuxkit", version, about)]
+pub struct RawArgs {
+    /// Options shared by every subcommand.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: CommandArgs,
+}
+
+/// How machine-readable messages are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum MessageFormat {
+    /// Status lines and diagnostics for humans, on stderr.
+    #[default]
+    Human,
+    /// One JSON object per line on stdout (diagnostics, artifacts, results).
+    Json,
+}
+
+/// Options every subcommand accepts.
+#[derive(Debug, Args, Default)]
+pub struct GlobalArgs {
+    /// Print no status lines.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Path to Cargo.toml of the workspace holding the definitions.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Run without accessing the network (cargo and registry pulls).
+    #[arg(long, global = true)]
+    pub offline: bool,
+    /// Require Cargo.lock to be up to date (passed to cargo).
+    #[arg(long, global = true)]
+    pub locked: bool,
+    /// Require Cargo.lock and cache to be up to date (passed to cargo; implies --offline).
+    #[arg(long, global = true)]
+    pub frozen: bool,
+    /// Message format.
+    #[arg(long, global = true, value_enum, default_value_t = MessageFormat::Human)]
+    pub message_format: MessageFormat,
+    /// LinuxKit image cache directory (default ~/.linuxkit/cache).
+    #[arg(long, global = true, value_name = "DIR", env = "LINUXKIT_CACHE")]
+    pub cache: Option<PathBuf>,
+    /// Registry mirror REGISTRY=URL (repeatable; also LINUXKIT_MIRROR, comma-separated).
+    #[arg(long, global = true, value_name = "REG=URL")]
+    pub mirror: Vec<String>,
+    /// Registry host reached over plain HTTP (repeatable).
+    #[arg(long, global = true, value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CommandArgs {
+    /// List the image definitions of the workspace.
+    List,
+    /// Check image definitions (Rust images of the workspace or LinuxKit YAML files).
+    Check(InputArgs),
+    /// Convert a LinuxKit YAML file into Rust builder code.
+    Import(ImportArgs),
+    /// Print an image definition as LinuxKit YAML.
+    Export(ExportArgs),
+    /// Build images into output formats.
+    Build(BuildArgs),
+    /// Manage the image cache.
+    #[command(subcommand)]
+    Cache(CacheArgs),
+    /// Boot a build output (or an image, built first) in QEMU.
+    Run(RunArgs),
+}
+
+/// Images to work on: workspace image names, or LinuxKit YAML files (`-` is stdin).
+#[derive(Debug, Args, Default)]
+pub struct InputArgs {
+    /// Image names or .yml/.yaml files (several files are merged); default: every workspace image.
+    #[arg(value_name = "IMAGE|FILE.yml")]
+    pub inputs: Vec<String>,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The LinuxKit YAML file.
+    pub file: PathBuf,
+    /// Write the Rust code to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE.rs")]
+    pub output: Option<PathBuf>,
+    /// Name of the generated function (default: the file stem).
+    #[arg(long = "fn", value_name = "NAME")]
+    pub function: Option<String>,
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Image name (or YAML files to normalise and merge).
+    #[arg(required = true, value_name = "IMAGE|FILE.yml")]
+    pub inputs: Vec<String>,
+    /// Write to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `build`.
+#[derive(Debug, Args, Default)]
+pub struct BuildArgs {
+    /// The images to build.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output format (repeatable, comma-separated); default kernel+initrd, or tar with -o.
+    #[arg(short, long, value_name = "FORMAT", value_delimiter = ',')]
+    pub format: Vec<String>,
+    /// Write the single streamable output (tar, docker) to FILE (`-` is stdout).
+    #[arg(short, long = "output", visible_alias = "o", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Directory for the outputs (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Output base name (default: the image name or the last YAML file's stem).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Target architecture in OCI spelling (amd64, arm64, ...).
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Always pull images, even when they are cached.
+    #[arg(long)]
+    pub pull: bool,
+    /// Decompress the kernel (gzip) in the output.
+    #[arg(long)]
+    pub decompress_kernel: bool,
+    /// Disk size for disk formats (NNNM, NNNG or GiB).
+    #[arg(long, value_name = "SIZE")]
+    pub size: Option<String>,
+    /// Accepted for compatibility: no SBOM is generated.
+    #[arg(long)]
+    pub no_sbom: bool,
+    /// Accepted for compatibility: images never come from a Docker engine.
+    #[arg(long)]
+    pub docker: bool,
+    /// Print the merged definition as YAML and exit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Rebuild even when the outputs are up to date.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `cache` subcommands (upstream `linuxkit cache`).
+#[derive(Debug, Subcommand)]
+pub enum CacheArgs {
+    /// List the cached images and their root digests.
+    Ls,
+    /// Remove images from the cache.
+    Rm {
+        /// Image names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove everything from the cache.
+    Clean,
+    /// Write a cached image as a tar.
+    Export {
+        /// Image name.
+        name: String,
+        /// Output file (`-` is stdout).
+        #[arg(short, long = "outfile", visible_alias = "output", value_name = "FILE")]
+        outfile: PathBuf,
+        /// oci, docker or filesystem.
+        #[arg(long, default_value = "oci")]
+        format: String,
+        /// Platform `linux/<arch>`.
+        #[arg(long)]
+        platform: Option<String>,
+    },
+    /// Import an OCI layout tar (or an OCI layout directory) into the cache.
+    Import {
+        /// Tar files or directories.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Pull images into the cache.
+    Pull {
+        /// Image names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+/// `run`.
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Build output prefix, output directory, ISO or disk image, or an image to build first.
+    #[arg(value_name = "IMAGE|DIR|PATH")]
+    pub target: Option<String>,
+    /// vCPUs.
+    #[arg(long, default_value_t = 1)]
+    pub cpus: u32,
+    /// Memory in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub mem: u64,
+    /// Extra disk `[file=]PATH[,size=N[M|G]][,format=F]` (repeatable; created if missing).
+    #[arg(long, value_name = "DISK")]
+    pub disk: Vec<String>,
+    /// Publish a port HOST:GUEST[/tcp|udp] (repeatable; user networking).
+    #[arg(long, value_name = "PORTS")]
+    pub publish: Vec<String>,
+    /// Networking: user or none.
+    #[arg(long, default_value = "user")]
+    pub networking: String,
+    /// State directory (default <prefix>-state).
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Stop the VM after SECS seconds (exit status 124).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Accelerator: auto, kvm or tcg (also LINUXKIT_QEMU_ACCEL).
+    #[arg(long, env = "LINUXKIT_QEMU_ACCEL", default_value = "auto")]
+    pub accel: String,
+    /// Boot with UEFI firmware.
+    #[arg(long)]
+    pub uefi: bool,
+    /// UEFI firmware code file.
+    #[arg(long, value_name = "FILE")]
+    pub fw: Option<PathBuf>,
+    /// QEMU binary.
+    #[arg(long, value_name = "PATH")]
+    pub qemu: Option<PathBuf>,
+    /// Boot the bzImage as is under TCG (no vmlinux extraction / PVH).
+    #[arg(long)]
+    pub no_pvh: bool,
+    /// Extra QEMU -device (repeatable).
+    #[arg(long)]
+    pub device: Vec<String>,
+    /// Show a window instead of the serial console.
+    #[arg(long)]
+    pub gui: bool,
+}
+
+/// The process arguments with the `linuxkit` that cargo inserts removed
+/// (`cargo linuxkit build` runs `cargo-linuxkit linuxkit build`).
+pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut v: Vec<OsString> = args.into_iter().collect();
+    if v.get(1).is_some_and(|a| a == "linuxkit") {
+        v.remove(1);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> RawArgs {
+        RawArgs::try_parse_from(normalize_args(args.iter().map(OsString::from))).unwrap()
+    }
+
+    #[test]
+    fn cargo_inserted_subcommand_name_is_skipped() {
+        let a = parse(&["cargo-linuxkit", "linuxkit", "-q", "list"]);
+        assert!(a.global.quiet);
+        assert!(matches!(a.command, CommandArgs::List));
+        let a = parse(&["cargo-linuxkit", "list", "--offline"]);
+        assert!(a.global.offline);
+    }
+
+    #[test]
+    fn formats_are_repeatable_and_comma_separated() {
+        let a = parse(&[
+            "cargo-linuxkit",
+            "build",
+            "-f",
+            "kernel+initrd,iso-bios",
+            "--format",
+            "tar",
+            "x.yml",
+        ]);
+        let CommandArgs::Build(b) = a.command else {
+            panic!("not build")
+        };
+        assert_eq!(b.format, ["kernel+initrd", "iso-bios", "tar"]);
+        assert_eq!(b.input.inputs, ["x.yml"]);
+    }
+}

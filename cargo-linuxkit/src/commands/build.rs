@@ -1,0 +1,104 @@
+//! `cargo linuxkit build`: evaluate, check, resolve, assemble, write outputs.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::cli::BuildArgs;
+use crate::commands::check;
+use crate::config::{BuildConfig, Config, Destination};
+use crate::error::{Error, Result};
+use crate::source::{load, Definition, Loaded};
+
+/// The default output directory of a definition: the current directory for YAML (as upstream),
+/// `<target-dir>/linuxkit` for workspace images.
+pub fn default_dir(loaded: &Loaded) -> PathBuf {
+    match &loaded.workspace {
+        Some(ws) => ws.target_dir.join("linuxkit"),
+        None => PathBuf::from("."),
+    }
+}
+
+/// Builds the definitions named by `args`.
+pub fn run(args: &BuildArgs, cfg: &Config) -> Result<i32> {
+    let bc = BuildConfig::from_args(args)?;
+    let loaded = load(&args.input.inputs, cfg)?;
+    if args.dry_run {
+        for d in &loaded.definitions {
+            print!("{}", linuxkit_dsl::to_yaml_string(&d.image)?);
+        }
+        return Ok(0);
+    }
+    let built = build_loaded(&loaded, &bc, cfg)?;
+    let _ = built;
+    Ok(0)
+}
+
+/// Checks then builds every loaded definition; returns what each produced.
+pub fn build_loaded(
+    loaded: &Loaded,
+    bc: &BuildConfig,
+    cfg: &Config,
+) -> Result<Vec<crate::build::Built>> {
+    if loaded.definitions.len() > 1
+        && bc.destination
+            != (Destination::Dir {
+                dir: bc_dir(bc),
+                name: None,
+            })
+    {
+        return Err(Error::Usage(
+            "-o and --name need exactly one image; name the image to build".into(),
+        ));
+    }
+    let errors = check::report(&loaded.definitions, cfg);
+    if errors > 0 {
+        return Err(Error::Problems {
+            count: errors,
+            what: names(&loaded.definitions),
+        });
+    }
+    let platform = linuxkit_oci::store::Platform::linux(&bc.arch);
+    let resolver = crate::resolve::resolver(cfg, platform.clone(), bc.pull)?;
+    let mut refs: Vec<String> = Vec::new();
+    for d in &loaded.definitions {
+        for (r, p) in crate::build::references(d, &platform) {
+            if p == platform && !refs.contains(&r) {
+                refs.push(r);
+            }
+        }
+    }
+    cfg.shell
+        .status("Resolving", format!("{} image(s)", refs.len()));
+    crate::resolve::prefetch(&resolver, &refs)?;
+    let dir = default_dir(loaded);
+    let mut out = Vec::new();
+    for d in &loaded.definitions {
+        let b = crate::build::build_one(d, bc, &resolver, cfg, &dir)?;
+        cfg.shell.json_message(json!({
+            "reason": "linuxkit-artifact",
+            "image": b.image,
+            "formats": bc.formats.iter().map(|f| f.name()).collect::<Vec<_>>(),
+            "files": b.files,
+            "fresh": b.fresh,
+        }));
+        out.push(b);
+    }
+    cfg.shell
+        .json_message(json!({"reason": "build-finished", "success": true}));
+    Ok(out)
+}
+
+fn bc_dir(bc: &BuildConfig) -> Option<PathBuf> {
+    match &bc.destination {
+        Destination::Dir { dir, .. } => dir.clone(),
+        _ => None,
+    }
+}
+
+fn names(defs: &[Definition]) -> String {
+    defs.iter()
+        .map(|d| d.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

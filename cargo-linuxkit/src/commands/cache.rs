@@ -1,0 +1,111 @@
+//! `cargo linuxkit cache ls|rm|clean|export|import|pull` (upstream `linuxkit cache`).
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use linuxkit_oci::store::Platform;
+use linuxkit_resolve::Cache;
+use serde_json::json;
+
+use crate::cli::CacheArgs;
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+fn resolve_err(e: linuxkit_resolve::ResolveError) -> Error {
+    Error::Resolve(Box::new(e))
+}
+
+fn open(cfg: &Config) -> Result<Cache> {
+    Cache::open(&cfg.cache_dir).map_err(resolve_err)
+}
+
+/// Runs a cache subcommand.
+pub fn run(args: &CacheArgs, cfg: &Config) -> Result<i32> {
+    match args {
+        CacheArgs::Ls => {
+            for e in open(cfg)?.list().map_err(resolve_err)? {
+                if cfg.shell.is_json() {
+                    cfg.shell.json_message(json!({
+                        "reason": "cache-entry", "name": e.name, "digest": e.digest,
+                        "media_type": e.media_type, "size": e.size,
+                    }));
+                } else {
+                    println!("{} {}", e.name, e.digest);
+                }
+            }
+        }
+        CacheArgs::Rm { names } => {
+            for n in open(cfg)?.remove(names).map_err(resolve_err)? {
+                cfg.shell.status("Removed", n);
+            }
+        }
+        CacheArgs::Clean => {
+            open(cfg)?.clean().map_err(resolve_err)?;
+            cfg.shell
+                .status("Removed", format!("cache {}", cfg.cache_dir.display()));
+        }
+        CacheArgs::Import { files } => {
+            let cache = open(cfg)?;
+            for f in files {
+                for name in cache.import(f).map_err(resolve_err)? {
+                    cfg.shell.status("Imported", &name);
+                    cfg.shell
+                        .json_message(json!({"reason": "cache-imported", "name": name}));
+                }
+            }
+        }
+        CacheArgs::Export {
+            name,
+            outfile,
+            format,
+            platform,
+        } => {
+            if format != "oci" {
+                return Err(Error::Usage(format!(
+                    "cache export --format {format} is not supported yet; use --format oci"
+                )));
+            }
+            let _ = platform;
+            let cache = open(cfg)?;
+            if outfile.as_os_str() == "-" {
+                let stdout = std::io::stdout();
+                let mut out = BufWriter::new(stdout.lock());
+                cache.export_oci(name, &mut out).map_err(resolve_err)?;
+                out.flush().map_err(Error::io("<stdout>"))?;
+            } else {
+                export_to_file(&cache, name, outfile)?;
+                cfg.shell
+                    .status("Exported", format!("{name} to {}", outfile.display()));
+            }
+        }
+        CacheArgs::Pull { names } => {
+            let resolver = crate::resolve::resolver(cfg, Platform::host(), true)?;
+            for n in resolver.pull(names).map_err(resolve_err)? {
+                cfg.shell.status("Pulled", n);
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn export_to_file(cache: &Cache, name: &str, outfile: &Path) -> Result<()> {
+    let dir = outfile
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".cargo-linuxkit.")
+        .tempfile_in(dir)
+        .map_err(Error::io(dir))?;
+    {
+        let mut out = BufWriter::new(tmp.as_file_mut());
+        cache.export_oci(name, &mut out).map_err(resolve_err)?;
+        out.flush().map_err(Error::io(outfile))?;
+    }
+    crate::fsutil::set_mode_0644(tmp.as_file()).map_err(Error::io(outfile))?;
+    tmp.persist(outfile).map_err(|e| Error::Io {
+        path: outfile.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
