@@ -96,7 +96,9 @@ mod tests {
 
     #[test]
     fn virt_flags_are_read_from_flags_lines_only() {
-        assert!(cpu_has_virt_flags("processor: 0\nflags\t\t: fpu vme vmx sse\n"));
+        assert!(cpu_has_virt_flags(
+            "processor: 0\nflags\t\t: fpu vme vmx sse\n"
+        ));
         assert!(cpu_has_virt_flags("flags : svm lm\n"));
         assert!(!cpu_has_virt_flags(
             "flags\t\t: fpu hypervisor lm\nmodel name: vmx-looking cpu\n"

@@ -153,7 +153,10 @@ pub fn command_line(m: &Machine) -> Vec<OsString> {
         match vars {
             Some(vars) => {
                 a.push("-drive".into());
-                a.push(drive_arg("if=pflash,format=raw,unit=0,readonly=on,file=", code));
+                a.push(drive_arg(
+                    "if=pflash,format=raw,unit=0,readonly=on,file=",
+                    code,
+                ));
                 a.push("-drive".into());
                 a.push(drive_arg("if=pflash,format=raw,unit=1,file=", vars));
             }
@@ -177,7 +180,11 @@ pub fn command_line(m: &Machine) -> Vec<OsString> {
     }
     for (i, (path, format)) in m.disks.iter().enumerate() {
         // With a CD-ROM (index 2), disk indices 2 and above move up by one.
-        let index = if m.cdrom.is_some() && i >= 2 { i + 1 } else { i };
+        let index = if m.cdrom.is_some() && i >= 2 {
+            i + 1
+        } else {
+            i
+        };
         let mut d = OsString::from("file=");
         d.push(escape_commas(path));
         if let Some(f) = format {
@@ -598,7 +605,10 @@ mod tests {
             ..Machine::default()
         };
         let a = args(&m).join(" ");
-        assert!(a.starts_with("-machine q35 -accel tcg -smp 1 -m 512 -no-reboot"), "{a}");
+        assert!(
+            a.starts_with("-machine q35 -accel tcg -smp 1 -m 512 -no-reboot"),
+            "{a}"
+        );
         assert!(a.contains("-kernel /o/vm-kernel -initrd /o/vm-initrd.img -append console=ttyS0"));
         assert!(a.contains("-netdev user,id=t0,hostfwd=tcp::2222-:22,hostfwd=udp::53-:53"));
         assert!(a.contains("isa-debug-exit,iobase=0xf4"));

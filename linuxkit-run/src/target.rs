@@ -205,7 +205,10 @@ mod tests {
         let p = d.path().join("s");
         touch(&suffixed(&p, "-kernel"), "k");
         touch(&suffixed(&p, "-squashfs.img"), "s");
-        assert!(matches!(detect(&p).unwrap().mode, BootMode::Squashfs { .. }));
+        assert!(matches!(
+            detect(&p).unwrap().mode,
+            BootMode::Squashfs { .. }
+        ));
         let iso = d.path().join("x-efi.iso");
         touch(&iso, "");
         let t = detect(&iso).unwrap();
