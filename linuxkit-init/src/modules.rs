@@ -1,0 +1,373 @@
+//! A small modprobe: kernel modules by name, with their dependencies first, from
+//! `/lib/modules/<release>/modules.dep` and `finit_module(2)`; plus a coldplug pass that
+//! loads the modules whose `modules.alias` patterns match a device's `modalias`.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::CString;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::{error, info};
+
+/// The module database of the running kernel.
+#[derive(Debug, Default)]
+pub struct Modules {
+    dir: PathBuf,
+    /// module name (underscores) -> (path relative to dir, dependencies' names)
+    deps: HashMap<String, (String, Vec<String>)>,
+    loaded: HashSet<String>,
+}
+
+/// `foo-bar.ko` / `kernel/x/foo-bar.ko.xz` -> `foo_bar`.
+pub fn module_name(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    let base = base.split(".ko").next().unwrap_or(base);
+    base.replace('-', "_")
+}
+
+impl Modules {
+    /// Reads `modules.dep` of the running kernel (an empty database when there is none).
+    pub fn open() -> Self {
+        let release = nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Self::from_dir(Path::new("/lib/modules").join(release))
+    }
+
+    /// Reads `dir/modules.dep`.
+    pub fn from_dir(dir: PathBuf) -> Self {
+        let text = fs::read_to_string(dir.join("modules.dep")).unwrap_or_default();
+        let mut m = Modules {
+            dir,
+            ..Default::default()
+        };
+        m.deps = parse_dep(&text);
+        if let Ok(s) = fs::read_to_string("/proc/modules") {
+            m.loaded = s
+                .lines()
+                .filter_map(|l| l.split(' ').next())
+                .map(str::to_string)
+                .collect();
+        }
+        m
+    }
+
+    /// Whether the database knows any module.
+    pub fn is_empty(&self) -> bool {
+        self.deps.is_empty()
+    }
+
+    /// The load order for `name`: dependencies first (deepest first), then the module.
+    pub fn load_order(&self, name: &str) -> Vec<String> {
+        let mut order = Vec::new();
+        let mut seen = HashSet::new();
+        self.visit(&name.replace('-', "_"), &mut seen, &mut order);
+        order
+    }
+
+    fn visit(&self, name: &str, seen: &mut HashSet<String>, order: &mut Vec<String>) {
+        if !seen.insert(name.to_string()) {
+            return;
+        }
+        if let Some((_, deps)) = self.deps.get(name) {
+            // modules.dep lists the dependencies so that the last must be loaded first.
+            for d in deps.iter().rev() {
+                self.visit(d, seen, order);
+            }
+            order.push(name.to_string());
+        }
+    }
+
+    /// Loads `name` and its dependencies; already loaded or built-in modules are skipped.
+    /// Returns false (after logging) when the module is unknown or fails to load.
+    pub fn load(&mut self, name: &str) -> bool {
+        let name = name.replace('-', "_");
+        if self.loaded.contains(&name) || builtin(&name) {
+            return true;
+        }
+        if !self.deps.contains_key(&name) {
+            error!(
+                "module {name}: not found in {}/modules.dep",
+                self.dir.display()
+            );
+            return false;
+        }
+        for m in self.load_order(&name) {
+            if self.loaded.contains(&m) {
+                continue;
+            }
+            let Some((rel, _)) = self.deps.get(&m) else {
+                continue;
+            };
+            let path = self.dir.join(rel);
+            match finit(&path) {
+                Ok(()) => {
+                    self.loaded.insert(m);
+                }
+                Err(e) if e == nix::errno::Errno::EEXIST => {
+                    self.loaded.insert(m);
+                }
+                Err(e) => {
+                    error!("load module {}: {e}", path.display());
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Loads every module whose alias pattern in `modules.alias` matches the `modalias` of a
+    /// device under `/sys/devices`; repeats while new modules appear (a bus driver such as
+    /// virtio_pci makes new devices show up). Returns the names loaded.
+    pub fn coldplug(&mut self) -> Vec<String> {
+        let aliases =
+            parse_alias(&fs::read_to_string(self.dir.join("modules.alias")).unwrap_or_default());
+        let mut done = Vec::new();
+        let mut tried: HashSet<String> = HashSet::new();
+        for _round in 0..4 {
+            let mut wanted = Vec::new();
+            let mut modaliases = Vec::new();
+            collect_modaliases(Path::new("/sys/devices"), 0, &mut modaliases);
+            for ma in &modaliases {
+                for (pattern, module) in &aliases {
+                    if !tried.contains(module) && glob(pattern.as_bytes(), ma.as_bytes()) {
+                        tried.insert(module.clone());
+                        wanted.push(module.clone());
+                    }
+                }
+            }
+            if wanted.is_empty() {
+                break;
+            }
+            for m in wanted {
+                if self.load(&m) {
+                    done.push(m);
+                }
+            }
+            // Give new devices a moment to be registered by the freshly loaded bus drivers.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if !done.is_empty() {
+            info!("coldplug loaded: {}", done.join(" "));
+        }
+        done
+    }
+}
+
+fn builtin(name: &str) -> bool {
+    Path::new("/sys/module").join(name).is_dir()
+        && !Path::new("/sys/module")
+            .join(name)
+            .join("initstate")
+            .exists()
+}
+
+fn finit(path: &Path) -> nix::Result<()> {
+    let file = fs::File::open(path)
+        .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    let params = CString::new("").unwrap_or_default();
+    nix::kmod::finit_module(&file, &params, nix::kmod::ModuleInitFlags::empty())
+}
+
+/// Parses `modules.dep` into name -> (path, dependency names).
+pub fn parse_dep(text: &str) -> HashMap<String, (String, Vec<String>)> {
+    let mut map = HashMap::new();
+    for line in text.lines() {
+        let Some((path, deps)) = line.split_once(':') else {
+            continue;
+        };
+        let deps = deps.split_whitespace().map(module_name).collect();
+        map.insert(module_name(path), (path.to_string(), deps));
+    }
+    map
+}
+
+/// Parses `modules.alias` lines `alias PATTERN MODULE`.
+pub fn parse_alias(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            (it.next()? == "alias").then_some(())?;
+            Some((it.next()?.to_string(), it.next()?.replace('-', "_")))
+        })
+        .collect()
+}
+
+fn collect_modaliases(dir: &Path, depth: u32, out: &mut Vec<String>) {
+    if depth > 12 {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_symlink() {
+            continue;
+        }
+        if ft.is_dir() {
+            collect_modaliases(&e.path(), depth + 1, out);
+        } else if e.file_name().as_bytes() == b"modalias" {
+            if let Ok(s) = fs::read_to_string(e.path()) {
+                let s = s.trim();
+                if !s.is_empty() {
+                    out.push(s.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// fnmatch-style matching with `*`, `?` and `[...]` classes, as modules.alias uses.
+pub fn glob(p: &[u8], s: &[u8]) -> bool {
+    let (mut pi, mut si) = (0usize, 0usize);
+    let (mut star_p, mut star_s) = (usize::MAX, 0usize);
+    while si < s.len() {
+        if pi < p.len() {
+            match p[pi] {
+                b'*' => {
+                    star_p = pi;
+                    star_s = si;
+                    pi += 1;
+                    continue;
+                }
+                b'?' => {
+                    pi += 1;
+                    si += 1;
+                    continue;
+                }
+                b'[' => {
+                    if let Some((matched, next)) = class(&p[pi..], s[si]) {
+                        if matched {
+                            pi += next;
+                            si += 1;
+                            continue;
+                        }
+                    } else if s[si] == b'[' {
+                        pi += 1;
+                        si += 1;
+                        continue;
+                    }
+                }
+                c if c == s[si] => {
+                    pi += 1;
+                    si += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        if star_p == usize::MAX {
+            return false;
+        }
+        pi = star_p + 1;
+        star_s += 1;
+        si = star_s;
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+/// Matches one `[...]` class at the start of `p`; returns (matched, class length).
+fn class(p: &[u8], c: u8) -> Option<(bool, usize)> {
+    let mut i = 1;
+    let negate = p.get(i) == Some(&b'!') || p.get(i) == Some(&b'^');
+    if negate {
+        i += 1;
+    }
+    let mut matched = false;
+    let mut first = true;
+    while i < p.len() {
+        if p[i] == b']' && !first {
+            return Some((matched != negate, i + 1));
+        }
+        if i + 2 < p.len() && p[i + 1] == b'-' && p[i + 2] != b']' {
+            if p[i] <= c && c <= p[i + 2] {
+                matched = true;
+            }
+            i += 3;
+        } else {
+            if p[i] == c {
+                matched = true;
+            }
+            i += 1;
+        }
+        first = false;
+    }
+    None
+}
+
+/// Modules to load at boot: `/etc/modules` and `/etc/modules-load.d/*.conf` (one name per
+/// line, `#` comments).
+pub fn configured() -> Vec<String> {
+    let mut files = vec![PathBuf::from("/etc/modules")];
+    if let Ok(d) = fs::read_dir("/etc/modules-load.d") {
+        let mut conf: Vec<_> = d
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+            .collect();
+        conf.sort();
+        files.extend(conf);
+    }
+    let mut names = Vec::new();
+    for f in files {
+        if let Ok(s) = fs::read_to_string(&f) {
+            for l in s.lines() {
+                let l = l.split('#').next().unwrap_or("").trim();
+                if !l.is_empty() {
+                    names.push(l.split_whitespace().next().unwrap_or(l).to_string());
+                }
+            }
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEP: &str = "kernel/fs/overlayfs/overlay.ko:\n\
+kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko kernel/net/core/failover.ko kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko\n\
+kernel/drivers/net/net_failover.ko: kernel/net/core/failover.ko\n\
+kernel/net/core/failover.ko:\n\
+kernel/drivers/virtio/virtio.ko: kernel/drivers/virtio/virtio_ring.ko\n\
+kernel/drivers/virtio/virtio_ring.ko:\n";
+
+    #[test]
+    fn dependencies_load_first() {
+        let m = Modules {
+            deps: parse_dep(DEP),
+            ..Default::default()
+        };
+        assert_eq!(
+            m.load_order("virtio-net"),
+            [
+                "virtio_ring",
+                "virtio",
+                "failover",
+                "net_failover",
+                "virtio_net"
+            ]
+        );
+        assert_eq!(m.load_order("overlay"), ["overlay"]);
+        assert!(m.load_order("nope").is_empty());
+    }
+
+    #[test]
+    fn alias_globs_match_like_fnmatch() {
+        assert!(glob(b"virtio:d00000001v*", b"virtio:d00000001v00001AF4"));
+        assert!(!glob(b"virtio:d00000001v*", b"virtio:d00000002v00001AF4"));
+        assert!(glob(
+            b"pci:v00001AF4d*sv*sd*bc*sc*i*",
+            b"pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00"
+        ));
+        assert!(glob(b"acpi*:PNP0[Aa]0[0-3]:*", b"acpi:PNP0A03:"));
+        assert!(!glob(b"acpi*:PNP0[Aa]0[0-3]:*", b"acpi:PNP0A05:"));
+        assert_eq!(
+            parse_alias("alias virtio:d00000001v* virtio_net\n# x\n"),
+            [("virtio:d00000001v*".to_string(), "virtio_net".to_string())]
+        );
+    }
+}

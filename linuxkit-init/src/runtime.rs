@@ -1,0 +1,276 @@
+//! `runtime.json`: what LinuxKit does around a container in the root namespace — mounts (the
+//! rootfs overlay or bind first), directories, cgroups before it is created; namespace binds
+//! and interfaces after; and the volume overlays at boot.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, MsFlags};
+use serde::Deserialize;
+
+use crate::error::{InitError, IoContext, Result, SysContext};
+use crate::mountopts;
+use crate::{error, info};
+
+/// `runtime.json` as `linuxkit build` writes it (LinuxKit's `Runtime`). Read leniently —
+/// unknown fields are ignored — because PID 1 must boot images built by any LinuxKit version.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Runtime {
+    /// cgroups to create (relative to `/sys/fs/cgroup`).
+    pub cgroups: Option<Vec<String>>,
+    /// Mounts made before the container is created (the rootfs first).
+    pub mounts: Option<Vec<Mount>>,
+    /// Directories to create.
+    pub mkdir: Option<Vec<String>>,
+    /// Interfaces to create or move into the container.
+    pub interfaces: Option<Vec<Interface>>,
+    /// Namespaces to bind-mount after creation.
+    #[serde(rename = "bindNS")]
+    pub bind_ns: Option<BindNs>,
+    /// containerd namespace (unused: there is no containerd).
+    pub namespace: Option<String>,
+}
+
+/// An OCI mount of `runtime.json`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Mount {
+    /// Mount point.
+    pub destination: String,
+    /// Filesystem type (empty for binds and remounts).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Source.
+    pub source: String,
+    /// Options.
+    pub options: Option<Vec<String>>,
+}
+
+/// A `runtime.json` interface entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Interface {
+    /// Interface name.
+    pub name: String,
+    /// Type to create (`veth`, ...).
+    pub add: String,
+    /// veth peer.
+    pub peer: String,
+    /// Create in the root namespace, then move.
+    pub create_in_root: bool,
+}
+
+/// Paths to bind the container's namespaces to.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct BindNs {
+    /// cgroup namespace.
+    pub cgroup: Option<String>,
+    /// IPC namespace.
+    pub ipc: Option<String>,
+    /// mount namespace.
+    pub mnt: Option<String>,
+    /// network namespace.
+    pub net: Option<String>,
+    /// PID namespace.
+    pub pid: Option<String>,
+    /// user namespace.
+    pub user: Option<String>,
+    /// UTS namespace.
+    pub uts: Option<String>,
+}
+
+/// Reads `<bundle>/runtime.json` (a missing file means an empty runtime).
+pub fn load(bundle: &Path) -> Result<Runtime> {
+    let path = bundle.join("runtime.json");
+    match fs::read(&path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|source| InitError::Json { path, source })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Runtime::default()),
+        Err(e) => Err(InitError::Io {
+            what: "read",
+            path,
+            source: e,
+        }),
+    }
+}
+
+/// Mounts, then `mkdir`, then cgroups (LinuxKit's `prepareFilesystem`).
+pub fn prepare_filesystem(rt: &Runtime) -> Result<()> {
+    for m in rt.mounts.iter().flatten() {
+        do_mount(m)?;
+    }
+    for dir in rt.mkdir.iter().flatten() {
+        fs::create_dir_all(dir).io("mkdir", dir)?;
+    }
+    for cg in rt.cgroups.iter().flatten() {
+        let path = Path::new("/sys/fs/cgroup").join(cg.trim_start_matches('/'));
+        fs::create_dir_all(&path).io("create cgroup", &path)?;
+    }
+    Ok(())
+}
+
+/// One `runtime.json` mount: creates the destination and any `upperdir=`/`workdir=` paths,
+/// mounts, then applies propagation flags.
+pub fn do_mount(m: &Mount) -> Result<()> {
+    let options = m.options.clone().unwrap_or_default();
+    let opts = mountopts::parse(&options);
+    fs::create_dir_all(&m.destination).io("create mount point", &m.destination)?;
+    for o in &options {
+        if let Some(dir) = o
+            .strip_prefix("upperdir=")
+            .or_else(|| o.strip_prefix("workdir="))
+        {
+            fs::create_dir_all(dir).io("create overlay directory", dir)?;
+        }
+    }
+    let src = (!m.source.is_empty()).then_some(m.source.as_str());
+    let fstype = (!m.kind.is_empty()).then_some(m.kind.as_str());
+    let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+    // A pure propagation change (no flags, no type, no source) needs only the second call.
+    if !(opts.flags.is_empty() && src.is_none() && fstype.is_none()) {
+        mount(src, m.destination.as_str(), fstype, opts.flags, data).sys(|| {
+            format!(
+                "mount {} ({}) on {} with {:?}",
+                m.source, m.kind, m.destination, options
+            )
+        })?;
+    }
+    if !opts.propagation.is_empty() {
+        mount(
+            None::<&str>,
+            m.destination.as_str(),
+            None::<&str>,
+            opts.propagation,
+            None::<&str>,
+        )
+        .sys(|| format!("set propagation of {}", m.destination))?;
+    }
+    Ok(())
+}
+
+/// After `create`: bind-mounts `/proc/<pid>/ns/<type>` onto each non-empty `bindNS` path, and
+/// sets up `interfaces`.
+pub fn prepare_process(rt: &Runtime, pid: i32) -> Result<()> {
+    if let Some(b) = &rt.bind_ns {
+        let pairs = [
+            ("cgroup", &b.cgroup),
+            ("ipc", &b.ipc),
+            ("mnt", &b.mnt),
+            ("net", &b.net),
+            ("pid", &b.pid),
+            ("user", &b.user),
+            ("uts", &b.uts),
+        ];
+        for (ns, path) in pairs {
+            let Some(path) = path.as_deref().filter(|p| !p.is_empty()) else {
+                continue;
+            };
+            bind_ns(pid, ns, Path::new(path))?;
+        }
+    }
+    for iface in rt.interfaces.iter().flatten() {
+        move_interface(pid, &iface.name, &iface.add, &iface.peer)?;
+    }
+    Ok(())
+}
+
+fn bind_ns(pid: i32, ns: &str, path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).io("create", parent)?;
+    }
+    if !path.exists() {
+        fs::write(path, b"").io("create namespace bind target", path)?;
+    }
+    let src = PathBuf::from(format!("/proc/{pid}/ns/{ns}"));
+    mount(
+        Some(&src),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .sys(|| format!("bind {} on {}", src.display(), path.display()))
+}
+
+/// Moves an existing interface into the container's network namespace. Creating interfaces
+/// (`add: veth`, ...) needs netlink and is not supported yet: it is reported, not fatal.
+fn move_interface(pid: i32, name: &str, add: &str, peer: &str) -> Result<()> {
+    if !add.is_empty() || !peer.is_empty() {
+        error!("interface {name}: creating interfaces (add: {add}, peer: {peer}) is not supported; skipped");
+        return Ok(());
+    }
+    let _ = pid;
+    error!("interface {name}: moving interfaces into a container is not supported; skipped");
+    Ok(())
+}
+
+/// Sets up every `/containers/volumes/<v>` that has `lower` and `merged`: a tmpfs on `tmp`
+/// with `upper` and `work`, and an overlay on `merged` (read-only when there is no `tmp`).
+pub fn volumes(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    dirs.sort();
+    for v in dirs {
+        let (lower, tmp, merged) = (v.join("lower"), v.join("tmp"), v.join("merged"));
+        if !lower.is_dir() || !merged.is_dir() {
+            continue;
+        }
+        let result = if tmp.is_dir() {
+            mount(
+                Some("tmpfs"),
+                &tmp,
+                Some("tmpfs"),
+                MsFlags::empty(),
+                None::<&str>,
+            )
+            .sys(|| format!("mount tmpfs on {}", tmp.display()))
+            .and_then(|()| {
+                fs::create_dir_all(tmp.join("upper")).io("create", tmp.join("upper"))?;
+                fs::create_dir_all(tmp.join("work")).io("create", tmp.join("work"))?;
+                let data = format!(
+                    "lowerdir={},upperdir={},workdir={}",
+                    lower.display(),
+                    tmp.join("upper").display(),
+                    tmp.join("work").display()
+                );
+                mount(
+                    Some("overlay"),
+                    &merged,
+                    Some("overlay"),
+                    MsFlags::empty(),
+                    Some(data.as_str()),
+                )
+                .sys(|| format!("mount overlay on {}", merged.display()))
+            })
+        } else {
+            let data = format!("lowerdir={}", lower.display());
+            mount(
+                Some("overlay"),
+                &merged,
+                Some("overlay"),
+                MsFlags::MS_RDONLY,
+                Some(data.as_str()),
+            )
+            .sys(|| format!("mount overlay on {}", merged.display()))
+        };
+        match result {
+            Ok(()) => info!(
+                "volume {} ready",
+                v.file_name().unwrap_or_default().to_string_lossy()
+            ),
+            Err(e) => error!("volume {}: {e}", v.display()),
+        }
+    }
+}
+
+/// Unmounts `<bundle>/rootfs` (and `<bundle>/tmp`) after a container is gone.
+pub fn cleanup(bundle: &Path) {
+    for p in [bundle.join("rootfs"), bundle.join("tmp")] {
+        let _ = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH);
+    }
+}

@@ -1,0 +1,259 @@
+//! A LinuxKit kernel image from local files: `kernel` (a bzImage) and `kernel.tar` holding
+//! `lib/modules/<version>/` with only the requested modules and their dependencies, and
+//! module indexes regenerated for that subset by `depmod -b` on a staging copy.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use linuxkit_oci::store::Platform;
+
+use crate::error::{io, LocalError};
+use crate::image::{write_image, ImageConfig, WrittenImage};
+use crate::layer::{add_tree, Layer};
+
+/// Modules a QEMU guest typically needs: virtio disks and network, overlay (for containers
+/// and volumes), and the filesystems of LinuxKit's output formats.
+pub const VM_MODULES: &[&str] = &[
+    "virtio_pci",
+    "virtio_blk",
+    "virtio_net",
+    "virtio_console",
+    "virtio_rng",
+    "overlay",
+    "squashfs",
+    "isofs",
+    "ext4",
+    "vfat",
+    "9pnet_virtio",
+    "9p",
+];
+
+/// A kernel and its modules directory on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelSource {
+    /// The bzImage.
+    pub bzimage: PathBuf,
+    /// `/lib/modules/<version>`.
+    pub modules_dir: PathBuf,
+    /// The kernel release, e.g. `6.1.0-56-amd64`.
+    pub version: String,
+}
+
+impl KernelSource {
+    /// The newest `/boot/vmlinuz-<version>` that has `/lib/modules/<version>` (Debian's
+    /// `linux-image-amd64`).
+    pub fn host() -> Option<Self> {
+        let mut found: Vec<KernelSource> = fs::read_dir("/boot")
+            .ok()?
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let version = name.strip_prefix("vmlinuz-")?.to_string();
+                let modules_dir = Path::new("/lib/modules").join(&version);
+                modules_dir
+                    .join("modules.dep")
+                    .is_file()
+                    .then(|| KernelSource {
+                        bzimage: e.path(),
+                        modules_dir,
+                        version,
+                    })
+            })
+            .collect();
+        found.sort_by(|a, b| a.version.cmp(&b.version));
+        found.pop()
+    }
+}
+
+fn name_of(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    base.split(".ko").next().unwrap_or(base).replace('-', "_")
+}
+
+/// The module files (paths relative to the modules directory) needed for `names`: each
+/// module and, transitively, its dependencies from `modules.dep` text. Modules built into
+/// the kernel (listed in `builtin`, the text of `modules.builtin`) are skipped.
+pub fn module_closure(
+    dep_text: &str,
+    builtin: &str,
+    names: &[&str],
+    dep_path: &Path,
+) -> Result<BTreeSet<String>, LocalError> {
+    let mut deps: HashMap<String, (String, Vec<String>)> = HashMap::new();
+    for line in dep_text.lines() {
+        if let Some((path, rest)) = line.split_once(':') {
+            let d = rest.split_whitespace().map(str::to_string).collect();
+            deps.insert(name_of(path), (path.to_string(), d));
+        }
+    }
+    let builtin: BTreeSet<String> = builtin.lines().map(name_of).collect();
+    let mut out = BTreeSet::new();
+    let mut todo: Vec<String> = Vec::new();
+    for n in names {
+        let n = n.replace('-', "_");
+        match deps.get(&n) {
+            Some((path, _)) => todo.push(path.clone()),
+            None if builtin.contains(&n) => {}
+            None => {
+                return Err(LocalError::UnknownModule {
+                    module: n,
+                    dep: dep_path.to_path_buf(),
+                })
+            }
+        }
+    }
+    while let Some(path) = todo.pop() {
+        if !out.insert(path.clone()) {
+            continue;
+        }
+        if let Some((_, d)) = deps.get(&name_of(&path)) {
+            todo.extend(d.iter().cloned());
+        }
+    }
+    Ok(out)
+}
+
+fn depmod() -> PathBuf {
+    for p in ["/usr/sbin/depmod", "/sbin/depmod", "/usr/bin/depmod"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    PathBuf::from("depmod")
+}
+
+/// Writes `kernel.tar` for `src` with `modules` (and their dependencies) to `out`: a tar of
+/// `lib/modules/<version>/...` in sorted order with fixed metadata.
+pub fn write_kernel_tar(
+    src: &KernelSource,
+    modules: &[&str],
+    out: &Path,
+) -> Result<BTreeSet<String>, LocalError> {
+    let dep_path = src.modules_dir.join("modules.dep");
+    let dep_text = fs::read_to_string(&dep_path).map_err(io(&dep_path))?;
+    let builtin = fs::read_to_string(src.modules_dir.join("modules.builtin")).unwrap_or_default();
+    let files = module_closure(&dep_text, &builtin, modules, &dep_path)?;
+
+    let staging = tempfile::tempdir().map_err(io(std::env::temp_dir()))?;
+    let mdir = staging.path().join("lib/modules").join(&src.version);
+    for f in &files {
+        let to = mdir.join(f);
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        fs::copy(src.modules_dir.join(f), &to).map_err(io(src.modules_dir.join(f)))?;
+    }
+    for meta in ["modules.builtin", "modules.builtin.modinfo"] {
+        let from = src.modules_dir.join(meta);
+        if from.is_file() {
+            fs::copy(&from, mdir.join(meta)).map_err(io(&from))?;
+        }
+    }
+    let order = fs::read_to_string(src.modules_dir.join("modules.order")).unwrap_or_default();
+    let order: String = order
+        .lines()
+        .filter(|l| files.contains(*l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(mdir.join("modules.order"), order).map_err(io(mdir.join("modules.order")))?;
+    fs::create_dir_all(&mdir).map_err(io(&mdir))?;
+
+    let tool = depmod();
+    let output = Command::new(&tool)
+        .arg("-b")
+        .arg(staging.path())
+        .arg(&src.version)
+        .output()
+        .map_err(|e| LocalError::Tool {
+            command: format!(
+                "{} -b {} {}",
+                tool.display(),
+                staging.path().display(),
+                src.version
+            ),
+            message: format!("{e} (install Debian package kmod)"),
+        })?;
+    if !output.status.success() {
+        return Err(LocalError::Tool {
+            command: format!(
+                "{} -b {} {}",
+                tool.display(),
+                staging.path().display(),
+                src.version
+            ),
+            message: format!(
+                "{}: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        });
+    }
+
+    let mut layer = Layer::new();
+    layer.dir("lib", 0o755)?;
+    add_tree(&mut layer, &staging.path().join("lib"), "lib")?;
+    let tmp = out.with_extension("tar.partial");
+    let f = fs::File::create(&tmp).map_err(io(&tmp))?;
+    let f = layer.write_tar(f)?;
+    f.sync_all().map_err(io(&tmp))?;
+    fs::rename(&tmp, out).map_err(io(out))?;
+    Ok(files)
+}
+
+/// Writes a kernel image named `reference` into the layout at `dir`: `kernel` = the
+/// bzImage, `kernel.tar` = the module subset (see [`write_kernel_tar`]).
+pub fn write_kernel_image(
+    dir: &Path,
+    reference: &str,
+    src: &KernelSource,
+    modules: &[&str],
+) -> Result<WrittenImage, LocalError> {
+    let scratch = tempfile::tempdir().map_err(io(std::env::temp_dir()))?;
+    let ktar = scratch.path().join("kernel.tar");
+    write_kernel_tar(src, modules, &ktar)?;
+    let mut layer = Layer::new();
+    layer.file("kernel", 0o644, &src.bzimage)?;
+    layer.file("kernel.tar", 0o644, &ktar)?;
+    write_image(
+        dir,
+        reference,
+        &Platform::linux("amd64"),
+        &ImageConfig::default(),
+        &layer,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEP: &str = "kernel/fs/overlayfs/overlay.ko:\n\
+kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko kernel/net/core/failover.ko\n\
+kernel/drivers/net/net_failover.ko: kernel/net/core/failover.ko\n\
+kernel/net/core/failover.ko:\n\
+kernel/fs/unused.ko:\n";
+
+    #[test]
+    fn closure_takes_dependencies_and_skips_builtins() {
+        let got = module_closure(
+            DEP,
+            "kernel/fs/ext4/ext4.ko\n",
+            &["virtio-net", "ext4"],
+            Path::new("x"),
+        )
+        .unwrap();
+        let got: Vec<&str> = got.iter().map(String::as_str).collect();
+        assert_eq!(
+            got,
+            [
+                "kernel/drivers/net/net_failover.ko",
+                "kernel/drivers/net/virtio_net.ko",
+                "kernel/net/core/failover.ko"
+            ]
+        );
+        let err = module_closure(DEP, "", &["nosuch"], Path::new("/m/modules.dep")).unwrap_err();
+        assert!(err.to_string().contains("nosuch"), "{err}");
+    }
+}

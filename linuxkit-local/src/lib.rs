@@ -1,0 +1,25 @@
+//! Images built from local files, so a whole LinuxKit system builds offline from one
+//! workspace:
+//!
+//! - [`layer`]: a reproducible single-layer tar+gzip writer (sorted entries, fixed mtimes,
+//!   fixed gzip header) that streams file contents from disk.
+//! - [`image`]: writes such a layer plus config and manifest into an OCI image layout
+//!   (through `linuxkit_oci::write::LayoutWriter`), named so `LayoutSet` finds it.
+//! - [`init`]: the `linuxkit-init` image — the workspace's static PID 1 at `/init` and
+//!   `/sbin/init` (optionally with busybox for debugging) — and the cargo build that makes
+//!   the static binary.
+//! - [`kernel`]: a LinuxKit kernel image (`kernel` + `kernel.tar`) from a bzImage and a
+//!   subset of `/lib/modules/<version>` with regenerated module indexes.
+//! - [`busybox`]: a small image around the host's `busybox-static`, for tests and examples.
+//! - [`error`]: [`LocalError`].
+
+pub mod busybox;
+pub mod error;
+pub mod image;
+pub mod init;
+pub mod kernel;
+pub mod layer;
+
+pub use error::LocalError;
+pub use image::{write_image, ImageConfig, WrittenImage};
+pub use layer::{Layer, DEFAULT_MTIME};
