@@ -20,6 +20,14 @@ pub enum OutputError {
         /// The cause.
         source: io::Error,
     },
+    /// An input file (bootloader, firmware, scratch file) could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
     /// A tar entry whose type has no equivalent in the output (upstream: `cannot convert tar file`).
     #[error("{path}: entry {entry}: cannot convert tar file of type {kind} into {format}")]
     Unconvertible {

@@ -13,10 +13,17 @@
 //! - `kernel_initrd`: `kernel+initrd` and `tar-kernel-initrd` files.
 //! - `tree`: the tar as a directory tree (metadata in memory, contents in a scratch file) for
 //!   filesystem images: `squashfs` (backhand).
+//! - `efi`: UEFI formats: a Unified Kernel Image (`uki`, systemd-stub plus sections) on a FAT
+//!   ESP in a GPT disk (`disk`: `fatfs`, `gpt`); `convert` turns raw disks into qcow2/VHD/VMDK
+//!   with `qemu-img`; `bootfiles` finds stubs and bootloaders from the host's Debian packages.
 //! - `staging`: temporary files and the final rename.
 //! - `gopath`: Go's `filepath.Rel`/`Dir`/`Clean`, for hard links turned into symlinks.
 
+mod bootfiles;
+mod convert;
 mod cpio;
+mod disk;
+mod efi;
 mod error;
 pub mod format;
 mod gopath;
@@ -26,6 +33,7 @@ mod pgz;
 mod squashfs;
 mod staging;
 mod tree;
+mod uki;
 
 use std::fs::File;
 use std::io::{self, BufReader};
@@ -63,7 +71,12 @@ impl Default for OutputOptions {
 fn supported(f: Format) -> bool {
     matches!(
         f,
-        Format::Tar | Format::KernelInitrd | Format::TarKernelInitrd | Format::KernelSquashfs
+        Format::Tar
+            | Format::KernelInitrd
+            | Format::TarKernelInitrd
+            | Format::KernelSquashfs
+            | Format::RawEfi
+            | Format::Qcow2Efi
     )
 }
 
@@ -74,7 +87,14 @@ fn needs_tree(f: Format) -> bool {
 
 /// Whether the format is built from the kernel, initrd and cmdline.
 fn needs_initrd(f: Format) -> bool {
-    matches!(f, Format::KernelInitrd | Format::TarKernelInitrd)
+    matches!(
+        f,
+        Format::KernelInitrd | Format::TarKernelInitrd | Format::RawEfi | Format::Qcow2Efi
+    )
+}
+
+fn unsupported(f: Format) -> OutputError {
+    OutputError::Unsupported(f.name().to_string())
 }
 
 /// Builds `formats` from the root filesystem tar at `rootfs_tar` into `dir`, with output base
@@ -136,27 +156,67 @@ pub fn write_outputs(
     }
 
     for &f in &wanted {
-        if let (Format::KernelSquashfs, Some((t, boot))) = (f, tree.as_ref()) {
-            staging.write_bytes(&format!("{name}-kernel"), &boot.kernel)?;
-            staging.write_bytes(&format!("{name}-cmdline"), boot.cmdline.as_bytes())?;
-            let i = staging.create(&f.file_name(name))?;
-            let s = staging.get(i);
-            squashfs::write(t, io::BufWriter::new(s.file()))?;
-            continue;
-        }
-        match (f, initrd.as_mut()) {
-            (Format::Tar, _) => {
+        let seed: [&[u8]; 3] = [name.as_bytes(), f.name().as_bytes(), opts.arch.as_bytes()];
+        match f {
+            Format::Tar => {
                 let i = staging.create(&f.file_name(name))?;
                 let s = staging.get(i);
                 io::copy(&mut open()?, s.file()).map_err(|e| s.err(e))?;
             }
-            (Format::KernelInitrd, Some((boot, gz))) => {
-                kernel_initrd::write(&mut staging, name, boot, gz.as_file_mut())?
+            Format::KernelSquashfs => {
+                let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
+                staging.write_bytes(&format!("{name}-kernel"), &boot.kernel)?;
+                staging.write_bytes(&format!("{name}-cmdline"), boot.cmdline.as_bytes())?;
+                let i = staging.create(&f.file_name(name))?;
+                let s = staging.get(i);
+                squashfs::write(t, io::BufWriter::new(s.file()))?;
             }
-            (Format::TarKernelInitrd, Some((boot, gz))) => {
-                kernel_initrd::write_tar(&mut staging, name, boot, gz.as_file_mut())?
+            Format::KernelInitrd | Format::TarKernelInitrd => {
+                let (boot, gz) = initrd.as_mut().ok_or_else(|| unsupported(f))?;
+                if f == Format::KernelInitrd {
+                    kernel_initrd::write(&mut staging, name, boot, gz.as_file_mut())?
+                } else {
+                    kernel_initrd::write_tar(&mut staging, name, boot, gz.as_file_mut())?
+                }
             }
-            _ => return Err(OutputError::Unsupported(f.name().to_string())),
+            Format::RawEfi | Format::Qcow2Efi => {
+                let (boot, gz) = initrd.as_mut().ok_or_else(|| unsupported(f))?;
+                if boot.kernel.is_empty() {
+                    return Err(OutputError::NoKernel {
+                        format: f.name().into(),
+                    });
+                }
+                bootfiles::check_arch(&opts.arch, f)?;
+                let stub = uki::Stub::parse(bootfiles::EFI_STUB.read(f)?, 4).map_err(|m| {
+                    OutputError::Image {
+                        format: f.name().into(),
+                        message: format!("{}: {m}", bootfiles::EFI_STUB.paths[0]),
+                    }
+                })?;
+                let mut payload = efi::Payload {
+                    boot,
+                    initrd_gz: gz.as_file_mut(),
+                    cmdline: format!("{} text", boot.cmdline),
+                };
+                if f == Format::RawEfi {
+                    let i = staging.create(&f.file_name(name))?;
+                    let s = staging.get(i);
+                    efi::write_raw_efi(s.file(), stub, &mut payload, &seed)
+                        .map_err(|e| s.err(e))?;
+                } else {
+                    let mut raw = staging.scratch("efi.img")?;
+                    efi::write_raw_efi(raw.as_file_mut(), stub, &mut payload, &seed).map_err(
+                        |source| OutputError::Write {
+                            path: raw.path().to_path_buf(),
+                            source,
+                        },
+                    )?;
+                    let i = staging.create(&f.file_name(name))?;
+                    let out = staging.get(i).tmp_path().to_path_buf();
+                    convert::qemu_img(f, raw.path(), &out, "qcow2", None)?;
+                }
+            }
+            _ => return Err(unsupported(f)),
         }
     }
     staging.commit()

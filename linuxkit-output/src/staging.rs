@@ -22,6 +22,11 @@ impl Staged {
         self.tmp.as_file_mut()
     }
 
+    /// Where it is now (for tools that write by path).
+    pub(crate) fn tmp_path(&self) -> &Path {
+        self.tmp.path()
+    }
+
     /// An error writing this output.
     pub(crate) fn err(&self, source: io::Error) -> OutputError {
         OutputError::Write {

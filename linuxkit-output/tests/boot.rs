@@ -66,3 +66,26 @@ fn boots_kernel_initrd() {
         "initramfs unpack complained"
     );
 }
+
+/// `raw-efi`: OVMF boots the UKI from the ESP of the GPT disk.
+#[test]
+fn boots_raw_efi() {
+    let kernel = match prerequisites(&["/usr/lib/systemd/boot/efi/linuxx64.efi.stub"]) {
+        Ok(k) => k,
+        Err(e) => return skip(&e),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    build(d, &kernel, "console=ttyS0 panic=-1", &[Format::RawEfi]);
+    let mut args = match common::boot::ovmf_args(d) {
+        Ok(a) => a,
+        Err(e) => return skip(&e),
+    };
+    args.push("-drive".into());
+    args.push(format!(
+        "file={},format=raw,if=ide",
+        d.join("boot-efi.img").display()
+    ));
+    let booted = boot(&args, TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    assert!(booted.console.contains(common::boot::MARKER));
+}
