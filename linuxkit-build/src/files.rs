@@ -165,7 +165,6 @@ pub(crate) fn write_files(
     Ok(())
 }
 
-
 fn nonempty(s: &Option<String>) -> Option<&str> {
     s.as_deref().filter(|s| !s.is_empty())
 }

@@ -23,12 +23,12 @@ pub mod gojson;
 pub mod gotar;
 mod image_tar;
 mod kernel;
-mod oci_volume;
-mod sink;
 pub mod label;
 pub mod metadata;
 pub mod oci_config;
+mod oci_volume;
 pub mod reference;
+mod sink;
 
 pub use build::{build_tar, build_tar_to_path, BuildOptions, BuildReport, UsedImage};
 pub use error::BuildError;

@@ -181,5 +181,9 @@ fn output_file_is_replaced_only_by_a_successful_build() {
         serde_norway::from_str("init:\n  - 127.0.0.1:5000/fixture/base:v1\n").unwrap();
     let report = linuxkit_build::build_tar_to_path(&good, &images(), &opts, &path).unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().len(), report.bytes);
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
 }
