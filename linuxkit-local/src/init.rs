@@ -40,6 +40,10 @@ pub fn build_static_init(workspace: &Path, target_dir: &Path) -> Result<PathBuf,
             "RUSTFLAGS",
             "-C target-feature=+crt-static -C linker-features=-lld",
         )
+        // libseccomp-sys links the shared library unless told otherwise; in a static-pie that
+        // leaves unresolved dynamic references and the binary dies before main.
+        .env("LIBSECCOMP_LINK_TYPE", "static")
+        .env("LIBSECCOMP_LIB_PATH", libseccomp_dir())
         .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "z")
         .env("CARGO_PROFILE_RELEASE_LTO", "true")
         .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
@@ -66,6 +70,13 @@ pub fn build_static_init(workspace: &Path, target_dir: &Path) -> Result<PathBuf,
         });
     }
     Ok(target_dir.join(TARGET).join("release").join(PACKAGE))
+}
+
+/// The directory holding `libseccomp.a` (Debian's multiarch path unless
+/// `LIBSECCOMP_LIB_PATH` is set).
+fn libseccomp_dir() -> std::ffi::OsString {
+    std::env::var_os("LIBSECCOMP_LIB_PATH")
+        .unwrap_or_else(|| "/usr/lib/x86_64-linux-gnu".into())
 }
 
 /// The init layer: `init` (the binary), `sbin/init -> /init`, and with `busybox` a debugging
