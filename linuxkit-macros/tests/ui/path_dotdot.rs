@@ -1,0 +1,5 @@
+use linuxkit_macros::path;
+
+fn main() {
+    let _ = path!("/etc/../root/.ssh");
+}
