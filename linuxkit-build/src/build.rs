@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use linuxkit_dsl::{Container, Image};
-use linuxkit_oci::store::{ImageProvider, Platform, ResolvedImage};
+use linuxkit_oci::store::{ImageProvider, Platform, ResolvedImage, StoreError};
 
 use crate::error::{BuildError, ResultExt};
 use crate::files::write_files;
@@ -197,9 +197,19 @@ pub fn build_tar(
                     vol.name
                 )
             };
-            let resolved = b
-                .resolve_for(&location, img, &r, &platform)
-                .context(context)?;
+            // The whole index is stored, so any of its manifests will do to find it: when no
+            // platform was asked for and the target's is missing, use the first one listed.
+            let resolved = match b.resolve_for(&location, img, &r, &platform) {
+                Err(BuildError::Pull {
+                    source: StoreError::NoPlatform { available, .. },
+                    ..
+                }) if platforms.is_empty() && !available.is_empty() => {
+                    let first = available.split(", ").next().unwrap_or_default();
+                    b.resolve_for(&location, img, &r, &parse_platform(first)?)
+                }
+                other => other,
+            }
+            .context(context)?;
             out.source = r.clone();
             image_oci_tar(&location, &resolved, &r, &lower, &platforms, &mut out)
                 .context(context)?;

@@ -115,6 +115,31 @@ fn oci_volume_platforms_must_all_be_in_the_index() {
 }
 
 #[test]
+fn oci_volume_without_platforms_keeps_every_manifest_whatever_the_target() {
+    let image: linuxkit_dsl::Image = serde_norway::from_str(
+        "volumes:\n  - name: all\n    image: 127.0.0.1:5000/fixture/multiarch:v1\n    format: oci\n",
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    // No s390x manifest: the index is still found and stored whole.
+    let opts = BuildOptions::new(Platform::linux("s390x"));
+    build_tar(&image, &images(), &opts, &mut out).unwrap();
+    let mut r = Reader::new(out.as_slice());
+    let mut names = Vec::new();
+    while let Some(h) = r.next_header().unwrap() {
+        names.push(h.name_lossy());
+    }
+    let manifests = [
+        "5033bc6f1b20c16810fe83a77d06ad613e1c1d12c218b64eb4da9495299b2411",
+        "f12570eb6f94116fec747b272b0c9f03e47e841c7c88c7a23e4191d0b9521567",
+    ]
+    .iter()
+    .filter(|d| names.iter().any(|n| n.ends_with(*d)))
+    .count();
+    assert_eq!(manifests, 2, "amd64 and arm64 manifests");
+}
+
+#[test]
 fn docker_format_appends_a_dockerfile_without_records() {
     let entries = build("files:\n  - path: etc/x\n    contents: y\n", true).unwrap();
     let (h, data) = entries.last().unwrap();
