@@ -972,7 +972,14 @@ mod emitter {
         if !unsafe { unsafe_sys::yaml_emitter_flush(em) }.ok {
             return Err("the YAML emitter failed to flush".into());
         }
-        Ok(std::mem::take(&mut *e.out))
+        let mut out = std::mem::take(&mut *e.out);
+        // libyaml 0.2.5 ends a stream whose last block scalar kept its trailing newlines (`|+`)
+        // with a `...` line; yaml.v2 clears that state before the stream end, so no marker.
+        // The document is a mapping, so a final `...` line can only be that marker.
+        if out.ends_with(b"\n...\n") {
+            out.truncate(out.len() - 4);
+        }
+        Ok(out)
     }
 
     /// A scalar event with no tag, implicit for both plain and quoted styles (as yaml.v2 does
@@ -1049,6 +1056,56 @@ mod tests {
             );
         }
         assert!(matches!(string_style("a\nb"), emitter::Style::Literal));
+    }
+
+    #[test]
+    fn keep_chomped_literals_do_not_end_the_document_with_a_marker() {
+        let image = Image {
+            files: vec![File {
+                path: "a".into(),
+                contents: Some("x\n\n".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let yaml = String::from_utf8(metadata(&image, "yaml").unwrap()).unwrap();
+        assert!(yaml.contains("  contents: |+\n    x\n\n"), "{yaml}");
+        assert!(yaml.ends_with("volumes: []\n"), "{yaml}");
+    }
+
+    #[test]
+    fn long_and_special_strings_follow_libyaml() {
+        let long = "console=ttyS0 console=tty0 page_poison=1 ".repeat(3);
+        let image = Image {
+            kernel: Some(linuxkit_dsl::Kernel {
+                image: "linuxkit/kernel:6.6".into(),
+                cmdline: Some(long.trim().to_string()),
+                ..Default::default()
+            }),
+            services: vec![Container {
+                name: "s".into(),
+                image: "alpine:3.20".into(),
+                command: Some(vec!["- x".into(), "a: b".into(), "#c".into(), "yes".into()]),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let yaml = String::from_utf8(metadata(&image, "yaml").unwrap()).unwrap();
+        assert!(
+            yaml.starts_with(
+                "kernel:\n  image: docker.io/linuxkit/kernel:6.6\n  cmdline: console=ttyS0"
+            ),
+            "{yaml}"
+        );
+        // libyaml breaks at the first space once past column 80, as yaml.v2's port does.
+        assert!(
+            yaml.contains(" page_poison=1 console=ttyS0 console=tty0 page_poison=1\n    console=ttyS0 console=tty0 page_poison=1\n"),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains("  command:\n  - '- x'\n  - 'a: b'\n  - '#c'\n  - \"yes\"\n"),
+            "{yaml}"
+        );
     }
 
     #[test]
