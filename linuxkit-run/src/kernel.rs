@@ -53,9 +53,7 @@ pub fn extract_vmlinux(bzimage: &[u8]) -> Result<Vec<u8>, String> {
     let payload = payload(bzimage).ok_or("no xz or gzip payload found")?;
     let mut out = Vec::with_capacity(payload.len() * 4);
     if payload.starts_with(XZ_MAGIC) {
-        xz2::read::XzDecoder::new(payload)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("xz payload: {e}"))?;
+        unxz(payload, &mut out)?;
     } else {
         flate2::read::GzDecoder::new(payload)
             .read_to_end(&mut out)
@@ -65,6 +63,30 @@ pub fn extract_vmlinux(bzimage: &[u8]) -> Result<Vec<u8>, String> {
         return Err("payload is not an ELF image".into());
     }
     Ok(out)
+}
+
+/// Decodes one xz stream and stops at its end: the kernel appends the uncompressed size after
+/// the stream, which a plain reader would take for a corrupt second stream.
+fn unxz(payload: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    use xz2::stream::{Action, Status, Stream};
+    let mut stream =
+        Stream::new_stream_decoder(u64::MAX, 0).map_err(|e| format!("xz payload: {e}"))?;
+    loop {
+        if out.capacity() - out.len() < 1 << 20 {
+            out.reserve(8 << 20);
+        }
+        let consumed = stream.total_in() as usize;
+        let produced = out.len();
+        let status = stream
+            .process_vec(&payload[consumed..], out, Action::Run)
+            .map_err(|e| format!("xz payload: {e}"))?;
+        if status == Status::StreamEnd {
+            return Ok(());
+        }
+        if stream.total_in() as usize == consumed && out.len() == produced {
+            return Err("xz payload: truncated stream".into());
+        }
+    }
 }
 
 /// Does this 64-bit little-endian ELF carry a PVH entry note?

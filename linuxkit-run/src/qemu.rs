@@ -207,7 +207,7 @@ pub fn command_line(m: &Machine) -> Vec<OsString> {
         }
         Some((mac, ports)) => {
             a.push("-device".into());
-            a.push(format!("virtio-net-pci,netdev=t0,mac={mac}").into());
+            a.push(format!("virtio-net-pci,netdev=t0,mac={mac},romfile=").into());
             let mut netdev = String::from("user,id=t0");
             for p in ports {
                 let proto = match p.protocol {

@@ -1,0 +1,108 @@
+//! Shared helpers of the `cli_*` end-to-end tests: the `cargo-linuxkit` binary, built once
+//! with cargo, and paths to the shared test data.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The workspace root (this package's manifest directory).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared` next to the workspace root.
+pub fn shared() -> PathBuf {
+    workspace_root()
+        .parent()
+        .expect("workspace root has a parent")
+        .join("shared")
+}
+
+/// Path of the `cargo-linuxkit` binary, built with `cargo build -p cargo-linuxkit` on first use
+/// (a dev-dependency's binaries are not built for another package's tests).
+pub fn bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "cargo-linuxkit",
+                "--bin",
+                "cargo-linuxkit",
+                "--message-format=json",
+            ])
+            .current_dir(workspace_root())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("cargo runs");
+        assert!(out.status.success(), "cargo build -p cargo-linuxkit failed");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"]["name"] == "cargo-linuxkit")
+            .filter_map(|v| v["executable"].as_str().map(PathBuf::from))
+            .next_back()
+            .expect("cargo reported the cargo-linuxkit executable")
+    })
+}
+
+/// Runs `cargo-linuxkit ARGS` in `dir` with stdin closed.
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .env_remove("LINUXKIT_MIRROR")
+        .env_remove("LINUXKIT_CACHE")
+        .output()
+        .expect("cargo-linuxkit runs")
+}
+
+/// stdout and stderr as text.
+pub fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A cache populated with `cache import` of every conformance fixture image.
+pub fn conformance_cache(dir: &Path) -> PathBuf {
+    let cache = dir.join("cache");
+    let images = shared().join("conformance/images");
+    let mut args: Vec<String> = vec![
+        "--cache".into(),
+        cache.display().to_string(),
+        "cache".into(),
+        "import".into(),
+    ];
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&images)
+        .expect("conformance images")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    names.sort();
+    args.extend(names.iter().map(|p| p.display().to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = run_in(dir, &refs);
+    assert!(o.status.success(), "cache import failed: {:?}", text(&o));
+    cache
+}
+
+/// The sha256 hex of a file (with the `sha256sum` tool: the root package has no hash crate).
+pub fn sha256(path: &Path) -> String {
+    let o = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
