@@ -1,0 +1,6 @@
+//! LinuxKit's `getty.yml` as a definition target: `cargo linuxkit build --example getty`,
+//! or `cargo run --example getty` to print it as LinuxKit YAML.
+
+use linuxkit_workspace::examples::getty;
+
+linuxkit_dsl::main!(getty);

@@ -1,0 +1,16 @@
+use linuxkit_dsl::{File, Image};
+
+use crate::base::*;
+
+/// A console login with a root password (`getty.yml`): the password is `abcdefgh`.
+pub fn getty() -> Image {
+    linuxkit_base(CMDLINE_S390)
+        .onboot(sysctl())
+        .onboot(dhcpcd_once())
+        // `getty_insecure()` would allow a passwordless root login.
+        .service(crate::base::getty())
+        .service(rngd())
+        .file(File::new("etc/getty.shadow").contents(
+            "root:$6$6tPd2uhHrecCEKug$8mKfcgfwguP7f.BLdZsT1Wz7WIIJOBY1oUFHzIv9/O71M2J0EPdtFqFGTxB1UK5ejqQxRFQ.ZSG9YXR0SNsc11:17322:0:::::",
+        ))
+}

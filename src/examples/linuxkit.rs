@@ -1,0 +1,15 @@
+use linuxkit_dsl::{File, Image};
+
+use crate::base::*;
+
+/// LinuxKit's canonical sample (`linuxkit.yml`): DHCP, a console, entropy and nginx.
+pub fn linuxkit() -> Image {
+    linuxkit_base(CMDLINE)
+        .onboot(sysctl())
+        .onboot(dhcpcd_once())
+        .onshutdown(shutdown_message())
+        .service(getty_insecure())
+        .service(rngd())
+        .service(nginx("1.19.5-alpine").bind("/etc/resolv.conf:/etc/resolv.conf"))
+        .file(File::new("etc/linuxkit-config").metadata_yaml())
+}

@@ -1,0 +1,16 @@
+use linuxkit_dsl::{Container, Image, Namespace};
+
+use crate::base::*;
+
+/// A redis server (`redis-os.yml`, used at DockerCon'17): connect with `nc localhost 6379`.
+pub fn redis_os() -> Image {
+    minimal_base(CMDLINE_S390)
+        .onboot(dhcpcd_once())
+        .service(getty_insecure())
+        // redis:4.0.6-alpine had a multi-arch trust issue upstream, hence 4.0.5.
+        .service(
+            Container::new("redis", "redis:4.0.5-alpine")
+                .capabilities(NGINX_CAPABILITIES)
+                .net(Namespace::Host),
+        )
+}
