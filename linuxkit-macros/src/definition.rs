@@ -244,6 +244,21 @@ impl Definition {
             "rlimits" => each(self, v::rlimit),
             "uid" | "gid" | "additional_gid" => self.id_name(arg),
             "additional_gids" => elements(arg).iter().for_each(|e| self.id_name(e)),
+            other => self.opaque(other),
+        }
+    }
+
+    /// Notes a call or field that can bring in containers or volumes the walk cannot see
+    /// (an image read from YAML, merged, or edited through its fields): the rules that need
+    /// the full list of names are then skipped.
+    fn opaque(&mut self, name: &str) {
+        match name {
+            "volumes" => self.volumes_known = false,
+            "services" | "onboot" | "onshutdown" => self.containers_known = false,
+            "merge" | "merge_with_origins" | "from_yaml_str" | "from_yaml" | "from_str" => {
+                self.volumes_known = false;
+                self.containers_known = false;
+            }
             _ => {}
         }
     }
@@ -447,7 +462,18 @@ impl<'ast> Visit<'ast> for Definition {
 
     fn visit_expr_call(&mut self, call: &'ast ExprCall) {
         self.call(call);
+        if let Expr::Path(path) = &*call.func {
+            if let Some(last) = path.path.segments.last() {
+                self.opaque(&last.ident.to_string());
+            }
+        }
         visit::visit_expr_call(self, call);
+    }
+
+    fn visit_member(&mut self, member: &'ast syn::Member) {
+        if let syn::Member::Named(name) = member {
+            self.opaque(&name.to_string());
+        }
     }
 
     fn visit_macro(&mut self, mac: &'ast Macro) {
@@ -541,4 +567,108 @@ fn is_string_macro(mac: &Macro) -> bool {
         .segments
         .last()
         .is_some_and(|s| STRING_MACROS.contains(&s.ident.to_string().as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::parse_quote;
+
+    fn messages(function: ItemFn) -> Vec<String> {
+        Definition::run(&function)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn follows_let_bindings_and_vec() {
+        let errors = messages(parse_quote! {
+            fn f() -> Image {
+                let name = "web";
+                let web = Container::new(name, "nginx:1.27");
+                let logs = "logs:/var/log";
+                Image::new(Kernel::new("k:1"))
+                    .service(web)
+                    .service(Container::new("web", "nginx:1.27").binds(vec![logs, "/a:/a"]))
+            }
+        });
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("duplicate service name \"web\""));
+        assert!(errors[1].starts_with("bind source \"logs\" is not an absolute path"));
+    }
+
+    #[test]
+    fn skips_rules_whose_facts_are_computed() {
+        // The volume comes from a helper and the image is merged with YAML: no rule may guess.
+        let errors = messages(parse_quote! {
+            fn f() -> Image {
+                let base = from_yaml_str(include_str!("base.yml"), "base.yml").unwrap();
+                merge(vec![base, Image::new(Kernel::new("k:1"))
+                    .volume(shared_volume())
+                    .service(helper().uid("someone"))
+                    .service(Container::new("x", "x:1").bind("data:/data"))])
+            }
+        });
+        assert_eq!(errors, Vec::<String>::new());
+    }
+
+    #[test]
+    fn ids_resolve_against_every_section() {
+        let errors = messages(parse_quote! {
+            fn f() -> Image {
+                Image::new(Kernel::new("k:1"))
+                    .onboot(Container::new("setup", "alpine:3.20"))
+                    .onshutdown(Container::new("stop", "alpine:3.20"))
+                    .service(Container::new("svc", "alpine:3.20").uid("setup").gid("stop").additional_gids(["svc", "root", "", 5]))
+                    .service(Container::new("other", "alpine:3.20").uid("nobody"))
+            }
+        });
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("uid/gid name \"nobody\""));
+    }
+
+    #[test]
+    fn literals_inside_macros_and_lets_are_not_checked_twice() {
+        // `bind!` checks its own literal; a literal reached through a `let` is only used for
+        // whole-definition facts, so each problem is reported once.
+        let errors = messages(parse_quote! {
+            fn f() -> Image {
+                let bad = "Bad/Ref";
+                Image::new(Kernel::new(image_ref!("Also/Bad")))
+                    .service(Container::new("a", bad).bind(bind!("nosuch:/x")))
+            }
+        });
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("bind source \"nosuch\""));
+    }
+
+    #[test]
+    fn readonly_volume_and_mount_binds() {
+        let errors = messages(parse_quote! {
+            fn f() -> Image {
+                Image::new(Kernel::new("k:1"))
+                    .volume(Volume::new("ro").readonly())
+                    .service(Container::new("a", "a:1")
+                        .bind("ro:/x:ro")
+                        .bind("ro:/y:rw")
+                        .mount(Mount::bind("ro", "/z"))
+                        .mount(Mount::bind("Bad", "/z")))
+            }
+        });
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with(
+            "bind source is not an absolute path, so it names a volume: invalid volume name"
+        ));
+        assert_eq!(
+            errors[1],
+            "volume \"ro\" is read-only: bind it with the option \"ro\", such as \"ro:/y:ro\""
+        );
+    }
+
+    #[test]
+    fn ro_bind_keeps_source_and_destination() {
+        assert_eq!(ro_bind("v:/x"), "v:/x:ro");
+        assert_eq!(ro_bind("v:/x:rw,nosuid"), "v:/x:ro");
+    }
 }

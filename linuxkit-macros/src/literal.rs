@@ -139,3 +139,58 @@ pub(crate) const STRING_MACROS: [&str; 9] = [
     "capability",
     "rlimit",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn int(text: &str) -> LitInt {
+        LitInt::new(text, Span::call_site())
+    }
+
+    #[test]
+    fn integer_modes() {
+        assert_eq!(integer_mode(&int("0o644"), true), Ok(0o644));
+        assert_eq!(integer_mode(&int("0o4755u32"), true), Ok(0o4755));
+        assert_eq!(integer_mode(&int("0x1a4"), true), Ok(0o644));
+        assert_eq!(integer_mode(&int("0"), true), Ok(0));
+        assert_eq!(integer_mode(&int("420"), false), Ok(0o644));
+        assert!(integer_mode(&int("420"), true)
+            .unwrap_err()
+            .contains("is decimal (0o644)"));
+        assert!(integer_mode(&int("0644"), false)
+            .unwrap_err()
+            .contains("decimal number 644"));
+        assert!(integer_mode(&int("0899"), false)
+            .unwrap_err()
+            .ends_with("not an octal file mode"));
+        assert!(integer_mode(&int("0o10000"), false)
+            .unwrap_err()
+            .contains("above 0o7777"));
+        assert!(integer_mode(&int("0o644u8"), false)
+            .unwrap_err()
+            .contains("not u8"));
+    }
+
+    #[test]
+    fn string_macro_expands_to_the_literal_or_error_then_literal() {
+        let ok = checked_str(
+            quote!("/etc"),
+            "path",
+            "/x",
+            linuxkit_validate::absolute_path,
+        );
+        assert_eq!(ok.to_string(), "\"/etc\"");
+        let bad = checked_str(
+            quote!("etc"),
+            "path",
+            "/x",
+            linuxkit_validate::absolute_path,
+        )
+        .to_string();
+        assert!(bad.contains("compile_error"), "{bad}");
+        assert!(bad.ends_with("\"etc\" }"), "{bad}");
+        let mode = mode(quote!("0644")).to_string();
+        assert_eq!(mode, "0o644u32");
+    }
+}
