@@ -31,7 +31,10 @@ fn main() {
     twenty.extend(push_generated(reg, 9));
     assert_eq!(twenty.len(), 20);
 
-    for (label, refs) in [("conformance (11 images)", &fixtures), ("20-image definition", &twenty)] {
+    for (label, refs) in [
+        ("conformance (11 images)", &fixtures),
+        ("20-image definition", &twenty),
+    ] {
         let tmp = tempfile::tempdir().expect("tempdir");
         let opts = || ResolverOptions {
             cache_dir: Some(tmp.path().to_path_buf()),
@@ -116,7 +119,9 @@ fn push_generated(reg: &common::TestRegistry, count: usize) -> Vec<String> {
         let config = format!(
             r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["/gen{i}"]}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
         );
-        let config = w.put_blob(config.as_bytes(), media::OCI_CONFIG).expect("config");
+        let config = w
+            .put_blob(config.as_bytes(), media::OCI_CONFIG)
+            .expect("config");
         let manifest = Manifest {
             schema_version: 2,
             media_type: Some(media::OCI_MANIFEST.into()),

@@ -689,6 +689,28 @@ mod tests {
     }
 
     #[test]
+    fn https_clients_build_with_the_ring_provider() {
+        let reg = Registry::new(
+            RegistryConfig {
+                mirrors: vec![Mirror::parse("docker.io=http://127.0.0.1:1").unwrap()],
+                insecure: vec!["insecure.example:5000".into()],
+                retry: RetryPolicy::default(),
+                read_timeout: None,
+                max_downloads: 2,
+            },
+            Credentials::default(),
+            Progress::new(crate::progress::ProgressMode::Quiet),
+        );
+        let ep = reg.endpoint("ghcr.io");
+        assert!(!ep.http);
+        reg.client(&ep).unwrap();
+        assert!(reg.endpoint("insecure.example:5000").http);
+        assert!(reg.endpoint("localhost:5000").http);
+        let ep = reg.endpoint("docker.io");
+        assert_eq!((ep.host.as_str(), ep.http), ("127.0.0.1:1", true));
+    }
+
+    #[test]
     fn media_type_probe() {
         assert_eq!(
             manifest_media_type(br#"{"schemaVersion":2,"manifests":[]}"#).as_deref(),
