@@ -20,7 +20,6 @@ pub(crate) const EFI_STUB: BootFile = BootFile {
 };
 
 /// ISOLINUX boot image (`isolinux`).
-#[allow(dead_code)] // for iso-bios
 pub(crate) const ISOLINUX_BIN: BootFile = BootFile {
     paths: &[
         "/usr/lib/ISOLINUX/isolinux.bin",
@@ -30,7 +29,6 @@ pub(crate) const ISOLINUX_BIN: BootFile = BootFile {
 };
 
 /// The hybrid MBR for ISOLINUX images (`isolinux`).
-#[allow(dead_code)] // for iso-bios
 pub(crate) const ISOHDPFX: BootFile = BootFile {
     paths: &[
         "/usr/lib/ISOLINUX/isohdpfx.bin",
@@ -40,7 +38,6 @@ pub(crate) const ISOHDPFX: BootFile = BootFile {
 };
 
 /// SYSLINUX's core module (`syslinux-common`).
-#[allow(dead_code)] // for iso-bios
 pub(crate) const LDLINUX_C32: BootFile = BootFile {
     paths: &[
         "/usr/lib/syslinux/modules/bios/ldlinux.c32",

@@ -12,7 +12,8 @@
 //!   as concatenated gzip members ([`pgz`]) with the cpio writer in [`cpio`].
 //! - `kernel_initrd`: `kernel+initrd` and `tar-kernel-initrd` files.
 //! - `tree`: the tar as a directory tree (metadata in memory, contents in a scratch file) for
-//!   filesystem images: `squashfs` (backhand).
+//!   filesystem images: `squashfs` (backhand), `iso` (hadris-iso: `kernel+iso`, `iso-bios`
+//!   with ISOLINUX and a hybrid MBR, `iso-efi*` with an El Torito EFI image).
 //! - `efi`: UEFI formats: a Unified Kernel Image (`uki`, systemd-stub plus sections) on a FAT
 //!   ESP in a GPT disk (`disk`: `fatfs`, `gpt`); `convert` turns raw disks into qcow2/VHD/VMDK
 //!   with `qemu-img`; `bootfiles` finds stubs and bootloaders from the host's Debian packages.
@@ -28,6 +29,7 @@ mod error;
 pub mod format;
 mod gopath;
 pub mod initrd;
+mod iso;
 mod kernel_initrd;
 mod pgz;
 mod squashfs;
@@ -77,19 +79,55 @@ fn supported(f: Format) -> bool {
             | Format::KernelSquashfs
             | Format::RawEfi
             | Format::Qcow2Efi
+            | Format::KernelIso
+            | Format::IsoBios
+            | Format::IsoEfi
+            | Format::IsoEfiInitrd
     )
 }
 
 /// Whether the format images the root filesystem as a tree.
 fn needs_tree(f: Format) -> bool {
-    matches!(f, Format::KernelSquashfs)
+    matches!(
+        f,
+        Format::KernelSquashfs | Format::KernelIso | Format::IsoBios | Format::IsoEfi
+    )
+}
+
+fn no_kernel(f: Format) -> OutputError {
+    OutputError::NoKernel {
+        format: f.name().into(),
+    }
+}
+
+fn efi_stub(f: Format, opts: &OutputOptions) -> Result<uki::Stub, OutputError> {
+    bootfiles::check_arch(&opts.arch, f)?;
+    uki::Stub::parse(bootfiles::EFI_STUB.read(f)?, 4).map_err(|m| OutputError::Image {
+        format: f.name().into(),
+        message: format!("{}: {m}", bootfiles::EFI_STUB.paths[0]),
+    })
+}
+
+/// Adds `root=<dev>` when the command line has no `root=` (what upstream's ISO scripts do).
+fn with_root(cmdline: &str, dev: &str) -> String {
+    if cmdline.contains("root=") {
+        cmdline.to_string()
+    } else if cmdline.is_empty() {
+        format!("root={dev}")
+    } else {
+        format!("{cmdline} root={dev}")
+    }
 }
 
 /// Whether the format is built from the kernel, initrd and cmdline.
 fn needs_initrd(f: Format) -> bool {
     matches!(
         f,
-        Format::KernelInitrd | Format::TarKernelInitrd | Format::RawEfi | Format::Qcow2Efi
+        Format::KernelInitrd
+            | Format::TarKernelInitrd
+            | Format::RawEfi
+            | Format::Qcow2Efi
+            | Format::IsoEfiInitrd
     )
 }
 
@@ -182,17 +220,9 @@ pub fn write_outputs(
             Format::RawEfi | Format::Qcow2Efi => {
                 let (boot, gz) = initrd.as_mut().ok_or_else(|| unsupported(f))?;
                 if boot.kernel.is_empty() {
-                    return Err(OutputError::NoKernel {
-                        format: f.name().into(),
-                    });
+                    return Err(no_kernel(f));
                 }
-                bootfiles::check_arch(&opts.arch, f)?;
-                let stub = uki::Stub::parse(bootfiles::EFI_STUB.read(f)?, 4).map_err(|m| {
-                    OutputError::Image {
-                        format: f.name().into(),
-                        message: format!("{}: {m}", bootfiles::EFI_STUB.paths[0]),
-                    }
-                })?;
+                let stub = efi_stub(f, opts)?;
                 let mut payload = efi::Payload {
                     boot,
                     initrd_gz: gz.as_file_mut(),
@@ -215,6 +245,93 @@ pub fn write_outputs(
                     let out = staging.get(i).tmp_path().to_path_buf();
                     convert::qemu_img(f, raw.path(), &out, "qcow2", None)?;
                 }
+            }
+            Format::KernelIso => {
+                let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
+                staging.write_bytes(&format!("{name}-kernel"), &boot.kernel)?;
+                staging.write_bytes(&format!("{name}-cmdline"), boot.cmdline.as_bytes())?;
+                let i = staging.create(&f.file_name(name))?;
+                let s = staging.get(i);
+                iso::write(s.file(), Some(t), vec![], iso::Boot::None).map_err(|e| s.err(e))?;
+            }
+            Format::IsoBios => {
+                let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
+                if boot.kernel.is_empty() {
+                    return Err(no_kernel(f));
+                }
+                bootfiles::check_arch(&opts.arch, f)?;
+                let cfg = format!(
+                    "DEFAULT linux\nLABEL linux\n    KERNEL /boot/kernel\n    APPEND {}\n",
+                    with_root(&boot.cmdline, "/dev/sr0")
+                );
+                let extras = vec![
+                    iso::Extra::bytes("boot/kernel", boot.kernel.clone()),
+                    iso::Extra::bytes("isolinux/isolinux.bin", bootfiles::ISOLINUX_BIN.read(f)?),
+                    iso::Extra::bytes("isolinux/ldlinux.c32", bootfiles::LDLINUX_C32.read(f)?),
+                    iso::Extra::bytes("isolinux/isolinux.cfg", cfg.into_bytes()),
+                ];
+                let boot = iso::Boot::Bios {
+                    boot_image: "isolinux/isolinux.bin".into(),
+                    mbr: bootfiles::ISOHDPFX.read(f)?,
+                };
+                let i = staging.create(&f.file_name(name))?;
+                let s = staging.get(i);
+                iso::write(s.file(), Some(t), extras, boot).map_err(|e| s.err(e))?;
+            }
+            Format::IsoEfi | Format::IsoEfiInitrd => {
+                let stub = efi_stub(f, opts)?;
+                let mut empty = staging.scratch("empty")?;
+                let (boot, gz, cmdline, t) = if f == Format::IsoEfi {
+                    let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
+                    let cmdline = with_root(&boot.cmdline, "/dev/sr0");
+                    (boot, empty.as_file_mut(), cmdline, Some(t))
+                } else {
+                    let (boot, gz) = initrd.as_mut().ok_or_else(|| unsupported(f))?;
+                    let cmdline = boot.cmdline.clone();
+                    (&*boot, gz.as_file_mut(), cmdline, None)
+                };
+                if boot.kernel.is_empty() {
+                    return Err(no_kernel(f));
+                }
+                // iso-efi boots the kernel alone (root on the CD), as upstream; no ucode.
+                let no_ucode;
+                let boot = if f == Format::IsoEfi {
+                    no_ucode = BootFiles {
+                        ucode: Vec::new(),
+                        ..boot.clone()
+                    };
+                    &no_ucode
+                } else {
+                    boot
+                };
+                let mut payload = efi::Payload {
+                    boot,
+                    initrd_gz: gz,
+                    cmdline: format!("{cmdline} text"),
+                };
+                let mut fat = staging.scratch("efiboot.img")?;
+                let fat_path = fat.path().to_path_buf();
+                let fat_err = |source| OutputError::Write {
+                    path: fat_path.clone(),
+                    source,
+                };
+                let fat_len = disk::fat_size(efi::uki_len(&stub, &mut payload).map_err(fat_err)?);
+                fat.as_file_mut().set_len(fat_len).map_err(fat_err)?;
+                efi::write_esp(fat.as_file_mut(), stub, &mut payload, &seed).map_err(fat_err)?;
+                let extras = vec![iso::Extra {
+                    path: "EFI/BOOT/efiboot.img".into(),
+                    len: fat_len,
+                    open: std::sync::Arc::new(move || {
+                        Ok(Box::new(File::open(&fat_path)?) as Box<dyn io::Read + Send>)
+                    }),
+                }];
+                let boot = iso::Boot::Efi {
+                    boot_image: "EFI/BOOT/efiboot.img".into(),
+                };
+                let i = staging.create(&f.file_name(name))?;
+                let s = staging.get(i);
+                iso::write(s.file(), t, extras, boot).map_err(|e| s.err(e))?;
+                drop(fat);
             }
             _ => return Err(unsupported(f)),
         }

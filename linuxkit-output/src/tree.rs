@@ -64,6 +64,17 @@ pub(crate) struct DataReader {
     end: u64,
 }
 
+impl DataReader {
+    /// Reads `len` bytes at `offset` of `file`.
+    pub(crate) fn new(file: Arc<File>, offset: u64, len: u64) -> Self {
+        DataReader {
+            file,
+            pos: offset,
+            end: offset + len,
+        }
+    }
+}
+
 impl Read for DataReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let want = buf.len().min((self.end - self.pos) as usize);

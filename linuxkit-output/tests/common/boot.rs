@@ -78,6 +78,15 @@ pub struct Booted {
 
 /// Runs QEMU with `args` (after the common ones) until the marker appears or `timeout`.
 pub fn boot(args: &[String], timeout: Duration) -> Result<Booted, String> {
+    boot_until(args, MARKER, timeout)
+}
+
+/// Runs QEMU with `args` until `marker` appears on the console or `timeout`.
+pub fn boot_until(
+    args: &[String],
+    marker: &'static str,
+    timeout: Duration,
+) -> Result<Booted, String> {
     let start = Instant::now();
     let mut child = Command::new("qemu-system-x86_64")
         .args([
@@ -109,7 +118,7 @@ pub fn boot(args: &[String], timeout: Duration) -> Result<Booted, String> {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     all.extend_from_slice(&buf[..n]);
-                    let seen = String::from_utf8_lossy(&all).contains(MARKER);
+                    let seen = String::from_utf8_lossy(&all).contains(marker);
                     if tx
                         .send((seen, String::from_utf8_lossy(&all).into_owned()))
                         .is_err()
