@@ -477,15 +477,14 @@ impl Registry {
                     let path = layout
                         .blobs_dir()
                         .join(blob.digest.trim_start_matches("sha256:"));
-                    let data = std::fs::read(&path).map_err(|source| ResolveError::Io {
-                        path: path.clone(),
-                        source,
-                    })?;
-                    let data = bytes::Bytes::from(data);
                     self.progress.status("Uploading", &blob.digest);
                     self.retry(|| async {
+                        let stream = file_stream(&path).map_err(|source| ResolveError::Io {
+                            path: path.clone(),
+                            source,
+                        })?;
                         client
-                            .push_blob(&oref, data.clone(), &blob.digest)
+                            .push_blob_stream(&oref, stream, &blob.digest, Some(blob.size))
                             .await
                             .map_err(|e| self.classify_push(e, target))
                     })
@@ -576,6 +575,35 @@ impl PullCtx<'_> {
             .map(|_| ())
             .map_err(|e| ResolveError::write(&self.image.original, e))
     }
+}
+
+/// A file as a stream of 4 MiB chunks (blobs are pushed without being held in memory).
+fn file_stream(
+    path: &std::path::Path,
+) -> std::io::Result<impl futures_util::Stream<Item = Result<bytes::Bytes, OciDistributionError>>> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    Ok(futures_util::stream::unfold(
+        Some(file),
+        |state| async move {
+            let mut file = state?;
+            let mut buf = vec![0u8; 4 << 20];
+            let mut filled = 0;
+            while filled < buf.len() {
+                match file.read(&mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Some((Err(OciDistributionError::IoError(e)), None)),
+                }
+            }
+            if filled == 0 {
+                return None;
+            }
+            buf.truncate(filled);
+            Some((Ok(bytes::Bytes::from(buf)), Some(file)))
+        },
+    ))
 }
 
 /// Sorts an oci-client error into permanent and transient failures.
