@@ -72,7 +72,9 @@ services:
         for n in net uts pid mnt; do echo "MARK host ns $n $(readlink /proc/self/ns/$n)"; done
         sleep 2
         for p in /proc/[0-9]*; do
-          if grep -q 12345 $p/cmdline 2>/dev/null; then echo "MARK killing ${p#/proc/}"; kill -9 ${p#/proc/}; fi
+          if [ "$(tr '\0' ' ' < $p/cmdline 2>/dev/null)" = "sleep 12345 " ]; then
+            echo "MARK killing ${p#/proc/}"; kill -9 ${p#/proc/}
+          fi
         done
         sleep 3
         echo MARK poweroff
@@ -88,7 +90,11 @@ fn ns(console: &Console, who: &str, kind: &str) -> String {
     let prefix = format!("MARK {who} ns {kind} ");
     console
         .find(&prefix)
-        .map(|l| l[l.find(&prefix).map_or(0, |i| i + prefix.len())..].trim().to_string())
+        .map(|l| {
+            l[l.find(&prefix).map_or(0, |i| i + prefix.len())..]
+                .trim()
+                .to_string()
+        })
         .unwrap_or_else(|| panic!("no {prefix:?} line:\n{}", console.text()))
 }
 
@@ -101,35 +107,73 @@ fn boot_onboot_services_and_shutdown() {
     let text = console.text();
 
     // onboot runs in order, a failing onboot does not stop the boot.
-    let order = console.positions(&["MARK onboot-first", "MARK onboot-fails", "MARK onboot-third"]);
-    assert!(order.windows(2).all(|w| w[0] < w[1]), "onboot out of order:\n{text}");
+    let order = console.positions(&[
+        "MARK onboot-first",
+        "MARK onboot-fails",
+        "MARK onboot-third",
+    ]);
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "onboot out of order:\n{text}"
+    );
     assert!(text.contains("onboot fails exited with status 3"), "{text}");
-    assert!(console.find("first: MARK onboot-first").is_some(), "output is prefixed with the name:\n{text}");
+    assert!(
+        console.find("first: MARK onboot-first").is_some(),
+        "output is prefixed with the name:\n{text}"
+    );
 
     // Capabilities exactly as configured: CAP_NET_ADMIN (12) and CAP_SYS_TIME (25).
-    assert!(console.find("MARK caps CapEff:\t0000000002001000").is_some(), "{text}");
+    assert!(
+        console
+            .find("MARK caps CapEff:\t0000000002001000")
+            .is_some(),
+        "{text}"
+    );
     // New pid namespace: the shell is PID 1 in it.
     assert!(console.find("MARK caps pid=1").is_some(), "{text}");
     // Readonly root, read-only bind from the host root, the volume written by onboot.
-    let rootopts = console.find("MARK caps rootopts ").expect("root mount line");
+    let rootopts = console
+        .find("MARK caps rootopts ")
+        .expect("root mount line");
     assert!(rootopts.contains("rootopts ro"), "{rootopts}");
     assert!(console.find("MARK caps root readonly").is_some(), "{text}");
-    let shared = console.find("MARK caps sharedopts ").expect("bind mount line");
+    let shared = console
+        .find("MARK caps sharedopts ")
+        .expect("bind mount line");
     assert!(shared.contains("sharedopts ro"), "{shared}");
-    assert!(console.find("MARK caps shared from-host-root").is_some(), "{text}");
-    assert!(console.find("MARK caps volume volume-data").is_some(), "{text}");
+    assert!(
+        console.find("MARK caps shared from-host-root").is_some(),
+        "{text}"
+    );
+    assert!(
+        console.find("MARK caps volume volume-data").is_some(),
+        "{text}"
+    );
     // Namespaces: net/uts/pid/mnt new for caps; the driver shares the host's pid and net.
     for kind in ["net", "uts", "pid", "mnt"] {
-        assert_ne!(ns(&console, "caps", kind), ns(&console, "host", kind), "{kind} namespace");
+        assert_ne!(
+            ns(&console, "caps", kind),
+            ns(&console, "host", kind),
+            "{kind} namespace"
+        );
     }
 
     // A killed service is restarted.
     assert!(console.find("MARK killing").is_some(), "{text}");
-    assert!(console.count("MARK victim-start") >= 2, "victim not restarted:\n{text}");
-    assert!(text.contains("service victim killed by SIGKILL; restarting"), "{text}");
+    assert!(
+        console.count("MARK victim-start") >= 2,
+        "victim not restarted:\n{text}"
+    );
+    assert!(
+        text.contains("service victim killed by SIGKILL; restarting"),
+        "{text}"
+    );
 
     // Shutdown: services are stopped (caps got SIGTERM), onshutdown runs, QEMU exits.
     let order = console.positions(&["MARK poweroff", "MARK caps-term", "MARK onshutdown-bye"]);
-    assert!(order.windows(2).all(|w| w[0] < w[1]), "shutdown out of order:\n{text}");
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "shutdown out of order:\n{text}"
+    );
     assert!(console.exited, "QEMU did not exit after poweroff:\n{text}");
 }

@@ -83,7 +83,8 @@ pub fn local_images() -> (PathBuf, u64) {
             let kernel = KernelSource::host()
                 .expect("no /boot/vmlinuz-* with /lib/modules (apt-get install linux-image-amd64)");
             write_kernel_image(&layout, KERNEL_REF, &kernel, &["overlay"]).expect("kernel image");
-            let bb = host_busybox().expect("no static /bin/busybox (apt-get install busybox-static)");
+            let bb =
+                host_busybox().expect("no static /bin/busybox (apt-get install busybox-static)");
             let mut layer = busybox_layer(&bb).expect("busybox layer");
             for d in ["shared", "data", "proc", "sys", "dev", "tmp", "etc"] {
                 layer.dir(d, 0o755).expect("dir");
@@ -93,8 +94,14 @@ pub fn local_images() -> (PathBuf, u64) {
                 env: Some(vec!["PATH=/bin".into()]),
                 ..Default::default()
             };
-            write_image(&layout, BUSYBOX_REF, &Platform::linux("amd64"), &config, &layer)
-                .expect("busybox image");
+            write_image(
+                &layout,
+                BUSYBOX_REF,
+                &Platform::linux("amd64"),
+                &config,
+                &layer,
+            )
+            .expect("busybox image");
             (layout, init_size)
         })
         .clone()
@@ -135,7 +142,12 @@ pub fn build_system(name: &str, definition: &str) -> Option<System> {
     let kernel = linuxkit_run::kernel::pvh_kernel(&kernel, &cache_dir())
         .expect("extract vmlinux")
         .unwrap_or(kernel);
-    Some(System { kernel, initrd, cmdline: boot.cmdline, init_size })
+    Some(System {
+        kernel,
+        initrd,
+        cmdline: boot.cmdline,
+        init_size,
+    })
 }
 
 /// What the serial console printed.
@@ -153,11 +165,17 @@ impl Console {
     }
     /// The first line containing `s`.
     pub fn find(&self, s: &str) -> Option<&str> {
-        self.lines.iter().map(|(_, l)| l.as_str()).find(|l| l.contains(s))
+        self.lines
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .find(|l| l.contains(s))
     }
     /// When the first line containing `s` appeared.
     pub fn time_of(&self, s: &str) -> Option<Duration> {
-        self.lines.iter().find(|(_, l)| l.contains(s)).map(|(t, _)| *t)
+        self.lines
+            .iter()
+            .find(|(_, l)| l.contains(s))
+            .map(|(t, _)| *t)
     }
     /// How many lines contain `s`.
     pub fn count(&self, s: &str) -> usize {
@@ -180,17 +198,26 @@ impl Console {
 /// The QEMU command for `kernel` + `initrd` (TCG, one CPU, serial on stdout, no devices).
 pub fn qemu_command(kernel: &Path, initrd: &Path, cmdline: &str) -> Command {
     let mut c = Command::new("qemu-system-x86_64");
-    c.args(["-accel", "tcg", "-smp", "1", "-m", "1024", "-nodefaults", "-no-user-config"])
-        .args(["-display", "none", "-serial", "stdio", "-no-reboot"])
-        .arg("-kernel")
-        .arg(kernel)
-        .arg("-initrd")
-        .arg(initrd)
-        .arg("-append")
-        .arg(cmdline)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    c.args([
+        "-accel",
+        "tcg",
+        "-smp",
+        "1",
+        "-m",
+        "1024",
+        "-nodefaults",
+        "-no-user-config",
+    ])
+    .args(["-display", "none", "-serial", "stdio", "-no-reboot"])
+    .arg("-kernel")
+    .arg(kernel)
+    .arg("-initrd")
+    .arg(initrd)
+    .arg("-append")
+    .arg(cmdline)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
     c
 }
 
@@ -201,7 +228,11 @@ pub fn boot(system: &System, timeout_s: u64) -> Console {
     if !cmdline.contains("console=") {
         cmdline.push_str(" console=ttyS0");
     }
-    run_qemu(qemu_command(&system.kernel, &system.initrd, &cmdline), timeout_s, None)
+    run_qemu(
+        qemu_command(&system.kernel, &system.initrd, &cmdline),
+        timeout_s,
+        None,
+    )
 }
 
 /// Runs QEMU, collecting console lines; stops early (killing QEMU) when a line contains
@@ -214,7 +245,9 @@ pub fn run_qemu(mut cmd: Command, timeout_s: u64, stop_at: Option<&str>) -> Cons
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).split(b'\n') {
             let Ok(line) = line else { break };
-            let s = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+            let s = String::from_utf8_lossy(&line)
+                .trim_end_matches('\r')
+                .to_string();
             if tx.send((start.elapsed(), s)).is_err() {
                 break;
             }
