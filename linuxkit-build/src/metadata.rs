@@ -1109,6 +1109,45 @@ mod tests {
     }
 
     #[test]
+    fn oci_types_use_lowercase_go_names_in_yaml_and_json_tags_in_json() {
+        let yaml_src = r#"
+onboot:
+  - name: c
+    image: 127.0.0.1:5000/fixture/base:v1
+    mounts:
+      - type: cgroup
+        uidmappings: [{containerID: 1, hostID: 2, size: 3}]
+    resources:
+      memory: {limit: 100, kernelTCP: 5}
+      network: {classID: 3}
+    sysctl: {net.b: "1", net.a10: "2", net.a9: "3"}
+    runtime:
+      interfaces: [{name: eth0}]
+      bindNS: {net: ""}
+"#;
+        let image: Image = serde_norway::from_str(yaml_src).unwrap();
+        let yaml = String::from_utf8(metadata(&image, "yaml").unwrap()).unwrap();
+        for want in [
+            "  mounts:\n  - destination: \"\"\n    type: cgroup\n    source: \"\"\n    options: []\n    uidmappings:\n    - containerid: 0\n      hostid: 0\n      size: 3\n    gidmappings: []\n",
+            "    memory:\n      limit: 100\n      reservation: null\n",
+            "      kerneltcp: null\n",
+            "    network:\n      classid: null\n      priorities: []\n    rdma: {}\n    unified: {}\n",
+            "  sysctl:\n    net.a9: \"3\"\n    net.a10: \"2\"\n    net.b: \"1\"\n",
+            "  runtime:\n    interfaces:\n    - name: eth0\n      createInRoot: false\n    bindNS:\n      net: \"\"\n",
+        ] {
+            assert!(yaml.contains(want), "missing {want:?} in\n{yaml}");
+        }
+        let json = String::from_utf8(metadata(&image, "json").unwrap()).unwrap();
+        for want in [
+            "\"uidMappings\": [\n                        {\n                            \"containerID\": 0,\n                            \"hostID\": 0,\n                            \"size\": 3\n",
+            "\"resources\": {\n                \"memory\": {\n                    \"limit\": 100\n                },\n                \"network\": {}\n            },",
+            "\"sysctl\": {\n                \"net.a10\": \"2\",\n                \"net.a9\": \"3\",",
+        ] {
+            assert!(json.contains(want), "missing {want:?} in\n{json}");
+        }
+    }
+
+    #[test]
     fn yaml_v2_key_order_is_natural() {
         let mut keys = vec!["b10", "b9", "a", "B", "1", "_x"];
         keys.sort_by(|a, b| yaml_v2_key_order(a, b));
