@@ -194,7 +194,9 @@ pub fn write_outputs(
     }
 
     for &f in &wanted {
-        let seed: [&[u8]; 3] = [name.as_bytes(), f.name().as_bytes(), opts.arch.as_bytes()];
+        // Identifiers (disk GUIDs, FAT volume ids) derive from these, never from randomness;
+        // a raw disk and its qcow2 conversion get the same ones.
+        let seed: [&[u8]; 2] = [name.as_bytes(), opts.arch.as_bytes()];
         match f {
             Format::Tar => {
                 let i = staging.create(&f.file_name(name))?;

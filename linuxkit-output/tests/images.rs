@@ -1,0 +1,244 @@
+//! Structure and reproducibility of the image formats (ISO, EFI disks, qcow2), read back with
+//! independent readers: the `gpt` and `fatfs` crates, `xorriso`, `qemu-img`.
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{have, noise, write_tar, E};
+use linuxkit_output::{write_outputs, Format, OutputOptions};
+
+const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+
+fn fixture() -> Vec<E> {
+    vec![
+        E::dir("boot"),
+        E::file("boot/kernel", b"MZ-not-really-a-kernel"),
+        E::file("boot/cmdline", b"console=ttyS0"),
+        E::dir("bin"),
+        E::file("bin/busybox", &noise(200_000, 5)).mode(0o755),
+        E::symlink("bin/sh", "busybox"),
+        E::dev("dev/console", tar::EntryType::Char, 5, 1),
+        E::file("etc/hostname", b"linuxkit\n"),
+    ]
+}
+
+fn build(dir: &Path, formats: &[Format]) -> Vec<PathBuf> {
+    let tar = dir.join("rootfs.tar");
+    write_tar(&tar, &fixture());
+    let out = dir.join("out");
+    fs::create_dir_all(&out).unwrap();
+    write_outputs(&tar, formats, &out, "lk", &OutputOptions::default()).unwrap()
+}
+
+/// Builds twice in different directories and at different times; returns the first set.
+fn build_twice_identical(formats: &[Format]) -> (tempfile::TempDir, Vec<PathBuf>) {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let wa = build(a.path(), formats);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let wb = build(b.path(), formats);
+    for (x, y) in wa.iter().zip(&wb) {
+        assert!(
+            fs::read(x).unwrap() == fs::read(y).unwrap(),
+            "{} is not reproducible",
+            x.display()
+        );
+    }
+    (a, wa)
+}
+
+fn xorriso_ls(iso: &Path, dir: &str) -> String {
+    let o = Command::new("xorriso")
+        .args(["-indev"])
+        .arg(iso)
+        .args(["-lsl", dir])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn kernel_iso_holds_the_rootfs_with_rock_ridge() {
+    let (_d, written) = build_twice_identical(&[Format::KernelIso]);
+    let names: Vec<_> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["lk-kernel", "lk-cmdline", "lk.iso"]);
+    let iso = &written[2];
+    let data = fs::read(iso).unwrap();
+    assert_eq!(&data[16 * 2048 + 1..16 * 2048 + 6], b"CD001");
+    assert_eq!(
+        &data[16 * 2048 + 40..16 * 2048 + 48],
+        b"LinuxKit",
+        "volume id"
+    );
+    assert_eq!(
+        &data[16 * 2048 + 813..16 * 2048 + 827],
+        b"20170418163000",
+        "fixed creation date"
+    );
+    if !have("xorriso") {
+        return eprintln!("xorriso not installed; skipping the listing check");
+    }
+    let bin = xorriso_ls(iso, "/bin");
+    assert!(bin.contains("busybox"), "{bin}");
+    assert!(bin.contains("-rwxr-xr-x"), "Rock Ridge modes: {bin}");
+    assert!(
+        bin.contains("'sh' -> 'busybox'"),
+        "Rock Ridge symlink: {bin}"
+    );
+    let root = xorriso_ls(iso, "/");
+    assert!(root.contains("boot"), "the boot directory stays: {root}");
+    let boot = xorriso_ls(iso, "/boot");
+    assert!(!boot.contains("kernel"), "boot/* is dropped: {boot}");
+}
+
+/// Reads the UKI's section names and the `.cmdline` contents.
+fn uki_sections(uki: &[u8]) -> (Vec<String>, String) {
+    let pe = u32::from_le_bytes(uki[0x3c..0x40].try_into().unwrap()) as usize;
+    assert_eq!(&uki[pe..pe + 4], b"PE\0\0");
+    let n = u16::from_le_bytes(uki[pe + 6..pe + 8].try_into().unwrap()) as usize;
+    let opt = u16::from_le_bytes(uki[pe + 20..pe + 22].try_into().unwrap()) as usize;
+    let table = pe + 24 + opt;
+    let mut names = Vec::new();
+    let mut cmdline = String::new();
+    for i in 0..n {
+        let s = &uki[table + i * 40..table + i * 40 + 40];
+        let name = String::from_utf8_lossy(&s[..8])
+            .trim_end_matches('\0')
+            .to_string();
+        if name == ".cmdline" {
+            let len = u32::from_le_bytes(s[8..12].try_into().unwrap()) as usize;
+            let off = u32::from_le_bytes(s[20..24].try_into().unwrap()) as usize;
+            cmdline = String::from_utf8_lossy(&uki[off..off + len]).into_owned();
+        }
+        names.push(name);
+    }
+    (names, cmdline)
+}
+
+#[test]
+fn raw_efi_is_a_gpt_disk_with_a_uki_on_the_esp() {
+    if !Path::new(STUB).exists() {
+        return eprintln!("SKIPPED: {STUB} missing (apt-get install -y systemd-boot-efi)");
+    }
+    let (_d, written) = build_twice_identical(&[Format::RawEfi]);
+    assert_eq!(written.len(), 1);
+    let img = &written[0];
+    assert!(img.ends_with("lk-efi.img"));
+    let len = fs::metadata(img).unwrap().len();
+    assert_eq!(len % (1 << 20), 0, "MiB-aligned disk");
+
+    let disk = gpt::GptConfig::new().writable(false).open(img).unwrap();
+    let parts: Vec<_> = disk
+        .partitions()
+        .values()
+        .filter(|p| p.is_used())
+        .cloned()
+        .collect();
+    assert_eq!(parts.len(), 1);
+    let esp = &parts[0];
+    assert_eq!(esp.part_type_guid, gpt::partition_types::EFI);
+    assert_eq!(esp.first_lba, 2048);
+    let esp_off = esp.first_lba * 512;
+    let esp_len = (esp.last_lba - esp.first_lba + 1) * 512;
+    assert!(esp_off + esp_len <= len);
+
+    let mut f = fs::File::open(img).unwrap();
+    f.seek(SeekFrom::Start(esp_off)).unwrap();
+    let mut part = vec![0u8; esp_len as usize];
+    f.read_exact(&mut part).unwrap();
+    let fs = fatfs::FileSystem::new(std::io::Cursor::new(part), fatfs::FsOptions::new()).unwrap();
+    let mut uki = Vec::new();
+    fs.root_dir()
+        .open_file("EFI/BOOT/BOOTX64.EFI")
+        .unwrap()
+        .read_to_end(&mut uki)
+        .unwrap();
+    assert_eq!(&uki[..2], b"MZ");
+    let (names, cmdline) = uki_sections(&uki);
+    for s in [".osrel", ".cmdline", ".initrd", ".linux"] {
+        assert!(names.iter().any(|n| n == s), "{s} missing from {names:?}");
+    }
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some(".linux"),
+        ".linux comes last"
+    );
+    assert_eq!(cmdline, "console=ttyS0 text");
+    assert!(
+        uki.windows(22).any(|w| w == b"MZ-not-really-a-kernel"),
+        "the kernel is embedded"
+    );
+}
+
+#[test]
+fn qcow2_efi_converts_the_raw_disk() {
+    if !Path::new(STUB).exists() || !have("qemu-img") {
+        return eprintln!("SKIPPED: needs systemd-boot-efi and qemu-utils");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let written = build(tmp.path(), &[Format::Qcow2Efi, Format::RawEfi]);
+    let names: Vec<_> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["lk-efi.qcow2", "lk-efi.img"]);
+    let o = Command::new("qemu-img")
+        .args(["compare", "-f", "qcow2", "-F", "raw"])
+        .args([&written[0], &written[1]])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "qcow2 and raw differ: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+#[test]
+fn iso_efi_has_an_el_torito_efi_image() {
+    if !Path::new(STUB).exists() || !have("xorriso") {
+        return eprintln!("SKIPPED: needs systemd-boot-efi and xorriso");
+    }
+    let (_d, written) = build_twice_identical(&[Format::IsoEfi, Format::IsoEfiInitrd]);
+    let names: Vec<_> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["lk-efi.iso", "lk-efi-initrd.iso"]);
+    for iso in &written {
+        let o = Command::new("xorriso")
+            .arg("-indev")
+            .arg(iso)
+            .args(["-report_el_torito", "plain"])
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&o.stdout);
+        assert!(report.contains("UEFI"), "{}: {report}", iso.display());
+    }
+    // iso-efi also carries the root filesystem (root=/dev/sr0).
+    assert!(xorriso_ls(&written[0], "/etc").contains("hostname"));
+}
+
+#[test]
+fn missing_kernel_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tar = tmp.path().join("rootfs.tar");
+    write_tar(&tar, &[E::file("etc/motd", b"hi")]);
+    let err = write_outputs(
+        &tar,
+        &[Format::IsoBios],
+        tmp.path(),
+        "lk",
+        &OutputOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("needs a kernel"), "{err}");
+}
