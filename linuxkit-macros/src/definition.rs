@@ -239,7 +239,7 @@ impl Definition {
             "option" => self.check(arg, v::mount_options),
             "options" => each(self, v::mount_options),
             "capability_names" | "add_capability_names" | "ambient_names" => {
-                each(self, v::capability)
+                self.capability_names(arg)
             }
             "rlimits" => each(self, v::rlimit),
             "uid" | "gid" | "additional_gid" => self.id_name(arg),
@@ -294,6 +294,29 @@ impl Definition {
                 self.string(destination, v::absolute_path);
             }
             _ => {}
+        }
+    }
+
+    /// A list of capability names: each is checked, and `all` / `none` must stand alone.
+    fn capability_names(&mut self, arg: &Expr) {
+        let literals: Vec<(LitStr, bool)> = elements(arg)
+            .iter()
+            .filter_map(|e| self.literal(e, 0))
+            .collect();
+        for (lit, here) in &literals {
+            if *here {
+                if let Err(message) = v::capability(&lit.value()) {
+                    self.errors.push(syn::Error::new(lit.span(), message));
+                }
+            }
+        }
+        let names: Vec<String> = literals.iter().map(|(lit, _)| lit.value()).collect();
+        if let Err((i, message)) = v::capability_list(&names) {
+            let (lit, here) = &literals[i];
+            // Unknown names were reported just above (or by their own macro).
+            if *here && v::capability(&lit.value()).is_ok() {
+                self.errors.push(syn::Error::new(lit.span(), message));
+            }
         }
     }
 

@@ -12,7 +12,7 @@
 //! - [`scalars`]: [`octal_mode`] (and [`parse_octal_mode`]), [`sysctl_key`], [`env_var`],
 //!   [`env_name`],
 //!   [`volume_name`].
-//! - [`process`]: [`capability`] (and [`CAPABILITIES`]), [`rlimit`] (and [`parse_rlimit`]).
+//! - [`process`]: [`capability`], [`capability_list`] (and [`CAPABILITIES`]), [`rlimit`] (and [`parse_rlimit`]).
 
 pub mod mounts;
 pub mod process;
@@ -24,6 +24,8 @@ mod suggest;
 pub use mounts::{
     absolute_path, bind, file_path, mount_options, parse_bind, tmpfs, BindSpec, MOUNT_FLAGS,
 };
-pub use process::{capability, parse_rlimit, rlimit, Rlimit, CAPABILITIES, RLIMITS};
+pub use process::{
+    capability, capability_list, parse_rlimit, rlimit, Rlimit, CAPABILITIES, RLIMITS,
+};
 pub use reference::image_reference;
 pub use scalars::{env_name, env_var, octal_mode, parse_octal_mode, sysctl_key, volume_name};

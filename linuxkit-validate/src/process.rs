@@ -90,6 +90,23 @@ pub fn capability(s: &str) -> Result<(), String> {
     ))
 }
 
+/// Checks a list of capabilities as LinuxKit expands it: each name as in [`capability`], and
+/// `all` / `none` only as the sole element. On error, gives the index of the offending element.
+pub fn capability_list<S: AsRef<str>>(list: &[S]) -> Result<(), (usize, String)> {
+    for (i, name) in list.iter().enumerate() {
+        let name = name.as_ref();
+        capability(name).map_err(|e| (i, e))?;
+        let special = name.eq_ignore_ascii_case("all") || name.eq_ignore_ascii_case("none");
+        if special && list.len() > 1 {
+            return Err((
+                i,
+                format!("capability {name:?} must be the only element of its list: it stands for all or no capabilities"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A parsed resource limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rlimit {
@@ -188,6 +205,21 @@ mod tests {
         assert!(capability("CAP_FOO_BAR_BAZ")
             .unwrap_err()
             .starts_with("unknown capability"));
+    }
+
+    #[test]
+    fn capability_lists() {
+        assert_eq!(capability_list(&["CAP_CHOWN", "CAP_KILL"]), Ok(()));
+        assert_eq!(capability_list(&["all"]), Ok(()));
+        assert_eq!(capability_list::<&str>(&[]), Ok(()));
+        assert_eq!(
+            capability_list(&["CAP_CHOWN", "ALL"]),
+            Err((1, "capability \"ALL\" must be the only element of its list: it stands for all or no capabilities".into()))
+        );
+        assert_eq!(
+            capability_list(&["CAP_CHOWN", "kill"]).map_err(|e| e.0),
+            Err(1)
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ fn literals() -> Image {
                 .add_bind("/etc/app")
                 .masked_paths(["/proc/kcore", "proc/keys"])
                 .capability_names(["CAP_NET_ADMIN", "NET_RAW"])
+                .ambient_names(["CAP_NET_ADMIN", "all"])
                 .rlimits(["nofile,10,1"])
                 .mount(Mount::tmpfs("run").option("nosiud")),
         )
