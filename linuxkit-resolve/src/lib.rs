@@ -12,6 +12,28 @@
 //! [`Resolver`] ties them together and implements [`ImageProvider`]: an image is taken from the
 //! cache when it is there (no network, no re-hashing of layers), pulled otherwise (unless
 //! offline), or always re-checked against the registry with `always_pull`.
+//!
+//! ```no_run
+//! use linuxkit_oci::store::{ImageProvider, Platform};
+//! use linuxkit_resolve::{Resolver, ResolverOptions};
+//!
+//! let resolver = Resolver::new(ResolverOptions {
+//!     mirrors: vec!["docker.io=http://127.0.0.1:5000".into()],
+//!     ..ResolverOptions::default()
+//! })?;
+//! let refs = vec!["linuxkit/init:v1.2.0".to_string(), "alpine:3.20".to_string()];
+//! resolver.prefetch(&refs)?; // parallel pulls of what is missing
+//! let image = resolver.resolve(&refs[0], &Platform::linux("amd64"))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Invariants:
+//! - Every blob in the cache was hashed and matched its digest before it was renamed into
+//!   `blobs/sha256/`; nothing reads a blob that is still being written (`.partial/`).
+//! - The root index is only rewritten whole, under the layout lock; a root is added after all
+//!   blobs it needs are in place, so a killed pull leaves the index as it was.
+//! - Offline mode never opens a network connection; neither does a warm resolution.
+//! - Only loopback registries, `insecure_registries` and `http://` mirrors use plain HTTP.
 
 pub mod auth;
 pub mod cache;
