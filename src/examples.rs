@@ -24,8 +24,11 @@ pub use swap::swap;
 pub use volumes::volumes;
 pub use wireguard::wireguard;
 
+/// A definition function.
+pub type Definition = fn() -> linuxkit_dsl::Image;
+
 /// Every example, by upstream file stem: `(name, definition)`.
-pub const ALL: [(&str, fn() -> linuxkit_dsl::Image); 10] = [
+pub const ALL: [(&str, Definition); 10] = [
     ("linuxkit", linuxkit),
     ("minimal", minimal),
     ("sshd", sshd),

@@ -95,7 +95,10 @@ fn codegen_round_trips_every_upstream_example() {
         .collect();
     names.sort();
     assert!(names.len() >= 30, "{names:?}");
-    let models: Vec<Image> = names.iter().map(|n| upstream(n)).collect();
+    let mut models: Vec<Image> = names.iter().map(|n| upstream(n)).collect();
+    // Plus one image that sets every field of the schema.
+    names.push("every-field".into());
+    models.push(from_yaml_str(EVERY_FIELD, "every-field.yml").unwrap_or_else(|e| panic!("{e}")));
 
     let dir = tempfile::tempdir().unwrap();
     let crate_dir = dir.path();
@@ -169,3 +172,106 @@ fn bin(target: &Path, name: &str) -> PathBuf {
         .join("debug")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
+
+/// An image that sets every key of LinuxKit's schema, unset-vs-empty cases included.
+const EVERY_FIELD: &str = r#"
+kernel:
+  image: linuxkit/kernel:6.12.59
+  cmdline: "console=ttyS0"
+  binary: bzImage
+  tar: none
+  ucode: intel-ucode.cpio
+init: [linuxkit/init:1]
+onboot:
+  - name: first
+    image: alpine:3.21
+    capabilities: []
+    capabilities.add: [CAP_NET_ADMIN, CAP_SYS_ADMIN]
+    ambient: [CAP_SYS_TIME]
+    binds: []
+    binds.add: ["/a:/a:ro"]
+    tmpfs: []
+    env: []
+    sysctl: {}
+    annotations: {}
+    mounts: []
+    devices: []
+    rlimits: []
+onshutdown:
+  - name: last
+    image: busybox:latest
+    capabilities: [none]
+    readonly: false
+    noNewPrivileges: false
+services:
+  - name: everything
+    image: docker.io/library/alpine:3.21
+    capabilities: [all]
+    mounts:
+      - type: cgroup
+        options: ["rw"]
+      - destination: /x
+        type: weirdfs
+        source: "src"
+        uidmappings: [{hostID: 1000, containerID: 0, size: 1}]
+        gidmappings: [{hostID: 1000}]
+      - source: proc
+    binds: ["/etc/resolv.conf:/etc/resolv.conf", "data:/data"]
+    devices:
+      - {path: /dev/fuse, type: c, major: 10, minor: 229, mode: "0666"}
+      - {path: all, type: b}
+      - {path: /dev/odd, type: x, mode: "666"}
+    tmpfs: ["/tmp:size=1m"]
+    command: ["/bin/sh", "-c", "echo \"hi\" && exit 0"]
+    env: ["A=b", "MULTI=line\nvalue"]
+    cwd: /srv
+    net: none
+    pid: host
+    ipc: new
+    uts: /run/uts
+    userns: root
+    hostname: box
+    readonly: true
+    maskedPaths: [/proc/kcore]
+    readonlyPaths: []
+    uid: 100
+    gid: first
+    additionalGids: [1, last]
+    noNewPrivileges: true
+    oomScoreAdj: -500
+    rootfsPropagation: rshared
+    cgroupsPath: /lk/everything
+    resources:
+      devices: [{allow: true, type: c, major: 1, minor: 3, access: rwm}]
+      memory: {limit: 1000000, swappiness: 10, disableOOMKiller: true}
+      cpu: {shares: 512, cpus: "0-1"}
+      pids: {limit: 64}
+      blockio: {weight: 100, throttleReadBpsDevice: [{major: 8, minor: 0, rate: 1048576}]}
+      hugepageLimits: [{pageSize: 2MB, limit: 0}]
+      network: {classID: 7, priorities: [{name: eth0, priority: 1}]}
+    sysctl: {net.ipv4.ip_forward: "1"}
+    rlimits: ["nofile,1024,4096", "RLIMIT_CORE,unlimited,unlimited"]
+    uidMappings: [{hostID: 0, containerID: 0, size: 65536}]
+    gidMappings: [{size: 1}]
+    annotations: {org.example/key: value}
+    runtime:
+      cgroups: [a/b]
+      mounts: [{destination: rootfs/x, type: bind, source: /x, options: [bind]}]
+      mkdir: [/var/run/x]
+      interfaces: [{name: veth0, add: veth, peer: veth1}, {name: eth1, createInRoot: true}]
+      bindNS: {cgroup: /a, ipc: /b, mnt: /c, net: /d, pid: /e, user: /f, uts: /g}
+      namespace: custom.linuxkit
+files:
+  - {path: etc/dir, directory: true, mode: "0755", uid: 0, gid: everything}
+  - {path: etc/link, symlink: /etc/hosts}
+  - {path: etc/text, contents: "line \"1\"\nline 2\n", mode: "644"}
+  - {path: etc/src, source: ~/.ssh/id_rsa.pub, optional: true}
+  - {path: etc/meta, metadata: json}
+volumes:
+  - {name: data, image: alpine:3.21, readonly: false, format: oci, platforms: [linux/amd64]}
+  - {name: blank, format: filesystem}
+  - {name: ro, readonly: true}
+trust:
+  image: [alpine]
+  org: [linuxkit]
+"#;

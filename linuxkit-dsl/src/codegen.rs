@@ -1,6 +1,6 @@
 //! A model as idiomatic Rust builder code (what `cargo linuxkit import` writes).
 //!
-//! [`to_rust`] gives a complete definition file: imports, a definition function
+//! [`to_rust`] gives a complete definition file: imports, a `#[linuxkit_dsl::image]` function
 //! and a `linuxkit_dsl::main!` line. Typed vocabulary is used wherever a string parses back to
 //! exactly the same text (`Capability::NetAdmin`, `Namespace::New`, `Rlimit::Nofile`, octal
 //! modes), and raw-string methods otherwise, so the generated code always rebuilds the same
@@ -29,11 +29,17 @@ pub fn to_rust(image: &Image, fn_name: &str) -> String {
 pub fn to_rust_function(image: &Image, fn_name: &str) -> String {
     let name = rust_ident(fn_name);
     let mut out = String::new();
-    let _ = writeln!(out, "pub fn {name}() -> Image {{");
+    let _ = writeln!(out, "#[linuxkit_dsl::image]\npub fn {name}() -> Image {{");
     out.push_str("    ");
     out.push_str(&image_expr(image));
     out.push_str("\n}\n");
     out
+}
+
+/// Parses a JSON array of free-form values (block IO device entries in generated code);
+/// anything but a JSON array gives an empty list.
+pub fn json_values(text: &str) -> Vec<serde_json::Value> {
+    serde_json::from_str(text).unwrap_or_default()
 }
 
 /// A Rust identifier from an image or file name: `-`, `.` and other non-identifier characters
@@ -568,7 +574,7 @@ fn resources_expr(r: &Resources) -> String {
         // Per-device entries are free-form in the schema: keep them as JSON values.
         let json = |v: &Option<Vec<serde_json::Value>>| match v {
             Some(list) => format!(
-                "Some(serde_json::from_str({}).unwrap_or_default())",
+                "Some(linuxkit_dsl::codegen::json_values({}))",
                 lit(&serde_json::to_string(list).unwrap_or_else(|_| "[]".into()))
             ),
             None => "None".into(),

@@ -8,6 +8,8 @@
 //! - [`check`]: every check that needs no image contents, as [`Problem`]s with item paths.
 //! - [`emit`]: the evaluation protocol of definition targets ([`main!`]).
 //! - [`codegen`]: a model as idiomatic Rust builder code (`cargo linuxkit import`).
+//! - Compile-time checks from `linuxkit-macros`, re-exported: `#[image]`, `image_ref!`,
+//!   `path!`, `bind!`, `tmpfs!`, `mode!`, ...
 
 pub mod builder;
 pub mod check;
@@ -20,6 +22,7 @@ pub mod yaml;
 
 pub use builder::octal_mode_string;
 pub use check::{check, Problem, Severity};
+pub use linuxkit_macros::*;
 pub use location::{Locations, SourceLocation};
 pub use model::*;
 pub use types::{

@@ -3,6 +3,7 @@ use linuxkit_dsl::{Container, File, Image, Mount, MountType, Namespace};
 use crate::base::*;
 
 /// Docker-in-LinuxKit (`docker.yml`): dockerd with every capability, its data on a disk.
+#[linuxkit_dsl::image]
 pub fn docker() -> Image {
     linuxkit_base(CMDLINE_S390)
         .onboot(sysctl())

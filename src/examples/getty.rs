@@ -3,6 +3,7 @@ use linuxkit_dsl::{File, Image};
 use crate::base::*;
 
 /// A console login with a root password (`getty.yml`): the password is `abcdefgh`.
+#[linuxkit_dsl::image]
 pub fn getty() -> Image {
     linuxkit_base(CMDLINE_S390)
         .onboot(sysctl())

@@ -3,6 +3,7 @@ use linuxkit_dsl::{File, Image};
 use crate::base::*;
 
 /// LinuxKit's canonical sample (`linuxkit.yml`): DHCP, a console, entropy and nginx.
+#[linuxkit_dsl::image]
 pub fn linuxkit() -> Image {
     linuxkit_base(CMDLINE)
         .onboot(sysctl())

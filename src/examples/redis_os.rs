@@ -3,6 +3,7 @@ use linuxkit_dsl::{Container, Image, Namespace};
 use crate::base::*;
 
 /// A redis server (`redis-os.yml`, used at DockerCon'17): connect with `nc localhost 6379`.
+#[linuxkit_dsl::image]
 pub fn redis_os() -> Image {
     minimal_base(CMDLINE_S390)
         .onboot(dhcpcd_once())

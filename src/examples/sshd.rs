@@ -3,6 +3,7 @@ use linuxkit_dsl::{Container, File, Image};
 use crate::base::*;
 
 /// An SSH server (`sshd.yml`) that accepts the builder's `~/.ssh/id_rsa.pub`.
+#[linuxkit_dsl::image]
 pub fn sshd() -> Image {
     linuxkit_base(CMDLINE_S390)
         .onboot(sysctl())

@@ -6,6 +6,7 @@ use crate::base::*;
 ///
 /// Upstream's file has a `# domain test.local` comment line inside the `resolv.conf` block
 /// scalar, which YAML parsers based on libyaml reject; this is the file without that line.
+#[linuxkit_dsl::image]
 pub fn static_ip() -> Image {
     minimal_base(CMDLINE)
         .onboot(Container::new("ip", IP).bind("/etc/ip:/etc/ip").command([

@@ -3,6 +3,7 @@ use linuxkit_dsl::{Container, Image};
 use crate::base::*;
 
 /// An encrypted swap file on a formatted disk (`swap.yml`).
+#[linuxkit_dsl::image]
 pub fn swap() -> Image {
     linuxkit_base(CMDLINE_S390)
         .onboot(sysctl())

@@ -3,6 +3,7 @@ use linuxkit_dsl::{File, Image, Volume};
 use crate::base::*;
 
 /// Volumes, blank and populated from an image (`volumes.yml`), bound into nginx.
+#[linuxkit_dsl::image]
 pub fn volumes() -> Image {
     linuxkit_base(CMDLINE)
         .onboot(sysctl())

@@ -22,6 +22,7 @@ fn wireguard_interface(n: u32) -> Container {
 
 /// Two wireguard peers on one machine (`wireguard.yml`): nginx is reachable through wg0 from
 /// the getty in wg1's namespace.
+#[linuxkit_dsl::image]
 pub fn wireguard() -> Image {
     linuxkit_base(CMDLINE)
         .onboot(sysctl())
