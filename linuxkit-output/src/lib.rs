@@ -17,9 +17,12 @@
 //! - `efi`: UEFI formats: a Unified Kernel Image (`uki`, systemd-stub plus sections) on a FAT
 //!   ESP in a GPT disk (`disk`: `fatfs`, `gpt`); `convert` turns raw disks into qcow2/VHD/VMDK
 //!   with `qemu-img`; `bootfiles` finds stubs and bootloaders from the host's Debian packages.
+//! - `bios`: MBR disks with a FAT partition and SYSLINUX (`raw-bios`, and `aws`, `gcp`,
+//!   `qcow2-bios`, `vhd`, `dynamic-vhd`, `vmdk` converted from it).
 //! - `staging`: temporary files and the final rename.
 //! - `gopath`: Go's `filepath.Rel`/`Dir`/`Clean`, for hard links turned into symlinks.
 
+mod bios;
 mod bootfiles;
 mod convert;
 mod cpio;
@@ -83,6 +86,13 @@ fn supported(f: Format) -> bool {
             | Format::IsoBios
             | Format::IsoEfi
             | Format::IsoEfiInitrd
+            | Format::RawBios
+            | Format::Qcow2Bios
+            | Format::Aws
+            | Format::Vhd
+            | Format::DynamicVhd
+            | Format::Vmdk
+            | Format::Gcp
     )
 }
 
@@ -128,6 +138,13 @@ fn needs_initrd(f: Format) -> bool {
             | Format::RawEfi
             | Format::Qcow2Efi
             | Format::IsoEfiInitrd
+            | Format::RawBios
+            | Format::Qcow2Bios
+            | Format::Aws
+            | Format::Vhd
+            | Format::DynamicVhd
+            | Format::Vmdk
+            | Format::Gcp
     )
 }
 
@@ -334,6 +351,66 @@ pub fn write_outputs(
                 let s = staging.get(i);
                 iso::write(s.file(), t, extras, boot).map_err(|e| s.err(e))?;
                 drop(fat);
+            }
+            Format::RawBios
+            | Format::Aws
+            | Format::Qcow2Bios
+            | Format::Vhd
+            | Format::DynamicVhd
+            | Format::Vmdk
+            | Format::Gcp => {
+                let (boot, gz) = initrd.as_mut().ok_or_else(|| unsupported(f))?;
+                if boot.kernel.is_empty() {
+                    return Err(no_kernel(f));
+                }
+                bootfiles::check_arch(&opts.arch, f)?;
+                let mut payload = efi::Payload {
+                    boot,
+                    initrd_gz: gz.as_file_mut(),
+                    cmdline: boot.cmdline.clone(),
+                };
+                // `--size` applies to the formats upstream builds in a VM.
+                let min_len = match f {
+                    Format::Aws | Format::Qcow2Bios => opts.size_mib * disk::MIB,
+                    _ => 0,
+                };
+                if matches!(f, Format::RawBios | Format::Aws) {
+                    let i = staging.create(&f.file_name(name))?;
+                    let s = staging.get(i);
+                    let path = s.tmp_path().to_path_buf();
+                    bios::write_raw_bios(f, s.file(), &path, &mut payload, min_len, &seed)?;
+                    continue;
+                }
+                let mut raw = staging.scratch("bios.img")?;
+                let raw_path = raw.path().to_path_buf();
+                let len = bios::write_raw_bios(
+                    f,
+                    raw.as_file_mut(),
+                    &raw_path,
+                    &mut payload,
+                    min_len,
+                    &seed,
+                )?;
+                let i = staging.create(&f.file_name(name))?;
+                let s = staging.get(i);
+                let out = s.tmp_path().to_path_buf();
+                match f {
+                    Format::Gcp => {
+                        bios::write_gcp(&raw_path, len, s.file()).map_err(|e| s.err(e))?
+                    }
+                    Format::Qcow2Bios => convert::qemu_img(f, &raw_path, &out, "qcow2", None)?,
+                    Format::Vhd => convert::qemu_img(
+                        f,
+                        &raw_path,
+                        &out,
+                        "vpc",
+                        Some("subformat=fixed,force_size=on"),
+                    )?,
+                    Format::DynamicVhd => {
+                        convert::qemu_img(f, &raw_path, &out, "vpc", Some("subformat=dynamic"))?
+                    }
+                    _ => convert::qemu_img(f, &raw_path, &out, "vmdk", None)?,
+                }
             }
             _ => return Err(unsupported(f)),
         }

@@ -139,3 +139,25 @@ fn boots_iso_bios_as_cd_and_disk() {
         );
     }
 }
+
+/// `raw-bios`: SeaBIOS boots SYSLINUX from the active FAT partition, which loads the kernel
+/// and initrd.
+#[test]
+fn boots_raw_bios() {
+    let kernel = match prerequisites(&["/usr/bin/syslinux", "/usr/lib/syslinux/mbr/mbr.bin"]) {
+        Ok(k) => k,
+        Err(e) => return skip(&e),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    build(d, &kernel, "console=ttyS0 panic=-1", &[Format::RawBios]);
+    let args = vec![
+        "-drive".to_string(),
+        format!(
+            "file={},format=raw,if=ide",
+            d.join("boot-bios.img").display()
+        ),
+    ];
+    let booted = boot(&args, TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    assert!(booted.console.contains(common::boot::MARKER));
+}
