@@ -252,7 +252,8 @@ impl Resolver {
     }
 
     /// `cache pull`: expands each name with `:latest` like LinuxKit and pulls it from the
-    /// registry even when cached. Returns the cache names.
+    /// registry even when cached. Like upstream it also names the platform manifest
+    /// `<name>-<arch>`. Returns the cache names.
     pub fn pull(&self, names: &[String]) -> Result<Vec<String>, ResolveError> {
         if self.options.offline {
             return Err(ResolveError::Options(
@@ -278,8 +279,8 @@ impl Resolver {
         let mut errors = Vec::new();
         let mut out = Vec::new();
         for (image, r) in images.iter().zip(results) {
-            match r {
-                Ok(_) => {
+            match r.and_then(|root| self.add_arch_name(image, root, &platform)) {
+                Ok(()) => {
                     self.mark_pulled(image);
                     out.push(image.name.clone());
                 }
@@ -333,6 +334,36 @@ impl Resolver {
         self.block_on(registry.pull(image, platform, writer, all))??;
         self.mark_pulled(image);
         Ok(())
+    }
+
+    /// Adds the `<name>-<arch>` root for the platform manifest of a pulled image.
+    fn add_arch_name(
+        &self,
+        image: &ImageRef,
+        root: linuxkit_oci::store::Descriptor,
+        platform: &Platform,
+    ) -> Result<(), ResolveError> {
+        let name = format!("{}-{}", image.name, platform.architecture);
+        let mut desc = if linuxkit_oci::store::media::is_index(&root.media_type) {
+            let raw = self
+                .cache
+                .layout()
+                .read_blob(&root.digest, &image.original)?;
+            let index: linuxkit_oci::store::Index =
+                serde_json::from_slice(&raw).map_err(|source| StoreError::Json {
+                    what: format!("index of {}", image.original),
+                    source,
+                })?;
+            linuxkit_oci::layout::select_platform(&image.original, &index, platform)?
+        } else {
+            root
+        };
+        desc.annotations = None;
+        self.cache
+            .writer()
+            .add_root(&desc, &name)
+            .map(|_| ())
+            .map_err(|e| ResolveError::write(&image.original, e))
     }
 
     fn was_pulled(&self, image: &ImageRef) -> bool {

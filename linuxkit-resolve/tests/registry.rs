@@ -467,3 +467,41 @@ fn leftovers_of_a_killed_pull_are_ignored() {
     // The stale temp file is left alone (it may belong to a live writer) but never used.
     assert!(cache.join(".partial/999999-1-0").exists());
 }
+
+#[test]
+fn cache_pull_forces_a_check_and_adds_arch_names() {
+    let Some(reg) = registry() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let r = Resolver::new(options(tmp.path())).unwrap();
+    let multi = format!("{}/fixture/multiarch:v1", reg.host());
+    let base = format!("{}/fixture/base:v1", reg.host());
+    let names = r.pull(&[multi.clone(), base.clone()]).unwrap();
+    assert_eq!(names, vec![multi.clone(), base.clone()]);
+    let listed: Vec<(String, String)> = r
+        .cache()
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.name, e.media_type))
+        .collect();
+    let arch = Platform::host().architecture;
+    let multi_arch = format!("{multi}-{arch}");
+    assert!(
+        listed
+            .iter()
+            .any(|(n, m)| *n == multi_arch && m.contains("manifest")),
+        "{listed:?}"
+    );
+    assert!(
+        listed.iter().any(|(n, _)| *n == format!("{base}-{arch}")),
+        "{listed:?}"
+    );
+    // The arch name resolves on its own, offline.
+    let mut off = options(tmp.path());
+    off.offline = true;
+    let img = Resolver::new(off)
+        .unwrap()
+        .resolve(&multi_arch, &Platform::host())
+        .unwrap();
+    assert_eq!(img.config.architecture, arch);
+}
