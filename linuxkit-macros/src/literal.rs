@@ -61,8 +61,9 @@ pub(crate) fn mode(input: TokenStream) -> TokenStream {
 }
 
 /// Checks an integer literal used as a file mode. A decimal literal with a leading zero
-/// (`0644`) is always refused: it is the decimal number 644 in Rust. With `strict`, any decimal
-/// literal above 7 is refused too (modes are written in octal).
+/// (`0644`) is always refused: it is the decimal number 644 in Rust; so is a decimal literal
+/// made of octal digits whose value sets the setuid/setgid/sticky bits (`644` is 0o1204). With
+/// `strict`, any decimal literal above 7 is refused (modes are written in octal).
 pub(crate) fn integer_mode(lit: &LitInt, strict: bool) -> Result<u32, String> {
     let text = lit.to_string();
     let digits = text
@@ -92,6 +93,13 @@ pub(crate) fn integer_mode(lit: &LitInt, strict: bool) -> Result<u32, String> {
         };
         return Err(format!(
             "{digits} is the decimal number {value} in Rust, not an octal file mode{hint}"
+        ));
+    }
+    if decimal && value > 0o777 && octal_looking {
+        // `.mode(644)`: the digits of an octal mode, read as decimal, land on the
+        // setuid/setgid/sticky bits.
+        return Err(format!(
+            "file mode {digits} is decimal in Rust (0o{value:o}, with setuid/setgid/sticky bits): write 0o{digits}"
         ));
     }
     if strict && decimal && value > 7 {
@@ -155,6 +163,11 @@ mod tests {
         assert_eq!(integer_mode(&int("0x1a4"), true), Ok(0o644));
         assert_eq!(integer_mode(&int("0"), true), Ok(0));
         assert_eq!(integer_mode(&int("420"), false), Ok(0o644));
+        assert_eq!(integer_mode(&int("493"), false), Ok(0o755));
+        assert_eq!(
+            integer_mode(&int("644"), false),
+            Err("file mode 644 is decimal in Rust (0o1204, with setuid/setgid/sticky bits): write 0o644".into())
+        );
         assert!(integer_mode(&int("420"), true)
             .unwrap_err()
             .contains("is decimal (0o644)"));

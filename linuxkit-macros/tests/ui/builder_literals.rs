@@ -22,6 +22,7 @@ fn literals() -> Image {
         )
         .file(File::new("/etc/../passwd").contents("x").mode(0644))
         .file(File::new("/etc/motd").contents("hi").mode_str("0o644"))
+        .file(File::new("/etc/issue").contents("hi").mode(755))
 }
 
 fn main() {}
