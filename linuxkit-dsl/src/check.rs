@@ -1,6 +1,7 @@
 //! Every check of an image definition that needs no image contents.
 //!
-//! [`check`] returns all [`Problem`]s at once, in document order. Each problem names the item
+//! [`check`] returns all [`Problem`]s at once, item by item in model order (kernel, init,
+//! volumes, onboot, onshutdown, services, files); sort by position for display. Each problem names the item
 //! path it is about (`services[2].binds[0]`), so the CLI can point at file:line:col through a
 //! [`crate::Locator`] (YAML) or the recorded [`crate::Locations`] (Rust). Messages use
 //! upstream LinuxKit's wording where upstream has one (for example

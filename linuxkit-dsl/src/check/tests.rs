@@ -452,3 +452,38 @@ fn problems_display_and_severity() {
     );
     assert!(!has_errors(&check(&base())));
 }
+
+#[test]
+fn problems_map_to_yaml_positions() {
+    let text = "\
+services:
+  - name: web
+    image: nginx:1.27
+    binds:
+      - /etc/resolv.conf:/etc/resolv.conf
+      - data:/data
+    capabilities.add: [CAP_NET_BIND_SERVICE, CAP_FLY]
+  - name: web
+    image: nginx:1.27
+";
+    let image = crate::from_yaml_str(text, "web.yml").unwrap();
+    let locator = crate::Locator::new(text, "web.yml").unwrap();
+    let mut at: Vec<(usize, usize, String)> = check(&image)
+        .into_iter()
+        .map(|p| {
+            let pos = locator
+                .nearest(&p.path)
+                .expect("every problem path is in the text");
+            (pos.line, pos.column, p.message)
+        })
+        .collect();
+    at.sort();
+    assert_eq!(
+        at,
+        vec![
+            (6, 9, "volume data not found".to_string()),
+            (7, 46, "unknown capability: CAP_FLY".to_string()),
+            (8, 5, "duplicate service name: web".to_string()),
+        ]
+    );
+}
