@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 
-use linuxkit_dsl::{Container, Image};
+use linuxkit_dsl::{Container, Image, Kernel, Volume};
 use linuxkit_oci::store::{ImageProvider, Platform, ResolvedImage, StoreError};
 
 use crate::error::{BuildError, ResultExt};
@@ -99,126 +99,14 @@ pub fn build_tar(
     let mut out = TarOut::new(out);
 
     if let Some(kernel) = image.kernel.as_ref().filter(|k| !k.image.is_empty()) {
-        let r = canonical(&kernel.image)?;
-        progress(&format!("Extract kernel image: {r}"));
-        let context = || "failed to extract kernel image and tarball".to_string();
-        let resolved = b.resolve("kernel", &kernel.image, &r).context(context)?;
-        out.source = r.clone();
-        let mut kf = KernelFilter::new(
-            &mut out,
-            KernelNames::of(kernel),
-            kernel.cmdline.clone().unwrap_or_default(),
-            r.clone(),
-            opts.decompress_kernel,
-        );
-        image_tar("kernel", Some((&resolved, &r)), "", "", &mut kf).context(context)?;
-        kf.close().context(|| "close error".to_string())?;
+        b.write_kernel(kernel, &mut out)?;
     }
-
-    if !image.init.is_empty() {
-        progress("Add init containers:");
-    }
-    out.apk_dbs = Some(Vec::new());
-    for (i, init) in image.init.iter().enumerate() {
-        let r = canonical(init)?;
-        progress(&format!("Process init image: {r}"));
-        let context = || format!("failed to build init tarball from {r}");
-        let location = format!("init[{i}]");
-        let resolved = b.resolve(&location, init, &r).context(context)?;
-        out.source = r.clone();
-        image_tar(
-            &location,
-            Some((&resolved, &r)),
-            "",
-            RESOLV_SYMLINK,
-            &mut out,
-        )
-        .context(context)?;
-    }
-    let dbs = out.apk_dbs.take().unwrap_or_default();
-    if dbs.len() > 1 {
-        let mut content = Vec::new();
-        for db in &dbs {
-            content.extend_from_slice(db);
-            content.extend_from_slice(b"\n\n");
-        }
-        let mut h = Header::new(APK_INSTALLED, type_flag::REG);
-        h.mode = 0o644;
-        h.size = content.len() as i64;
-        h.set_pax(crate::image_tar::PAX_SOURCE, "LINUXKIT.apkinit");
-        h.set_pax(crate::image_tar::PAX_LOCATION, "init");
-        out.write_bytes(h, &content)?;
-    }
-
+    b.write_init(image, &mut out)?;
     if !image.volumes.is_empty() {
         progress("Add volumes:");
     }
     for (i, vol) in image.volumes.iter().enumerate() {
-        progress(&format!("Process volume image: {}", vol.name));
-        let location = format!("volume[{i}]");
-        let base = format!("containers/volumes/{}", vol.name);
-        let lower = format!("{base}/lower/");
-        let vol_image = vol.image.as_deref().filter(|s| !s.is_empty());
-        let format = vol.format.as_deref().unwrap_or("");
-        match vol_image {
-            None => image_tar(&location, None, &lower, RESOLV_SYMLINK, &mut out),
-            Some(img) if format.is_empty() || format == "filesystem" => {
-                let r = canonical(img)?;
-                let resolved = b.resolve(&location, img, &r)?;
-                out.source = r.clone();
-                image_tar(
-                    &location,
-                    Some((&resolved, &r)),
-                    &lower,
-                    RESOLV_SYMLINK,
-                    &mut out,
-                )
-            }
-            Some(_) => Ok(()),
-        }
-        .context(|| {
-            format!(
-                "failed to build volume filesystem tarball from {}",
-                vol.name
-            )
-        })?;
-        if let (Some(img), "oci") = (vol_image, format) {
-            let platforms = vol
-                .platforms
-                .iter()
-                .flatten()
-                .map(|p| parse_platform(p))
-                .collect::<Result<Vec<_>, _>>()?;
-            let r = canonical(img)?;
-            let platform = platforms.first().unwrap_or(&opts.platform).clone();
-            let context = || {
-                format!(
-                    "failed to build volume OCI v1 layout tarball from {}",
-                    vol.name
-                )
-            };
-            // The whole index is stored, so any of its manifests will do to find it: when no
-            // platform was asked for and the target's is missing, use the first one listed.
-            let resolved = match b.resolve_for(&location, img, &r, &platform) {
-                Err(BuildError::Pull {
-                    source: StoreError::NoPlatform { available, .. },
-                    ..
-                }) if platforms.is_empty() && !available.is_empty() => {
-                    let first = available.split(", ").next().unwrap_or_default();
-                    b.resolve_for(&location, img, &r, &parse_platform(first)?)
-                }
-                other => other,
-            }
-            .context(context)?;
-            out.source = r.clone();
-            image_oci_tar(&location, &resolved, &r, &lower, &platforms, &mut out)
-                .context(context)?;
-        }
-        for dir in ["tmp", "merged"] {
-            let name = format!("{base}/{dir}/");
-            let h = lk_header(name, type_flag::DIR, 0o755, "linuxkit.volumes", &location);
-            out.entry(h, &mut std::io::empty())?;
-        }
+        b.write_volume(i, vol, &mut out)?;
     }
 
     let ids = IdMap::for_image(image);
@@ -311,6 +199,139 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    fn progress(&self, line: &str) {
+        if let Some(p) = self.opts.progress {
+            p(line)
+        }
+    }
+
+    /// The kernel section through the kernel filter (build spec §3.2).
+    fn write_kernel(&mut self, kernel: &Kernel, out: &mut TarOut<'_>) -> Result<(), BuildError> {
+        let r = canonical(&kernel.image)?;
+        self.progress(&format!("Extract kernel image: {r}"));
+        let context = || "failed to extract kernel image and tarball".to_string();
+        let resolved = self.resolve("kernel", &kernel.image, &r).context(context)?;
+        out.source = r.clone();
+        let mut kf = KernelFilter::new(
+            out,
+            KernelNames::of(kernel),
+            kernel.cmdline.clone().unwrap_or_default(),
+            r.clone(),
+            self.opts.decompress_kernel,
+        );
+        image_tar("kernel", Some((&resolved, &r)), "", "", &mut kf).context(context)?;
+        kf.close().context(|| "close error".to_string())?;
+        Ok(())
+    }
+
+    /// The init images, then the consolidated apk database (build spec §3.3).
+    fn write_init(&mut self, image: &Image, out: &mut TarOut<'_>) -> Result<(), BuildError> {
+        if !image.init.is_empty() {
+            self.progress("Add init containers:");
+        }
+        out.apk_dbs = Some(Vec::new());
+        for (i, init) in image.init.iter().enumerate() {
+            let r = canonical(init)?;
+            self.progress(&format!("Process init image: {r}"));
+            let context = || format!("failed to build init tarball from {r}");
+            let location = format!("init[{i}]");
+            let resolved = self.resolve(&location, init, &r).context(context)?;
+            out.source = r.clone();
+            image_tar(&location, Some((&resolved, &r)), "", RESOLV_SYMLINK, out)
+                .context(context)?;
+        }
+        let dbs = out.apk_dbs.take().unwrap_or_default();
+        if dbs.len() > 1 {
+            let mut content = Vec::new();
+            for db in &dbs {
+                content.extend_from_slice(db);
+                content.extend_from_slice(b"\n\n");
+            }
+            let mut h = Header::new(APK_INSTALLED, type_flag::REG);
+            h.mode = 0o644;
+            h.size = content.len() as i64;
+            h.set_pax(crate::image_tar::PAX_SOURCE, "LINUXKIT.apkinit");
+            h.set_pax(crate::image_tar::PAX_LOCATION, "init");
+            out.write_bytes(h, &content)?;
+        }
+        Ok(())
+    }
+
+    /// One volume: its filesystem or OCI layout under `lower/`, then `tmp/` and `merged/`
+    /// (build spec §3.4).
+    fn write_volume(
+        &mut self,
+        i: usize,
+        vol: &Volume,
+        out: &mut TarOut<'_>,
+    ) -> Result<(), BuildError> {
+        self.progress(&format!("Process volume image: {}", vol.name));
+        let location = format!("volume[{i}]");
+        let base = format!("containers/volumes/{}", vol.name);
+        let lower = format!("{base}/lower/");
+        let vol_image = vol.image.as_deref().filter(|s| !s.is_empty());
+        let format = vol.format.as_deref().unwrap_or("");
+        match vol_image {
+            None => image_tar(&location, None, &lower, RESOLV_SYMLINK, out),
+            Some(img) if format.is_empty() || format == "filesystem" => {
+                let r = canonical(img)?;
+                let resolved = self.resolve(&location, img, &r)?;
+                out.source = r.clone();
+                image_tar(
+                    &location,
+                    Some((&resolved, &r)),
+                    &lower,
+                    RESOLV_SYMLINK,
+                    out,
+                )
+            }
+            Some(_) => Ok(()),
+        }
+        .context(|| {
+            format!(
+                "failed to build volume filesystem tarball from {}",
+                vol.name
+            )
+        })?;
+        if let (Some(img), "oci") = (vol_image, format) {
+            let platforms = vol
+                .platforms
+                .iter()
+                .flatten()
+                .map(|p| parse_platform(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let r = canonical(img)?;
+            let platform = platforms.first().unwrap_or(&self.opts.platform).clone();
+            let context = || {
+                format!(
+                    "failed to build volume OCI v1 layout tarball from {}",
+                    vol.name
+                )
+            };
+            // The whole index is stored, so any of its manifests will do to find it: when no
+            // platform was asked for and the target's is missing, use the first one listed.
+            let resolved = match self.resolve_for(&location, img, &r, &platform) {
+                Err(BuildError::Pull {
+                    source: StoreError::NoPlatform { available, .. },
+                    ..
+                }) if platforms.is_empty() && !available.is_empty() => {
+                    let first = available.split(", ").next().unwrap_or_default();
+                    self.resolve_for(&location, img, &r, &parse_platform(first)?)
+                }
+                other => other,
+            }
+            .context(context)?;
+            out.source = r.clone();
+            image_oci_tar(&location, &resolved, &r, &lower, &platforms, out).context(context)?;
+        }
+        for dir in ["tmp", "merged"] {
+            let name = format!("{base}/{dir}/");
+            let h = lk_header(name, type_flag::DIR, 0o755, "linuxkit.volumes", &location);
+            out.entry(h, &mut std::io::empty())?;
+        }
+        Ok(())
+    }
+
     fn resolve(
         &mut self,
         location: &str,
