@@ -245,7 +245,7 @@ pub fn build_one(
     cfg.shell.status("Assembling", format!("`{}`", def.name));
     let build_err = |source| Error::Build {
         image: def.name.clone(),
-        source,
+        source: Box::new(source),
     };
     if bc.destination == Destination::Stdout {
         let stdout = std::io::stdout();
@@ -311,7 +311,7 @@ pub fn build_one(
                 write_outputs(tmp.path(), &bc.formats, &dir, &name, &oo).map_err(|source| {
                     Error::Output {
                         image: def.name.clone(),
-                        source,
+                        source: Box::new(source),
                     }
                 })?;
             drop(tmp);

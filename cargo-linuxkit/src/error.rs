@@ -80,7 +80,7 @@ pub enum Error {
         /// The image.
         image: String,
         /// The assembly error.
-        source: linuxkit_build::BuildError,
+        source: Box<linuxkit_build::BuildError>,
     },
     /// Writing an output format failed.
     #[error("writing outputs of image `{image}`: {source}")]
@@ -88,7 +88,7 @@ pub enum Error {
         /// The image.
         image: String,
         /// The output error.
-        source: linuxkit_output::OutputError,
+        source: Box<linuxkit_output::OutputError>,
     },
     /// Booting failed.
     #[error(transparent)]
