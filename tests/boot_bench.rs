@@ -51,13 +51,19 @@ fn measure(system: &System) -> (f64, f64) {
     let mut guest = Vec::new();
     for _ in 0..BOOTS {
         let c = boot(system, 120);
-        let line = c.find("MARK-FIRST").unwrap_or_else(|| panic!("no marker:\n{}", c.text()));
+        let line = c
+            .find("MARK-FIRST")
+            .unwrap_or_else(|| panic!("no marker:\n{}", c.text()));
         let up: f64 = line
             .rsplit(' ')
             .next()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or_else(|| panic!("bad marker line {line:?}"));
-        host.push(c.time_of("MARK-FIRST").map(|t| t.as_secs_f64()).unwrap_or(0.0));
+        host.push(
+            c.time_of("MARK-FIRST")
+                .map(|t| t.as_secs_f64())
+                .unwrap_or(0.0),
+        );
         guest.push(up);
     }
     host.sort_by(f64::total_cmp);
@@ -79,17 +85,31 @@ fn init_overhead_to_first_service_line() {
     for d in ["dev", "proc"] {
         l.dir(d, 0o755).expect("dir");
     }
-    write_image(&layout, "linuxkit-local/baseline:test", &Platform::linux("amd64"), &ImageConfig::default(), &l)
-        .expect("baseline image");
+    write_image(
+        &layout,
+        "linuxkit-local/baseline:test",
+        &Platform::linux("amd64"),
+        &ImageConfig::default(),
+        &l,
+    )
+    .expect("baseline image");
     let with_init = build_system("bench-init", WITH_INIT).expect("system");
     let baseline = build_system("bench-baseline", BASELINE).expect("system");
     let (bh, bg) = measure(&baseline);
     let (ih, ig) = measure(&with_init);
     let initrd = |s: &System| std::fs::metadata(&s.initrd).map(|m| m.len()).unwrap_or(0);
     println!("init image {INIT_REF}: /init is {init_size} bytes");
-    println!("initrd sizes: baseline {} bytes, with init {} bytes", initrd(&baseline), initrd(&with_init));
+    println!(
+        "initrd sizes: baseline {} bytes, with init {} bytes",
+        initrd(&baseline),
+        initrd(&with_init)
+    );
     println!("baseline  : marker at {bh:.3} s host, {bg:.2} s guest uptime (median of {BOOTS})");
     println!("linuxkit-init: first service line at {ih:.3} s host, {ig:.2} s guest uptime");
-    println!("init overhead: {:.0} ms host, {:.0} ms guest", (ih - bh) * 1000.0, (ig - bg) * 1000.0);
+    println!(
+        "init overhead: {:.0} ms host, {:.0} ms guest",
+        (ih - bh) * 1000.0,
+        (ig - bg) * 1000.0
+    );
     let _ = cache_dir();
 }

@@ -32,7 +32,7 @@ pub enum InitError {
         source: serde_json::Error,
     },
     /// youki's libcontainer refused or failed an operation.
-    #[error("container {id}: {what}: {source}")]
+    #[error("container {id}: {what}: {}", chain(source.as_ref()))]
     Container {
         /// Container id.
         id: String,
@@ -74,5 +74,37 @@ impl<T> IoContext<T> for std::io::Result<T> {
             path: path.into(),
             source,
         })
+    }
+}
+
+/// An error and its sources, `: `-separated (libcontainer's top-level messages are terse,
+/// such as `oci spec error`; the cause is in the chain).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chains_name_the_cause() {
+        let inner = std::io::Error::new(std::io::ErrorKind::NotFound, "config.json missing");
+        let outer = InitError::Io {
+            what: "read",
+            path: "/containers/x".into(),
+            source: inner,
+        };
+        assert_eq!(chain(&outer), "read /containers/x: config.json missing");
     }
 }

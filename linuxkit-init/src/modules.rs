@@ -105,7 +105,7 @@ impl Modules {
                 Ok(()) => {
                     self.loaded.insert(m);
                 }
-                Err(e) if e == nix::errno::Errno::EEXIST => {
+                Err(nix::errno::Errno::EEXIST) => {
                     self.loaded.insert(m);
                 }
                 Err(e) => {

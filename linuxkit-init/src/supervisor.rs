@@ -74,7 +74,7 @@ impl Stream {
 
 enum State {
     Running {
-        container: Container,
+        container: Box<Container>,
         pid: i32,
         since: Instant,
     },
@@ -366,7 +366,7 @@ impl Supervisor {
             Ok((container, pid)) => {
                 info!("service {name} started (pid {pid})");
                 self.services[i].state = State::Running {
-                    container,
+                    container: Box::new(container),
                     pid,
                     since: Instant::now(),
                 };
@@ -404,7 +404,7 @@ impl Supervisor {
             else {
                 continue;
             };
-            if let Err(e) = container::delete(c) {
+            if let Err(e) = container::delete(*c) {
                 error!("{e}");
             }
             runtime::cleanup(&s.bundle);

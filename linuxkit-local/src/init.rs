@@ -75,8 +75,7 @@ pub fn build_static_init(workspace: &Path, target_dir: &Path) -> Result<PathBuf,
 /// The directory holding `libseccomp.a` (Debian's multiarch path unless
 /// `LIBSECCOMP_LIB_PATH` is set).
 fn libseccomp_dir() -> std::ffi::OsString {
-    std::env::var_os("LIBSECCOMP_LIB_PATH")
-        .unwrap_or_else(|| "/usr/lib/x86_64-linux-gnu".into())
+    std::env::var_os("LIBSECCOMP_LIB_PATH").unwrap_or_else(|| "/usr/lib/x86_64-linux-gnu".into())
 }
 
 /// The init layer: `init` (the binary), `sbin/init -> /init`, and with `busybox` a debugging

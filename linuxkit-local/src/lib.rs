@@ -11,7 +11,7 @@
 //! - [`kernel`]: a LinuxKit kernel image (`kernel` + `kernel.tar`) from a bzImage and a
 //!   subset of `/lib/modules/<version>` with regenerated module indexes.
 //! - [`busybox`]: a small image around the host's `busybox-static`, for tests and examples.
-//! - [`error`]: [`LocalError`].
+//! - [`error`]: the error type, [`LocalError`].
 
 pub mod busybox;
 pub mod error;
