@@ -431,6 +431,16 @@ impl Resolver {
     }
 }
 
+impl Drop for Resolver {
+    fn drop(&mut self) {
+        // A runtime must not be dropped (blocking) inside an async context: let it wind down
+        // in the background instead.
+        if let Some(Ok(rt)) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 impl ImageProvider for Resolver {
     fn resolve(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage, StoreError> {
         self.resolve_image(reference, platform)

@@ -505,3 +505,20 @@ fn cache_pull_forces_a_check_and_adds_arch_names() {
         .unwrap();
     assert_eq!(img.config.architecture, arch);
 }
+
+#[tokio::test]
+async fn resolves_from_inside_an_async_runtime() {
+    let Some(reg) = registry() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let r = Resolver::new(options(tmp.path())).unwrap();
+    // The resolver runs its own runtime on a helper thread instead of nesting block_on.
+    let img = r
+        .resolve(&format!("{}/fixture/labelled:v1", reg.host()), &amd64())
+        .unwrap();
+    assert!(img
+        .config
+        .config
+        .labels
+        .unwrap_or_default()
+        .contains_key("org.mobyproject.config"));
+}
