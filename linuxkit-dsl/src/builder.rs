@@ -24,13 +24,14 @@
 //!   making it `Some` even when empty (an empty list set explicitly overrides the image label).
 //! - Flags without an argument (`.readonly()`, `.optional()`) turn the option on; `set_*` methods
 //!   take an explicit `bool` (for `readonly: false`).
-//! - Methods that add an item to an [`Image`] record where they were called (see
-//!   [`crate::location`]).
+//! - Methods that add an item to an [`Image`], and container methods that set or add a part,
+//!   record where they were called (see [`crate::location`]), so problems found later point at
+//!   the line that wrote the value.
 
 use std::collections::BTreeMap;
 use std::panic::Location;
 
-use crate::location::record;
+use crate::location::{adopt_nested, record, record_nested, rename_nested};
 use crate::model::*;
 use crate::types::{
     Capability, DeviceType, MountType, Namespace, Propagation, Rlimit, RlimitValue,
@@ -101,7 +102,9 @@ impl Image {
     #[track_caller]
     #[must_use]
     pub fn onboot(mut self, container: Container) -> Self {
-        record(format!("onboot[{}]", self.onboot.len()), Location::caller());
+        let path = format!("onboot[{}]", self.onboot.len());
+        adopt_nested(&container.name, &path);
+        record(path, Location::caller());
         self.onboot.push(container);
         self
     }
@@ -110,10 +113,9 @@ impl Image {
     #[track_caller]
     #[must_use]
     pub fn onshutdown(mut self, container: Container) -> Self {
-        record(
-            format!("onshutdown[{}]", self.onshutdown.len()),
-            Location::caller(),
-        );
+        let path = format!("onshutdown[{}]", self.onshutdown.len());
+        adopt_nested(&container.name, &path);
+        record(path, Location::caller());
         self.onshutdown.push(container);
         self
     }
@@ -122,10 +124,9 @@ impl Image {
     #[track_caller]
     #[must_use]
     pub fn service(mut self, container: Container) -> Self {
-        record(
-            format!("services[{}]", self.services.len()),
-            Location::caller(),
-        );
+        let path = format!("services[{}]", self.services.len());
+        adopt_nested(&container.name, &path);
+        record(path, Location::caller());
         self.services.push(container);
         self
     }
@@ -246,6 +247,12 @@ impl From<String> for Id {
 }
 
 impl Container {
+    /// Records where a part of this container was written (see [`crate::location`]).
+    #[track_caller]
+    fn mark(&self, relative: impl Into<String>) {
+        record_nested(&self.name, relative.into(), Location::caller());
+    }
+
     /// A container `name` running `image` (an OCI reference such as `linuxkit/getty:<tag>`).
     pub fn new(name: impl Into<String>, image: impl Into<String>) -> Self {
         Container {
@@ -258,7 +265,9 @@ impl Container {
     /// Renames the container.
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        let name = name.into();
+        rename_nested(&self.name, &name);
+        self.name = name;
         self
     }
 
@@ -271,103 +280,141 @@ impl Container {
 
     /// Appends a capability to `capabilities` (which replaces the image label's list).
     #[must_use]
+    #[track_caller]
     pub fn capability(mut self, cap: Capability) -> Self {
+        self.mark(format!(
+            "capabilities[{}]",
+            self.capabilities.as_ref().map_or(0, Vec::len)
+        ));
         push(&mut self.capabilities, cap.into());
         self
     }
 
     /// Sets `capabilities` to exactly these (an empty list means no capabilities).
     #[must_use]
+    #[track_caller]
     pub fn capabilities(mut self, caps_: impl IntoIterator<Item = Capability>) -> Self {
+        self.mark("capabilities");
         self.capabilities = Some(caps(caps_));
         self
     }
 
     /// Sets `capabilities` to `all`: every capability.
     #[must_use]
+    #[track_caller]
     pub fn all_capabilities(mut self) -> Self {
+        self.mark("capabilities");
         self.capabilities = Some(vec!["all".into()]);
         self
     }
 
     /// Sets `capabilities` to an explicit empty list: no capabilities, whatever the label says.
     #[must_use]
+    #[track_caller]
     pub fn no_capabilities(mut self) -> Self {
+        self.mark("capabilities");
         self.capabilities = Some(Vec::new());
         self
     }
 
     /// Sets `capabilities` from LinuxKit strings (`CAP_NET_ADMIN`, `all`, `none`).
     #[must_use]
+    #[track_caller]
     pub fn capability_names<I, S>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        self.mark("capabilities");
         self.capabilities = Some(strings(names));
         self
     }
 
     /// Appends to `capabilities.add`: added to the capabilities of the image label.
     #[must_use]
+    #[track_caller]
     pub fn add_capability(mut self, cap: Capability) -> Self {
+        self.mark(format!(
+            "capabilities.add[{}]",
+            self.capabilities_add.as_ref().map_or(0, Vec::len)
+        ));
         push(&mut self.capabilities_add, cap.into());
         self
     }
 
     /// Sets `capabilities.add` to exactly these.
     #[must_use]
+    #[track_caller]
     pub fn add_capabilities(mut self, caps_: impl IntoIterator<Item = Capability>) -> Self {
+        self.mark("capabilities.add");
         self.capabilities_add = Some(caps(caps_));
         self
     }
 
     /// Sets `capabilities.add` from LinuxKit strings.
     #[must_use]
+    #[track_caller]
     pub fn add_capability_names<I, S>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        self.mark("capabilities.add");
         self.capabilities_add = Some(strings(names));
         self
     }
 
     /// Appends an ambient capability (also added to the bounding set).
     #[must_use]
+    #[track_caller]
     pub fn ambient(mut self, cap: Capability) -> Self {
+        self.mark(format!(
+            "ambient[{}]",
+            self.ambient.as_ref().map_or(0, Vec::len)
+        ));
         push(&mut self.ambient, cap.into());
         self
     }
 
     /// Sets the ambient capabilities to exactly these.
     #[must_use]
+    #[track_caller]
     pub fn ambient_capabilities(mut self, caps_: impl IntoIterator<Item = Capability>) -> Self {
+        self.mark("ambient");
         self.ambient = Some(caps(caps_));
         self
     }
 
     /// Sets the ambient capabilities from LinuxKit strings.
     #[must_use]
+    #[track_caller]
     pub fn ambient_names<I, S>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        self.mark("ambient");
         self.ambient = Some(strings(names));
         self
     }
 
     /// Appends a full mount specification.
     #[must_use]
+    #[track_caller]
     pub fn mount(mut self, mount: Mount) -> Self {
+        self.mark(format!(
+            "mounts[{}]",
+            self.mounts.as_ref().map_or(0, Vec::len)
+        ));
         push(&mut self.mounts, mount);
         self
     }
 
     /// Sets the mounts to exactly these.
     #[must_use]
+    #[track_caller]
     pub fn mounts(mut self, mounts: impl IntoIterator<Item = Mount>) -> Self {
+        self.mark("mounts");
         self.mounts = Some(mounts.into_iter().collect());
         self
     }
@@ -375,93 +422,127 @@ impl Container {
     /// Appends a bind `src:dst[:opts]` (`src` is a host path or a volume name). `binds` replaces
     /// the image label's binds; use [`Container::add_bind`] to extend them instead.
     #[must_use]
+    #[track_caller]
     pub fn bind(mut self, bind: impl Into<String>) -> Self {
+        self.mark(format!(
+            "binds[{}]",
+            self.binds.as_ref().map_or(0, Vec::len)
+        ));
         push(&mut self.binds, bind.into());
         self
     }
 
     /// Sets `binds` to exactly these.
     #[must_use]
+    #[track_caller]
     pub fn binds<I, S>(mut self, binds: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        self.mark("binds");
         self.binds = Some(strings(binds));
         self
     }
 
     /// Appends to `binds.add`: added to the binds of the image label.
     #[must_use]
+    #[track_caller]
     pub fn add_bind(mut self, bind: impl Into<String>) -> Self {
+        self.mark(format!(
+            "binds.add[{}]",
+            self.binds_add.as_ref().map_or(0, Vec::len)
+        ));
         push(&mut self.binds_add, bind.into());
         self
     }
 
     /// Sets `binds.add` to exactly these.
     #[must_use]
+    #[track_caller]
     pub fn add_binds<I, S>(mut self, binds: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        self.mark("binds.add");
         self.binds_add = Some(strings(binds));
         self
     }
 
     /// Appends a device node.
     #[must_use]
+    #[track_caller]
     pub fn device(mut self, device: Device) -> Self {
+        self.mark(format!(
+            "devices[{}]",
+            self.devices.as_ref().map_or(0, Vec::len)
+        ));
         push(&mut self.devices, device);
         self
     }
 
     /// Sets the devices to exactly these.
     #[must_use]
+    #[track_caller]
     pub fn devices(mut self, devices: impl IntoIterator<Item = Device>) -> Self {
+        self.mark("devices");
         self.devices = Some(devices.into_iter().collect());
         self
     }
 
     /// Appends a tmpfs mount `dst[:opt,opt]`.
     #[must_use]
+    #[track_caller]
     pub fn tmpfs(mut self, tmpfs: impl Into<String>) -> Self {
+        self.mark(format!(
+            "tmpfs[{}]",
+            self.tmpfs.as_ref().map_or(0, Vec::len)
+        ));
         push(&mut self.tmpfs, tmpfs.into());
         self
     }
 
     /// Sets the tmpfs mounts to exactly these.
     #[must_use]
+    #[track_caller]
     pub fn tmpfs_mounts<I, S>(mut self, tmpfs: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        self.mark("tmpfs");
         self.tmpfs = Some(strings(tmpfs));
         self
     }
 
     /// Sets the process arguments (default: the image's Entrypoint + Cmd).
     #[must_use]
+    #[track_caller]
     pub fn command<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        self.mark("command");
         self.command = Some(strings(args));
         self
     }
 
     /// Appends an environment entry `KEY=value`.
     #[must_use]
+    #[track_caller]
     pub fn env(mut self, entry: impl Into<String>) -> Self {
+        self.mark(format!("env[{}]", self.env.as_ref().map_or(0, Vec::len)));
         push(&mut self.env, entry.into());
         self
     }
 
     /// Appends an environment variable `key=value`.
     #[must_use]
+    #[track_caller]
     pub fn env_var(mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        self.mark(format!("env[{}]", self.env.as_ref().map_or(0, Vec::len)));
         push(
             &mut self.env,
             format!("{}={}", key.as_ref(), value.as_ref()),
@@ -471,18 +552,22 @@ impl Container {
 
     /// Sets the environment to exactly these `KEY=value` entries (replacing the image's Env).
     #[must_use]
+    #[track_caller]
     pub fn environment<I, S>(mut self, entries: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        self.mark("env");
         self.env = Some(strings(entries));
         self
     }
 
     /// Sets the working directory.
     #[must_use]
+    #[track_caller]
     pub fn cwd(mut self, cwd: impl Into<String>) -> Self {
+        self.mark("cwd");
         self.cwd = Some(cwd.into());
         self
     }
@@ -490,192 +575,250 @@ impl Container {
     /// Network namespace: host by default; [`Namespace::New`]/[`Namespace::None`] give a fresh
     /// one, a path joins an existing one.
     #[must_use]
+    #[track_caller]
     pub fn net(mut self, ns: impl Into<Namespace>) -> Self {
+        self.mark("net");
         self.net = Some(ns.into().as_str().to_string());
         self
     }
 
     /// PID namespace: **new** by default; [`Namespace::Host`] shares the host's.
     #[must_use]
+    #[track_caller]
     pub fn pid(mut self, ns: impl Into<Namespace>) -> Self {
+        self.mark("pid");
         self.pid = Some(ns.into().as_str().to_string());
         self
     }
 
     /// IPC namespace: host by default.
     #[must_use]
+    #[track_caller]
     pub fn ipc(mut self, ns: impl Into<Namespace>) -> Self {
+        self.mark("ipc");
         self.ipc = Some(ns.into().as_str().to_string());
         self
     }
 
     /// UTS namespace: host by default.
     #[must_use]
+    #[track_caller]
     pub fn uts(mut self, ns: impl Into<Namespace>) -> Self {
+        self.mark("uts");
         self.uts = Some(ns.into().as_str().to_string());
         self
     }
 
     /// User namespace: host by default (experimental upstream).
     #[must_use]
+    #[track_caller]
     pub fn userns(mut self, ns: impl Into<Namespace>) -> Self {
+        self.mark("userns");
         self.userns = Some(ns.into().as_str().to_string());
         self
     }
 
     /// Hostname inside the container.
     #[must_use]
+    #[track_caller]
     pub fn hostname(mut self, hostname: impl Into<String>) -> Self {
+        self.mark("hostname");
         self.hostname = Some(hostname.into());
         self
     }
 
     /// Read-only root filesystem.
     #[must_use]
+    #[track_caller]
     pub fn readonly(self) -> Self {
         self.set_readonly(true)
     }
 
     /// Sets `readonly` explicitly.
     #[must_use]
+    #[track_caller]
     pub fn set_readonly(mut self, readonly: bool) -> Self {
+        self.mark("readonly");
         self.readonly = Some(readonly);
         self
     }
 
     /// Appends a masked path.
     #[must_use]
+    #[track_caller]
     pub fn masked_path(mut self, path: impl Into<String>) -> Self {
+        self.mark(format!(
+            "maskedPaths[{}]",
+            self.masked_paths.as_ref().map_or(0, Vec::len)
+        ));
         push(&mut self.masked_paths, path.into());
         self
     }
 
     /// Sets the masked paths to exactly these.
     #[must_use]
+    #[track_caller]
     pub fn masked_paths<I, S>(mut self, paths: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        self.mark("maskedPaths");
         self.masked_paths = Some(strings(paths));
         self
     }
 
     /// Appends a read-only path.
     #[must_use]
+    #[track_caller]
     pub fn readonly_path(mut self, path: impl Into<String>) -> Self {
+        self.mark(format!(
+            "readonlyPaths[{}]",
+            self.readonly_paths.as_ref().map_or(0, Vec::len)
+        ));
         push(&mut self.readonly_paths, path.into());
         self
     }
 
     /// Sets the read-only paths to exactly these.
     #[must_use]
+    #[track_caller]
     pub fn readonly_paths<I, S>(mut self, paths: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        self.mark("readonlyPaths");
         self.readonly_paths = Some(strings(paths));
         self
     }
 
     /// User id: a number, or the name of a container of this image (its id from 100).
     #[must_use]
+    #[track_caller]
     pub fn uid(mut self, uid: impl Into<Id>) -> Self {
+        self.mark("uid");
         self.uid = Some(uid.into());
         self
     }
 
     /// Group id: a number, or the name of a container of this image.
     #[must_use]
+    #[track_caller]
     pub fn gid(mut self, gid: impl Into<Id>) -> Self {
+        self.mark("gid");
         self.gid = Some(gid.into());
         self
     }
 
     /// Appends a supplementary group id.
     #[must_use]
+    #[track_caller]
     pub fn additional_gid(mut self, gid: impl Into<Id>) -> Self {
+        self.mark(format!(
+            "additionalGids[{}]",
+            self.additional_gids.as_ref().map_or(0, Vec::len)
+        ));
         push(&mut self.additional_gids, gid.into());
         self
     }
 
     /// Sets the supplementary group ids to exactly these.
     #[must_use]
+    #[track_caller]
     pub fn additional_gids<I, T>(mut self, gids: I) -> Self
     where
         I: IntoIterator<Item = T>,
         T: Into<Id>,
     {
+        self.mark("additionalGids");
         self.additional_gids = Some(gids.into_iter().map(Into::into).collect());
         self
     }
 
     /// Sets the no_new_privs bit.
     #[must_use]
+    #[track_caller]
     pub fn no_new_privileges(self) -> Self {
         self.set_no_new_privileges(true)
     }
 
     /// Sets `noNewPrivileges` explicitly.
     #[must_use]
+    #[track_caller]
     pub fn set_no_new_privileges(mut self, value: bool) -> Self {
+        self.mark("noNewPrivileges");
         self.no_new_privileges = Some(value);
         self
     }
 
     /// OOM score adjustment (-1000..1000).
     #[must_use]
+    #[track_caller]
     pub fn oom_score_adj(mut self, adj: i64) -> Self {
+        self.mark("oomScoreAdj");
         self.oom_score_adj = Some(adj);
         self
     }
 
     /// Mount propagation of the root filesystem.
     #[must_use]
+    #[track_caller]
     pub fn rootfs_propagation(mut self, propagation: Propagation) -> Self {
+        self.mark("rootfsPropagation");
         self.rootfs_propagation = Some(propagation.as_str().to_string());
         self
     }
 
     /// Mount propagation of the root filesystem, as a string.
     #[must_use]
+    #[track_caller]
     pub fn rootfs_propagation_str(mut self, propagation: impl Into<String>) -> Self {
+        self.mark("rootfsPropagation");
         self.rootfs_propagation = Some(propagation.into());
         self
     }
 
     /// cgroup path of the container.
     #[must_use]
+    #[track_caller]
     pub fn cgroups_path(mut self, path: impl Into<String>) -> Self {
+        self.mark("cgroupsPath");
         self.cgroups_path = Some(path.into());
         self
     }
 
     /// Resource limits (replace the label's whole).
     #[must_use]
+    #[track_caller]
     pub fn resources(mut self, resources: Resources) -> Self {
+        self.mark("resources");
         self.resources = Some(resources);
         self
     }
 
     /// Sets one namespaced sysctl, e.g. `("net.ipv4.ip_forward", "1")`.
     #[must_use]
+    #[track_caller]
     pub fn sysctl(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let key = key.into();
+        self.mark(format!("sysctl.{key}"));
         self.sysctl
             .get_or_insert_with(BTreeMap::new)
-            .insert(key.into(), value.into());
+            .insert(key, value.into());
         self
     }
 
     /// Sets the sysctls to exactly these.
     #[must_use]
+    #[track_caller]
     pub fn sysctls<I, K, V>(mut self, entries: I) -> Self
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
         V: Into<String>,
     {
+        self.mark("sysctl");
         self.sysctl = Some(
             entries
                 .into_iter()
@@ -688,12 +831,17 @@ impl Container {
     /// Appends a resource limit, e.g. `.rlimit(Rlimit::Nofile, 1024, 4096)` or
     /// `.rlimit(Rlimit::Memlock, RlimitValue::Unlimited, RlimitValue::Unlimited)`.
     #[must_use]
+    #[track_caller]
     pub fn rlimit(
         mut self,
         limit: Rlimit,
         soft: impl Into<RlimitValue>,
         hard: impl Into<RlimitValue>,
     ) -> Self {
+        self.mark(format!(
+            "rlimits[{}]",
+            self.rlimits.as_ref().map_or(0, Vec::len)
+        ));
         push(
             &mut self.rlimits,
             format!("{},{},{}", limit.as_str(), soft.into(), hard.into()),
@@ -703,46 +851,57 @@ impl Container {
 
     /// Sets the resource limits to exactly these LinuxKit strings (`name,soft,hard`).
     #[must_use]
+    #[track_caller]
     pub fn rlimits<I, S>(mut self, limits: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        self.mark("rlimits");
         self.rlimits = Some(strings(limits));
         self
     }
 
     /// Sets the user namespace uid mappings.
     #[must_use]
+    #[track_caller]
     pub fn uid_mappings(mut self, mappings: impl IntoIterator<Item = IdMapping>) -> Self {
+        self.mark("uidMappings");
         self.uid_mappings = Some(mappings.into_iter().collect());
         self
     }
 
     /// Sets the user namespace gid mappings.
     #[must_use]
+    #[track_caller]
     pub fn gid_mappings(mut self, mappings: impl IntoIterator<Item = IdMapping>) -> Self {
+        self.mark("gidMappings");
         self.gid_mappings = Some(mappings.into_iter().collect());
         self
     }
 
     /// Sets one OCI annotation.
     #[must_use]
+    #[track_caller]
     pub fn annotation(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let key = key.into();
+        self.mark(format!("annotations.{key}"));
         self.annotations
             .get_or_insert_with(BTreeMap::new)
-            .insert(key.into(), value.into());
+            .insert(key, value.into());
         self
     }
 
     /// Sets the annotations to exactly these.
     #[must_use]
+    #[track_caller]
     pub fn annotations<I, K, V>(mut self, entries: I) -> Self
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
         V: Into<String>,
     {
+        self.mark("annotations");
         self.annotations = Some(
             entries
                 .into_iter()
@@ -754,7 +913,9 @@ impl Container {
 
     /// What init does around the container (goes to `runtime.json`).
     #[must_use]
+    #[track_caller]
     pub fn runtime(mut self, runtime: Runtime) -> Self {
+        self.mark("runtime");
         self.runtime = Some(runtime);
         self
     }
@@ -1392,6 +1553,38 @@ mod tests {
         assert_eq!(c.rootfs_propagation.as_deref(), Some("shared"));
         assert_eq!(File::new("x").mode(0o600).mode.as_deref(), Some("0600"));
         assert_eq!(Kernel::new("k").no_tar().tar.as_deref(), Some("none"));
+    }
+
+    fn helper_container() -> Container {
+        Container::new("helper", "alpine:3.21").bind("/a:/a")
+    }
+
+    #[test]
+    fn container_parts_record_locations_under_their_item_path() {
+        clear_recorded();
+        let line = line!() + 3;
+        let _image = Image::default()
+            .onboot(Container::new("first", "alpine:3.21"))
+            .service(
+                Container::new("web", "nginx:1.27")
+                    .capability(Capability::NetAdmin)
+                    .bind("/x:/x")
+                    .bind("/y:/y")
+                    .sysctl("net.ipv4.ip_forward", "1")
+                    .readonly(),
+            )
+            .service(helper_container().name("renamed"));
+        let locs = take_recorded();
+        let at = |p: &str| locs.get(p).map(|l| l.line);
+        assert_eq!(at("services[0]"), Some(line));
+        assert_eq!(at("services[0].capabilities[0]"), Some(line + 2));
+        assert_eq!(at("services[0].binds[1]"), Some(line + 4));
+        assert_eq!(at("services[0].sysctl.net.ipv4.ip_forward"), Some(line + 5));
+        assert_eq!(at("services[0].readonly"), Some(line + 6));
+        assert_eq!(at("onboot[0].binds[0]"), None);
+        // Parts written in a helper point into the helper, and survive a rename.
+        let helper = locs.get("services[1].binds[0]").unwrap();
+        assert!(helper.line < line, "{helper}");
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! semantic. [`crate::emit::evaluate`] clears the table, calls a definition function and takes
 //! the table, giving a [`Definition`](crate::emit::Definition).
 //!
+//! Container methods that add a part (`.bind`, `.capability`, `.env`, `.mount`, ...) record
+//! their location too, keyed by the container's name until the container is added to an image,
+//! when they become `services[2].binds[0]` and so on. Lookups fall back to the nearest recorded
+//! ancestor ([`Locations::nearest`]).
+//!
 //! Paths are recorded for the index an item gets when it is appended, so they are exact for
 //! images built by appending (the builder style); an image rearranged afterwards (e.g. merged
 //! with another) may have a partial or stale table, which only affects diagnostics.
@@ -86,6 +91,44 @@ impl Locations {
 
 thread_local! {
     static RECORDED: RefCell<BTreeMap<String, SourceLocation>> = const { RefCell::new(BTreeMap::new()) };
+    /// Locations inside containers not yet added to an image, by container name:
+    /// (path relative to the container, location).
+    static PENDING: RefCell<BTreeMap<String, Vec<(String, SourceLocation)>>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Records that a part of container `name` (`binds[0]`, `capabilities`) was written at `loc`;
+/// the entry gets its full path when the container is added to an image.
+pub(crate) fn record_nested(name: &str, relative: String, loc: &'static Location<'static>) {
+    PENDING.with(|p| {
+        p.borrow_mut()
+            .entry(name.to_string())
+            .or_default()
+            .push((relative, SourceLocation::from_caller(loc)));
+    });
+}
+
+/// Moves the pending entries of container `old` to `new` (the container was renamed).
+pub(crate) fn rename_nested(old: &str, new: &str) {
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        if let Some(entries) = p.remove(old) {
+            p.entry(new.to_string()).or_default().extend(entries);
+        }
+    });
+}
+
+/// The container `name` was added to an image at `prefix` (`services[2]`): its pending
+/// entries become `services[2].binds[0]`, ...
+pub(crate) fn adopt_nested(name: &str, prefix: &str) {
+    let entries = PENDING
+        .with(|p| p.borrow_mut().remove(name))
+        .unwrap_or_default();
+    RECORDED.with(|r| {
+        let mut r = r.borrow_mut();
+        for (relative, loc) in entries {
+            r.insert(format!("{prefix}.{relative}"), loc);
+        }
+    });
 }
 
 /// Records that the item at `path` was created at `loc` (called by builder methods).
@@ -99,6 +142,7 @@ pub(crate) fn record(path: String, loc: &'static Location<'static>) {
 /// Clears the thread's recorded locations (before evaluating a definition).
 pub fn clear_recorded() {
     RECORDED.with(|r| r.borrow_mut().clear());
+    PENDING.with(|p| p.borrow_mut().clear());
 }
 
 /// Takes the thread's recorded locations, leaving the table empty.
