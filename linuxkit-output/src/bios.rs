@@ -104,12 +104,22 @@ pub(crate) fn write_raw_bios(
         });
     }
     write_at(out, MIB + 28, &((MIB / 512) as u32).to_le_bytes()).map_err(werr)?;
+    // mtools stamps the files it wrote with the clock.
+    disk::fix_fat_times(
+        Window::new(out, MIB, fat_len),
+        &["ldlinux.sys", "ldlinux.c32"],
+    )
+    .map_err(werr)?;
 
     // MBR: SYSLINUX boot code, a disk signature, one active partition.
-    let mut fstype = [0u8; 8];
-    out.seek(SeekFrom::Start(MIB + 82)).map_err(werr)?;
-    io::Read::read_exact(out, &mut fstype).map_err(werr)?;
-    let part_type: u8 = if &fstype == b"FAT32   " { 0x0c } else { 0x0e };
+    let mut bpb = [0u8; 90];
+    out.seek(SeekFrom::Start(MIB)).map_err(werr)?;
+    io::Read::read_exact(out, &mut bpb).map_err(werr)?;
+    let part_type: u8 = match (&bpb[54..62], &bpb[82..90]) {
+        (_, b"FAT32   ") => 0x0c,
+        (b"FAT12   ", _) => 0x01,
+        _ => 0x0e,
+    };
     let mut mbr = [0u8; 512];
     let code = mbr_code.len().min(440);
     mbr[..code].copy_from_slice(&mbr_code[..code]);

@@ -111,6 +111,67 @@ pub(crate) fn uuid_from(seed: &[&[u8]]) -> uuid::Uuid {
     uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
+/// FAT timestamps: LinuxKit's fixed time (2017-04-18 16:30:00), never the clock.
+#[derive(Debug)]
+pub(crate) struct FixedTime;
+
+impl FixedTime {
+    pub(crate) fn date_time() -> fatfs::DateTime {
+        fatfs::DateTime {
+            date: Self::date(),
+            time: fatfs::Time {
+                hour: 16,
+                min: 30,
+                sec: 0,
+                millis: 0,
+            },
+        }
+    }
+    fn date() -> fatfs::Date {
+        fatfs::Date {
+            year: 2017,
+            month: 4,
+            day: 18,
+        }
+    }
+}
+
+impl fatfs::TimeProvider for FixedTime {
+    fn get_current_date(&self) -> fatfs::Date {
+        Self::date()
+    }
+    fn get_current_date_time(&self) -> fatfs::DateTime {
+        Self::date_time()
+    }
+}
+
+/// The file system options every FAT image is written with.
+pub(crate) fn fat_options() -> fatfs::FsOptions {
+    static FIXED: FixedTime = FixedTime;
+    fatfs::FsOptions::new().time_provider(&FIXED)
+}
+
+/// Sets the timestamps of existing files (written by other tools) to the fixed time.
+pub(crate) fn fix_fat_times<D: Read + Write + Seek>(dev: D, paths: &[&str]) -> io::Result<()> {
+    let fs = fatfs::FileSystem::new(dev, fat_options())?;
+    {
+        let root = fs.root_dir();
+        for p in paths {
+            let mut f = root.open_file(p)?;
+            // Deprecated in favour of a TimeProvider, which cannot change what another tool
+            // (mtools) already wrote.
+            #[allow(deprecated)]
+            f.set_created(FixedTime::date_time());
+            #[allow(deprecated)]
+            f.set_modified(FixedTime::date_time());
+            #[allow(deprecated)]
+            f.set_accessed(FixedTime::date());
+            f.flush()?;
+        }
+    }
+    fs.unmount()
+}
+
 /// One file to put into a FAT file system.
 pub(crate) struct FatFile<'a> {
     /// Path with `/` separators, e.g. `EFI/BOOT/BOOTX64.EFI`.
@@ -138,7 +199,7 @@ pub(crate) fn write_fat<D: Read + Write + Seek>(
             .volume_id(volume_id)
             .volume_label(*label),
     )?;
-    let fs = fatfs::FileSystem::new(dev, fatfs::FsOptions::new())?;
+    let fs = fatfs::FileSystem::new(dev, fat_options())?;
     {
         let root = fs.root_dir();
         for f in files.iter_mut() {

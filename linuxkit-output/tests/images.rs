@@ -42,10 +42,14 @@ fn build_twice_identical(formats: &[Format]) -> (tempfile::TempDir, Vec<PathBuf>
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let wb = build(b.path(), formats);
     for (x, y) in wa.iter().zip(&wb) {
+        let (bx, by) = (fs::read(x).unwrap(), fs::read(y).unwrap());
+        let first = bx.iter().zip(&by).position(|(p, q)| p != q);
         assert!(
-            fs::read(x).unwrap() == fs::read(y).unwrap(),
-            "{} is not reproducible",
-            x.display()
+            bx == by,
+            "{} is not reproducible (first difference at {first:?}, sizes {} {})",
+            x.display(),
+            bx.len(),
+            by.len()
         );
     }
     (a, wa)
@@ -241,4 +245,147 @@ fn missing_kernel_is_reported() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("needs a kernel"), "{err}");
+}
+
+fn bios_ready() -> bool {
+    let ok =
+        have("syslinux") && have("qemu-img") && Path::new("/usr/lib/syslinux/mbr/mbr.bin").exists();
+    if !ok {
+        eprintln!("SKIPPED: needs syslinux, syslinux-common and qemu-utils");
+    }
+    ok
+}
+
+#[test]
+fn raw_bios_is_an_mbr_disk_with_syslinux() {
+    if !bios_ready() {
+        return;
+    }
+    let (_d, written) = build_twice_identical(&[Format::RawBios]);
+    let img = fs::read(&written[0]).unwrap();
+    assert!(written[0].ends_with("lk-bios.img"));
+    assert_eq!(&img[510..512], &[0x55, 0xaa]);
+    let e = &img[446..462];
+    assert_eq!(e[0], 0x80, "active partition");
+    assert!(
+        matches!(e[4], 0x01 | 0x0c | 0x0e),
+        "FAT partition type {:#x}",
+        e[4]
+    );
+    let start = u32::from_le_bytes(e[8..12].try_into().unwrap()) as usize * 512;
+    let len = u32::from_le_bytes(e[12..16].try_into().unwrap()) as usize * 512;
+    assert_eq!(start, 1 << 20);
+    let part = img[start..start + len].to_vec();
+    let fs = fatfs::FileSystem::new(std::io::Cursor::new(part), fatfs::FsOptions::new()).unwrap();
+    let mut names: Vec<String> = fs
+        .root_dir()
+        .iter()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "initrd.img",
+            "kernel",
+            "ldlinux.c32",
+            "ldlinux.sys",
+            "syslinux.cfg"
+        ]
+    );
+    let mut cfg = String::new();
+    fs.root_dir()
+        .open_file("syslinux.cfg")
+        .unwrap()
+        .read_to_string(&mut cfg)
+        .unwrap();
+    assert!(cfg.contains("APPEND console=ttyS0\n"), "{cfg}");
+    assert!(cfg.contains("INITRD /initrd.img"), "{cfg}");
+}
+
+fn qemu_img_info(p: &Path) -> (String, u64) {
+    let o = Command::new("qemu-img")
+        .args(["info", "--output", "json"])
+        .arg(p)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let field = |k: &str| {
+        let i = text
+            .find(&format!("\"{k}\""))
+            .unwrap_or_else(|| panic!("{k} in {text}"));
+        let rest = &text[i + k.len() + 3..];
+        rest.trim_start()
+            .trim_start_matches('"')
+            .split(['"', ',', '\n'])
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    (field("format"), field("virtual-size").parse().unwrap_or(0))
+}
+
+#[test]
+fn bios_disk_conversions() {
+    if !bios_ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let formats = [
+        Format::RawBios,
+        Format::Aws,
+        Format::Qcow2Bios,
+        Format::Vhd,
+        Format::Vmdk,
+        Format::Gcp,
+    ];
+    let written = build(tmp.path(), &formats);
+    let names: Vec<_> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "lk-bios.img",
+            "lk.raw",
+            "lk.qcow2",
+            "lk.vhd",
+            "lk.vmdk",
+            "lk.img.tar.gz"
+        ]
+    );
+    let raw = fs::read(&written[0]).unwrap();
+    // aws and qcow2-bios take --size (1024 MiB by default).
+    assert_eq!(fs::metadata(&written[1]).unwrap().len(), 1 << 30);
+    assert_eq!(qemu_img_info(&written[2]), ("qcow2".into(), 1 << 30));
+    // A fixed VHD is the raw disk plus a footer (qemu-img probes it as raw).
+    let vhd = fs::read(&written[3]).unwrap();
+    assert_eq!(
+        &vhd[vhd.len() - 512..vhd.len() - 504],
+        b"conectix",
+        "VHD footer"
+    );
+    assert_eq!(
+        (vhd.len() - 512) % (1 << 20),
+        0,
+        "Azure wants a MiB-aligned virtual size"
+    );
+    assert_eq!(qemu_img_info(&written[4]).0, "vmdk");
+    // gcp: disk.raw in a tar.gz, the same disk as raw-bios.
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(
+        fs::File::open(&written[5]).unwrap(),
+    ));
+    let mut entries = ar.entries().unwrap();
+    let mut e = entries.next().unwrap().unwrap();
+    assert_eq!(e.path().unwrap().to_string_lossy(), "disk.raw");
+    let mut disk = Vec::new();
+    e.read_to_end(&mut disk).unwrap();
+    assert!(disk == raw, "gcp's disk.raw is the raw-bios disk");
+    // dynamic-vhd writes the same file name as vhd.
+    let dynamic = build(tmp.path(), &[Format::DynamicVhd]);
+    assert!(dynamic[0].ends_with("lk.vhd"));
+    assert_eq!(qemu_img_info(&dynamic[0]).0, "vpc");
 }
