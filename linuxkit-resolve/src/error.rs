@@ -41,6 +41,19 @@ pub enum ResolveError {
         /// The cache directory.
         cache: PathBuf,
     },
+    /// Offline mode and the image is cached, but not for the requested platform.
+    #[error(
+        "image {reference} is in the cache {cache} but not for {platform}, and offline mode is on; \
+         pull it for {platform} while online"
+    )]
+    OfflinePlatform {
+        /// The reference as written.
+        reference: String,
+        /// The requested platform.
+        platform: String,
+        /// The cache directory.
+        cache: PathBuf,
+    },
     /// A registry operation failed.
     #[error("pulling {reference} from {registry}: {reason}{}", hint(*kind))]
     Registry {

@@ -116,6 +116,24 @@ pub struct Resolver {
     registry: OnceLock<Result<Registry, String>>,
     /// Names already pulled by this resolver (`always_pull` checks each image once).
     pulled: Mutex<HashSet<String>>,
+    /// Per-name locks serialising pulls of the same image.
+    inflight: (Mutex<HashSet<String>>, std::sync::Condvar),
+}
+
+/// A held per-name pull lock; released on drop.
+struct InflightGuard<'a> {
+    resolver: &'a Resolver,
+    name: String,
+}
+
+impl Drop for InflightGuard<'_> {
+    fn drop(&mut self) {
+        let (set, cv) = &self.resolver.inflight;
+        set.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.name);
+        cv.notify_all();
+    }
 }
 
 impl std::fmt::Debug for Resolver {
@@ -145,6 +163,7 @@ impl Resolver {
             runtime: OnceLock::new(),
             registry: OnceLock::new(),
             pulled: Mutex::new(HashSet::new()),
+            inflight: (Mutex::new(HashSet::new()), std::sync::Condvar::new()),
         })
     }
 
@@ -167,16 +186,31 @@ impl Resolver {
     ) -> Result<ResolvedImage, ResolveError> {
         let image = ImageRef::parse(reference)?;
         if self.options.always_pull && !self.options.offline && !self.was_pulled(&image) {
-            self.pull_ref(&image, platform)?;
+            let _inflight = self.inflight(&image);
+            if !self.was_pulled(&image) {
+                self.pull_ref(&image, platform)?;
+            }
         }
         if let Some(img) = self.cached(&image, platform)? {
             return Ok(img);
         }
         if self.options.offline {
-            return Err(ResolveError::Offline {
-                reference: reference.to_string(),
-                cache: self.cache.dir().to_path_buf(),
+            return Err(match self.cache.find(&image)? {
+                Some(_) => ResolveError::OfflinePlatform {
+                    reference: reference.to_string(),
+                    platform: platform.to_string(),
+                    cache: self.cache.dir().to_path_buf(),
+                },
+                None => ResolveError::Offline {
+                    reference: reference.to_string(),
+                    cache: self.cache.dir().to_path_buf(),
+                },
             });
+        }
+        // One pull per name at a time; a concurrent caller finds the image cached afterwards.
+        let _inflight = self.inflight(&image);
+        if let Some(img) = self.cached(&image, platform)? {
+            return Ok(img);
         }
         self.pull_ref(&image, platform)?;
         self.cached(&image, platform)?.ok_or_else(|| {
@@ -364,6 +398,20 @@ impl Resolver {
             .add_root(&desc, &name)
             .map(|_| ())
             .map_err(|e| ResolveError::write(&image.original, e))
+    }
+
+    /// Holds the per-name pull lock of `image` (concurrent `resolve` calls of one name).
+    fn inflight(&self, image: &ImageRef) -> InflightGuard<'_> {
+        let (set, cv) = &self.inflight;
+        let mut names = set.lock().unwrap_or_else(|p| p.into_inner());
+        while names.contains(&image.name) {
+            names = cv.wait(names).unwrap_or_else(|p| p.into_inner());
+        }
+        names.insert(image.name.clone());
+        InflightGuard {
+            resolver: self,
+            name: image.name.clone(),
+        }
     }
 
     fn was_pulled(&self, image: &ImageRef) -> bool {

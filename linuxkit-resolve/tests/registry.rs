@@ -522,3 +522,39 @@ async fn resolves_from_inside_an_async_runtime() {
         .unwrap_or_default()
         .contains_key("org.mobyproject.config"));
 }
+
+#[test]
+fn concurrent_resolves_of_one_image_pull_it_once() {
+    let Some(reg) = registry() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let proxy = FaultProxy::start(reg.host());
+    // Count manifest requests by injecting a harmless zero delay on each.
+    proxy.add("/manifests/", Fault::Delay(Duration::ZERO), 1000);
+    let r = proxied(&proxy, tmp.path());
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| r.resolve(PASSWD, &amd64()).unwrap());
+        }
+    });
+    assert_eq!(proxy.injected(), 1, "one manifest fetch for four callers");
+    assert_eq!(r.cache().list().unwrap().len(), 1);
+}
+
+#[test]
+fn offline_names_a_missing_platform() {
+    let Some(reg) = registry() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let reference = format!("{}/fixture/multiarch:v1", reg.host());
+    Resolver::new(options(tmp.path()))
+        .unwrap()
+        .resolve(&reference, &amd64())
+        .unwrap();
+    let mut off = options(tmp.path());
+    off.offline = true;
+    let err = Resolver::new(off)
+        .unwrap()
+        .resolve_image(&reference, &Platform::linux("arm64"))
+        .unwrap_err();
+    assert!(matches!(err, ResolveError::OfflinePlatform { .. }), "{err}");
+    assert!(err.to_string().contains("linux/arm64"), "{err}");
+}
