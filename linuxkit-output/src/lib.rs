@@ -9,7 +9,7 @@
 //! Map of the crate:
 //! - [`format`]: format names (`FromStr` with upstream's names and error) and file names.
 //! - [`initrd`]: tar -> gzip'd newc cpio, upstream's `CopySplitTar`, compressed in parallel
-//!   as concatenated gzip members ([`pgz`]) with the cpio writer in [`cpio`].
+//!   as concatenated gzip members (`pgz`) with the cpio writer in `cpio`.
 //! - `kernel_initrd`: `kernel+initrd` and `tar-kernel-initrd` files.
 //! - `tree`: the tar as a directory tree (metadata in memory, contents in a scratch file) for
 //!   filesystem images: `squashfs` (backhand), `iso` (hadris-iso: `kernel+iso`, `iso-bios`
@@ -21,6 +21,20 @@
 //!   `qcow2-bios`, `vhd`, `dynamic-vhd`, `vmdk` converted from it).
 //! - `staging`: temporary files and the final rename.
 //! - `gopath`: Go's `filepath.Rel`/`Dir`/`Clean`, for hard links turned into symlinks.
+//!
+//! Where outputs differ from upstream's (which runs converter containers):
+//! - The initrd is gzip'd as several members (about 2 MiB of cpio each, split between
+//!   entries) compressed in parallel; decompressed it is upstream's cpio byte for byte.
+//! - Every kernel+initrd-based disk gets `boot/ucode.cpio` in front of its initrd (upstream
+//!   drops it there, with a TODO).
+//! - `raw-efi`/`qcow2-efi`/`iso-efi*` boot a UKI at `EFI/BOOT/BOOTX64.EFI` (upstream: GRUB or
+//!   systemd-boot loading it); `iso-efi` keeps upstream's kernel-only boot with
+//!   `root=/dev/sr0`, `iso-bios` too (ISOLINUX, hybrid MBR).
+//! - `qcow2-bios`, `aws`, `vhd`, `dynamic-vhd`, `vmdk`, `gcp` are the `raw-bios` disk (FAT +
+//!   SYSLINUX) converted, not an ext4 disk made in a VM; `aws`/`qcow2-bios` honour `--size`.
+//! - Times inside images are LinuxKit's fixed time and identifiers derive from the name, so
+//!   the same inputs give the same bytes. `kernel+erofs`, `rpi3` and `docker` are not
+//!   supported here (`docker` is streamed by the CLI).
 
 mod bios;
 mod bootfiles;
