@@ -1,0 +1,38 @@
+//! Local image sources, so a whole system builds offline from one Cargo workspace.
+//!
+//! A definition names a local source with an image reference that has a scheme; the model and
+//! LinuxKit YAML stay unchanged (`export` flags these references as extensions):
+//!
+//! | reference | image |
+//! |---|---|
+//! | `cargo:<package>[?bin=<bin>]` | a workspace package built as a static release binary, `/usr/bin/<bin>`, label from `[package.metadata.linuxkit.config]` |
+//! | `kernel:host?modules=a,b` / `kernel:<bzImage>?modules=..&version=..` | a LinuxKit kernel image from local files |
+//! | `init:linuxkit-init` | the workspace's static `linuxkit-init` as an init image |
+//! | `dir:<path>` | a directory (relative to the workspace root) as one layer |
+//!
+//! Map of the crate:
+//! - [`reference`]: [`is_local`] and the parse of such references into [`LocalRef`].
+//! - [`package`]: a package's `[package.metadata.linuxkit]`, its content hash (the image tag),
+//!   the static `cargo build`, the image layer and its `org.mobyproject.config` label.
+//! - [`prepare`]: [`prepare()`] builds what changed (stamps under `target/linuxkit-pkg`) and
+//!   names each image in the cache layout by exactly the reference as written;
+//!   [`LocalProvider`] resolves local references from that layout and everything else
+//!   through another provider.
+//! - [`pkg`]: `pkg build` / `pkg push` (prints the content-hash tag).
+//! - [`error`]: the error type, [`PkgError`].
+//!
+//! Invariants: building never touches the network (cargo runs `--offline` when asked);
+//! the same sources give byte-identical images (linuxkit-local's reproducible layer writer);
+//! a package's tag changes when any of its source files, its path dependencies, `Cargo.lock`
+//! or its linuxkit metadata change.
+
+pub mod error;
+pub mod package;
+pub mod pkg;
+pub mod prepare;
+pub mod reference;
+
+pub use error::PkgError;
+pub use pkg::{pkg_build, pkg_push, PkgBuilt};
+pub use prepare::{prepare, split_local, LocalProvider, PrepareOptions, Prepared};
+pub use reference::{is_local, LocalRef};

@@ -1,0 +1,426 @@
+//! Building local images into the cache layout, named by the reference as written, and a
+//! provider that resolves them there.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use cargo_metadata::Metadata;
+use linuxkit_local::kernel::{write_kernel_image, KernelSource};
+use linuxkit_oci::layout::OciLayout;
+use linuxkit_oci::store::{ImageProvider, Platform, ResolvedImage, StoreError};
+use linuxkit_oci::write::LayoutWriter;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{io, PkgError};
+use crate::package::{build_static, hash_tree, package_image, workspace_metadata};
+use crate::reference::{is_local, KernelFile, LocalRef};
+
+/// Options of [`prepare`].
+#[derive(Debug, Clone, Default)]
+pub struct PrepareOptions {
+    /// Run cargo with `--offline`.
+    pub offline: bool,
+    /// Rebuild even when the stamp says the image is up to date.
+    pub force: bool,
+    /// Where static builds and stamps go (default `<workspace>/target/linuxkit-pkg`).
+    pub target_dir: Option<PathBuf>,
+}
+
+/// One prepared local image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// The reference as written (the name of the image in the cache layout).
+    pub reference: String,
+    /// Digest of the image manifest.
+    pub manifest_digest: String,
+    /// For `cargo:` images, the content-hash tag; the image is also named
+    /// `<org>/<package>:<tag>` in the cache.
+    pub tag: Option<String>,
+    /// For `cargo:` images, that full name.
+    pub name: Option<String>,
+    /// True when the stamp matched and nothing was built.
+    pub fresh: bool,
+}
+
+/// Splits `references` into local ones (deduplicated, in order) and the others.
+pub fn split_local(references: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut local = Vec::new();
+    let mut other = Vec::new();
+    for r in references {
+        let list = if is_local(r) { &mut local } else { &mut other };
+        if !list.contains(r) {
+            list.push(r.clone());
+        }
+    }
+    (local, other)
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Eq)]
+struct Stamp {
+    reference: String,
+    stamp: String,
+    digest: String,
+}
+
+fn stamp_file(target: &Path, reference: &str) -> PathBuf {
+    let h = hex::encode(Sha256::digest(reference.as_bytes()));
+    target.join("stamps").join(format!("{}.json", &h[..24]))
+}
+
+fn file_id(p: &Path) -> String {
+    match fs::metadata(p) {
+        Ok(m) => {
+            let t = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            format!("{} {} {t}", p.display(), m.len())
+        }
+        Err(_) => format!("{} missing", p.display()),
+    }
+}
+
+/// Builds every local reference of `references` (others are ignored) whose inputs changed
+/// since the last build, writes it into the OCI layout at `cache` (LinuxKit's cache) and names
+/// it there by exactly the reference string, so [`LocalProvider`] (or any `LayoutSet`) finds
+/// it with no network.
+pub fn prepare(
+    references: &[String],
+    workspace_root: &Path,
+    cache: &Path,
+    opts: &PrepareOptions,
+) -> Result<Vec<Prepared>, PkgError> {
+    let (local, _) = split_local(references);
+    let target = opts
+        .target_dir
+        .clone()
+        .unwrap_or_else(|| workspace_root.join("target").join("linuxkit-pkg"));
+    let mut meta: Option<Metadata> = None;
+    let mut out = Vec::new();
+    for reference in &local {
+        let parsed = LocalRef::parse(reference)?;
+        if matches!(parsed, LocalRef::Cargo { .. } | LocalRef::Init { .. }) && meta.is_none() {
+            meta = Some(workspace_metadata(workspace_root)?);
+        }
+        out.push(prepare_one(
+            reference,
+            &parsed,
+            meta.as_ref(),
+            workspace_root,
+            cache,
+            &target,
+            opts,
+        )?);
+    }
+    Ok(out)
+}
+
+fn prepare_one(
+    reference: &str,
+    parsed: &LocalRef,
+    meta: Option<&Metadata>,
+    root: &Path,
+    cache: &Path,
+    target: &Path,
+    opts: &PrepareOptions,
+) -> Result<Prepared, PkgError> {
+    let local_err = |source| PkgError::Local {
+        reference: reference.to_string(),
+        source,
+    };
+    let layout_err = |source| PkgError::Layout {
+        reference: reference.to_string(),
+        source,
+    };
+    // 1. The stamp: everything the image is made from, computed without building.
+    let mut pkg_image = None;
+    let mut stamp = match parsed {
+        LocalRef::Cargo { package, bin } => {
+            let meta = meta.ok_or_else(|| PkgError::CargoMetadata {
+                workspace: root.to_path_buf(),
+                message: "no metadata".into(),
+            })?;
+            let p = package_image(meta, reference, package, bin.as_deref())?;
+            let s = format!("cargo {}", p.tag);
+            pkg_image = Some(p);
+            s
+        }
+        LocalRef::Init { busybox } => {
+            let meta = meta.ok_or_else(|| PkgError::CargoMetadata {
+                workspace: root.to_path_buf(),
+                message: "no metadata".into(),
+            })?;
+            let p = package_image(
+                meta,
+                reference,
+                linuxkit_local::init::PACKAGE,
+                Some(linuxkit_local::init::PACKAGE),
+            )?;
+            let bb = if *busybox {
+                file_id(Path::new(linuxkit_local::busybox::HOST_BUSYBOX))
+            } else {
+                String::new()
+            };
+            format!("init {} {bb}", p.tag)
+        }
+        LocalRef::Kernel {
+            file,
+            modules,
+            version,
+        } => {
+            let src = kernel_source(reference, root, file, version.as_deref())?;
+            format!(
+                "kernel {} {} {:?}",
+                file_id(&src.bzimage),
+                file_id(&src.modules_dir.join("modules.dep")),
+                modules
+            )
+        }
+        LocalRef::Dir { path } => {
+            let dir = root.join(path);
+            let mut h = Sha256::new();
+            hash_tree(&dir, &dir, &mut h)?;
+            format!("dir {}", hex::encode(h.finalize()))
+        }
+    };
+    let stamp_path = stamp_file(target, reference);
+    let (mut tag, mut name) = match &pkg_image {
+        Some(p) => (Some(p.tag.clone()), Some(p.name())),
+        None => (None, None),
+    };
+
+    // 2. Up to date: the stamp matches and the cache still names that manifest.
+    if !opts.force {
+        if let Ok(bytes) = fs::read(&stamp_path) {
+            if let Ok(s) = serde_json::from_slice::<Stamp>(&bytes) {
+                if s.stamp == stamp
+                    && s.reference == reference
+                    && names(cache, reference, &s.digest)
+                {
+                    return Ok(Prepared {
+                        reference: reference.to_string(),
+                        manifest_digest: s.digest,
+                        tag,
+                        name,
+                        fresh: true,
+                    });
+                }
+            }
+        }
+    }
+
+    // 3. Build.
+    let platform = Platform::linux("amd64");
+    let written = match parsed {
+        LocalRef::Cargo { .. } => {
+            let p = pkg_image.as_ref().ok_or_else(|| PkgError::BadReference {
+                reference: reference.to_string(),
+                reason: "package not resolved".into(),
+            })?;
+            let binary = build_static(root, target, &p.package, &p.bin, opts.offline)?;
+            // cargo may have written Cargo.lock (a new workspace): hash what was built.
+            let p = &match meta {
+                Some(meta) => package_image(meta, reference, &p.package, Some(&p.bin))?,
+                None => p.clone(),
+            };
+            stamp = format!("cargo {}", p.tag);
+            tag = Some(p.tag.clone());
+            name = Some(p.name());
+            let layer = p.layer(&binary).map_err(local_err)?;
+            let w =
+                linuxkit_local::write_image(cache, reference, &platform, &p.image_config(), &layer)
+                    .map_err(local_err)?;
+            let writer = LayoutWriter::create_or_open(cache).map_err(layout_err)?;
+            writer
+                .add_root(&w.manifest, &linuxkit_resolve::expand(&p.name()))
+                .map_err(layout_err)?;
+            w
+        }
+        LocalRef::Init { busybox } => {
+            let init = linuxkit_local::init::build_static_init(root, &target.join("init"))
+                .map_err(local_err)?;
+            let bb = if *busybox {
+                Some(linuxkit_local::busybox::host_busybox().ok_or_else(|| {
+                    PkgError::BadReference {
+                        reference: reference.to_string(),
+                        reason: "no static /bin/busybox (apt-get install busybox-static)".into(),
+                    }
+                })?)
+            } else {
+                None
+            };
+            linuxkit_local::init::write_init_image(cache, reference, &init, bb.as_deref())
+                .map_err(local_err)?
+        }
+        LocalRef::Kernel {
+            file,
+            modules,
+            version,
+        } => {
+            let src = kernel_source(reference, root, file, version.as_deref())?;
+            let mods: Vec<&str> = modules.iter().map(String::as_str).collect();
+            write_kernel_image(cache, reference, &src, &mods).map_err(local_err)?
+        }
+        LocalRef::Dir { path } => {
+            let dir = root.join(path);
+            let mut layer = linuxkit_local::Layer::new();
+            add_dir(&mut layer, &dir).map_err(local_err)?;
+            linuxkit_local::write_image(
+                cache,
+                reference,
+                &platform,
+                &linuxkit_local::ImageConfig::default(),
+                &layer,
+            )
+            .map_err(local_err)?
+        }
+    };
+    let s = Stamp {
+        reference: reference.to_string(),
+        stamp,
+        digest: written.manifest.digest.clone(),
+    };
+    if let Some(parent) = stamp_path.parent() {
+        fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    let bytes = serde_json::to_vec_pretty(&s).unwrap_or_default();
+    let tmp = stamp_path.with_extension("json.partial");
+    fs::write(&tmp, bytes).map_err(io(&tmp))?;
+    fs::rename(&tmp, &stamp_path).map_err(io(&stamp_path))?;
+    Ok(Prepared {
+        reference: reference.to_string(),
+        manifest_digest: written.manifest.digest,
+        tag,
+        name,
+        fresh: false,
+    })
+}
+
+/// Adds the tree under `dir` to `layer` at the layer root (the top directory itself is not an
+/// entry).
+fn add_dir(
+    layer: &mut linuxkit_local::Layer,
+    dir: &Path,
+) -> Result<(), linuxkit_local::LocalError> {
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .map_err(|source| linuxkit_local::LocalError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    names.sort();
+    for n in names {
+        let name = n.to_string_lossy().into_owned();
+        let path = dir.join(&n);
+        let meta =
+            fs::symlink_metadata(&path).map_err(|source| linuxkit_local::LocalError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o7777;
+        if meta.file_type().is_symlink() {
+            let t = fs::read_link(&path).map_err(|source| linuxkit_local::LocalError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            layer.symlink(&name, &t.to_string_lossy())?;
+        } else if meta.is_dir() {
+            layer.dir(&name, mode)?;
+            linuxkit_local::layer::add_tree(layer, &path, &name)?;
+        } else if meta.is_file() {
+            layer.file(&name, mode, path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether the layout at `cache` names `reference` with manifest `digest` and has the blob.
+fn names(cache: &Path, reference: &str, digest: &str) -> bool {
+    let Ok(layout) = OciLayout::open(cache, false) else {
+        return false;
+    };
+    matches!(layout.find_root(reference), Ok(Some(d)) if d.digest == digest)
+        && linuxkit_oci::store::blob_path(&layout.blobs_dir(), digest).is_file()
+}
+
+fn kernel_source(
+    reference: &str,
+    root: &Path,
+    file: &KernelFile,
+    version: Option<&str>,
+) -> Result<KernelSource, PkgError> {
+    let bad = |reason: String| PkgError::BadReference {
+        reference: reference.to_string(),
+        reason,
+    };
+    match file {
+        KernelFile::Host => KernelSource::host().ok_or_else(|| {
+            bad("no /boot/vmlinuz-<version> with /lib/modules/<version> on this machine (apt-get install linux-image-amd64)".into())
+        }),
+        KernelFile::Path(p) => {
+            let bzimage = root.join(p);
+            if !bzimage.is_file() {
+                return Err(bad(format!("{} is not a file", bzimage.display())));
+            }
+            let version = match version {
+                Some(v) => v.to_string(),
+                None => bzimage
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_prefix("vmlinuz-"))
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        bad("cannot tell the kernel release from the file name: add ?version=<release>".into())
+                    })?,
+            };
+            let modules_dir = Path::new("/lib/modules").join(&version);
+            Ok(KernelSource {
+                bzimage,
+                modules_dir,
+                version,
+            })
+        }
+    }
+}
+
+/// Resolves local references from the cache layout (by exactly the reference as written) and
+/// every other reference through `inner` (e.g. linuxkit-resolve's `Resolver`).
+pub struct LocalProvider<'a> {
+    local: OciLayout,
+    inner: &'a dyn ImageProvider,
+}
+
+impl<'a> LocalProvider<'a> {
+    /// Local images from the layout at `cache`, the rest from `inner`.
+    pub fn new(cache: &Path, inner: &'a dyn ImageProvider) -> Result<Self, StoreError> {
+        Ok(LocalProvider {
+            local: OciLayout::open(cache, false)?,
+            inner,
+        })
+    }
+}
+
+impl ImageProvider for LocalProvider<'_> {
+    fn resolve(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage, StoreError> {
+        if is_local(reference) {
+            self.local.resolve(reference, platform)
+        } else {
+            self.inner.resolve(reference, platform)
+        }
+    }
+}
+
+/// The distinct local references of a set (for callers that collect references per platform).
+pub fn local_references<'a>(refs: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+    refs.into_iter()
+        .filter(|r| is_local(r))
+        .map(str::to_string)
+        .collect()
+}

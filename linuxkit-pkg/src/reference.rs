@@ -1,0 +1,200 @@
+//! Local image references: `cargo:`, `kernel:`, `init:`, `dir:`.
+
+use std::path::PathBuf;
+
+use crate::error::PkgError;
+
+/// The schemes of local image sources.
+pub const SCHEMES: &[&str] = &["cargo:", "kernel:", "init:", "dir:"];
+
+/// Whether `reference` names a local image source (one of [`SCHEMES`]). Registry references
+/// never start with these: `cargo:x` would otherwise be read as `docker.io/library/cargo:x`.
+pub fn is_local(reference: &str) -> bool {
+    SCHEMES.iter().any(|s| reference.starts_with(s))
+}
+
+/// Where a local kernel comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelFile {
+    /// The host's newest `/boot/vmlinuz-*` with its `/lib/modules/<version>`.
+    Host,
+    /// A bzImage path (relative paths are relative to the workspace root).
+    Path(PathBuf),
+}
+
+/// A parsed local reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalRef {
+    /// `cargo:<package>[?bin=<bin>]`.
+    Cargo {
+        /// The workspace package.
+        package: String,
+        /// The binary target (default: the package's binary named like the package, or its
+        /// only binary).
+        bin: Option<String>,
+    },
+    /// `kernel:host?modules=..` or `kernel:<path>?modules=..&version=..`.
+    Kernel {
+        /// The bzImage.
+        file: KernelFile,
+        /// Modules to include (with their dependencies).
+        modules: Vec<String>,
+        /// Kernel release of a `kernel:<path>` (default: from a `vmlinuz-<version>` file name).
+        version: Option<String>,
+    },
+    /// `init:linuxkit-init` (optionally `?busybox=1` for a debugging userland).
+    Init {
+        /// Add the host's busybox-static.
+        busybox: bool,
+    },
+    /// `dir:<path>`.
+    Dir {
+        /// The directory, relative to the workspace root (or absolute).
+        path: PathBuf,
+    },
+}
+
+fn split_query(rest: &str) -> (&str, Vec<(&str, &str)>) {
+    match rest.split_once('?') {
+        Some((p, q)) => (
+            p,
+            q.split('&')
+                .filter(|kv| !kv.is_empty())
+                .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
+                .collect(),
+        ),
+        None => (rest, Vec::new()),
+    }
+}
+
+impl LocalRef {
+    /// Parses a reference for which [`is_local`] holds.
+    pub fn parse(reference: &str) -> Result<Self, PkgError> {
+        let bad = |reason: &str| PkgError::BadReference {
+            reference: reference.to_string(),
+            reason: reason.to_string(),
+        };
+        let (scheme, rest) = reference
+            .split_once(':')
+            .ok_or_else(|| bad("expected cargo:, kernel:, init: or dir:"))?;
+        let (path, query) = split_query(rest);
+        let known = |allowed: &[&str]| -> Result<(), PkgError> {
+            match query.iter().find(|(k, _)| !allowed.contains(k)) {
+                Some((k, _)) => Err(bad(&format!(
+                    "unknown option {k:?} (allowed: {})",
+                    if allowed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        allowed.join(", ")
+                    }
+                ))),
+                None => Ok(()),
+            }
+        };
+        let get = |k: &str| query.iter().find(|(q, _)| *q == k).map(|(_, v)| *v);
+        match scheme {
+            "cargo" => {
+                known(&["bin"])?;
+                if path.is_empty()
+                    || !path
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                {
+                    return Err(bad("expected cargo:<package>[?bin=<binary>]"));
+                }
+                Ok(LocalRef::Cargo {
+                    package: path.to_string(),
+                    bin: get("bin").filter(|b| !b.is_empty()).map(str::to_string),
+                })
+            }
+            "kernel" => {
+                known(&["modules", "version"])?;
+                let file = match path {
+                    "host" => KernelFile::Host,
+                    "" => return Err(bad("expected kernel:host or kernel:<path to bzImage>")),
+                    p => KernelFile::Path(PathBuf::from(p)),
+                };
+                let modules = get("modules")
+                    .map(|m| {
+                        m.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Ok(LocalRef::Kernel {
+                    file,
+                    modules,
+                    version: get("version").map(str::to_string),
+                })
+            }
+            "init" => {
+                known(&["busybox"])?;
+                if path != linuxkit_local::init::PACKAGE {
+                    return Err(bad("the only local init is init:linuxkit-init"));
+                }
+                Ok(LocalRef::Init {
+                    busybox: matches!(get("busybox"), Some("1" | "true" | "")),
+                })
+            }
+            "dir" => {
+                known(&[])?;
+                if path.is_empty() {
+                    return Err(bad("expected dir:<path>"));
+                }
+                Ok(LocalRef::Dir {
+                    path: PathBuf::from(path),
+                })
+            }
+            _ => Err(bad("expected cargo:, kernel:, init: or dir:")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_scheme_and_rejects_bad_ones() {
+        assert!(is_local("cargo:hello"));
+        assert!(!is_local("linuxkit/init:v1"));
+        assert!(!is_local("localhost:5000/cargo:x"));
+        assert_eq!(
+            LocalRef::parse("cargo:hello?bin=net-up").unwrap(),
+            LocalRef::Cargo {
+                package: "hello".into(),
+                bin: Some("net-up".into())
+            }
+        );
+        assert_eq!(
+            LocalRef::parse("kernel:host?modules=overlay,virtio_net").unwrap(),
+            LocalRef::Kernel {
+                file: KernelFile::Host,
+                modules: vec!["overlay".into(), "virtio_net".into()],
+                version: None
+            }
+        );
+        assert_eq!(
+            LocalRef::parse("init:linuxkit-init").unwrap(),
+            LocalRef::Init { busybox: false }
+        );
+        assert_eq!(
+            LocalRef::parse("dir:examples/x").unwrap(),
+            LocalRef::Dir {
+                path: "examples/x".into()
+            }
+        );
+        for bad in [
+            "cargo:",
+            "cargo:a/b",
+            "cargo:x?feature=y",
+            "init:other",
+            "kernel:",
+            "dir:",
+        ] {
+            let e = LocalRef::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(bad), "{e}");
+        }
+    }
+}
