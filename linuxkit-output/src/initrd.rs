@@ -3,7 +3,7 @@
 //! The tar is streamed entry by entry: `boot/kernel`, `boot/cmdline` and `boot/ucode.cpio` are
 //! captured, every other `boot/...` entry is dropped (the `boot` directory itself is kept), and
 //! everything else becomes a cpio entry in the same order, duplicates included. The cpio stream
-//! is compressed as gzip members on several threads ([`crate::pgz`]); decompressed, it is
+//! is compressed as gzip members on several threads (`pgz`); decompressed, it is
 //! exactly upstream's stream.
 
 use std::io::{self, Read, Write};

@@ -7,7 +7,7 @@
 //! every file is written to a temporary file and renamed only when all formats succeeded.
 //!
 //! Map of the crate:
-//! - [`format`]: format names (`FromStr` with upstream's names and error) and file names.
+//! - [`mod@format`]: format names (`FromStr` with upstream's names and error) and file names.
 //! - [`initrd`]: tar -> gzip'd newc cpio, upstream's `CopySplitTar`, compressed in parallel
 //!   as concatenated gzip members (`pgz`) with the cpio writer in `cpio`.
 //! - `kernel_initrd`: `kernel+initrd` and `tar-kernel-initrd` files.
