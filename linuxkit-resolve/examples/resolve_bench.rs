@@ -62,9 +62,9 @@ fn main() {
         }
         warm.sort();
         println!(
-            "{label}: cold {:.1} ms ({:.1} MiB cached), warm median {:.2} ms (min {:.2}, max {:.2})",
+            "{label}: cold {:.1} ms ({:.0} KiB cached), warm median {:.2} ms (min {:.2}, max {:.2})",
             ms(cold),
-            bytes as f64 / (1024.0 * 1024.0),
+            bytes as f64 / 1024.0,
             ms(warm[warm.len() / 2]),
             ms(warm[0]),
             ms(warm[warm.len() - 1]),
