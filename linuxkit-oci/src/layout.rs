@@ -161,9 +161,9 @@ pub fn select_platform(
         .manifests
         .iter()
         .find(|d| {
-            d.platform.as_ref().is_some_and(|p| {
-                p.os == platform.os && p.architecture == platform.architecture
-            })
+            d.platform
+                .as_ref()
+                .is_some_and(|p| p.os == platform.os && p.architecture == platform.architecture)
         })
         .cloned()
         .ok_or_else(|| StoreError::NoPlatform {
