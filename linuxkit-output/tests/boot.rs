@@ -17,7 +17,13 @@ fn build(dir: &Path, kernel: &Path, cmdline: &str, formats: &[Format]) -> Vec<Pa
     let tar = dir.join("rootfs.tar");
     // 3 MiB of padding: the initrd has several gzip members, one of them a streamed entry.
     write_tar(&tar, &busybox_rootfs(kernel, cmdline, 3 << 20));
-    write_outputs(&tar, formats, dir, "boot", &OutputOptions::default()).expect("write outputs")
+    let written = write_outputs(&tar, formats, dir, "boot", &OutputOptions::default())
+        .expect("write outputs");
+    for p in &written {
+        let len = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        eprintln!("{}: {:.1} MiB", p.display(), len as f64 / 1048576.0);
+    }
+    written
 }
 
 fn skip(why: &str) {
