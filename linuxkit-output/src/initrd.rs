@@ -100,13 +100,13 @@ pub fn tar_to_initrd<R: Read, W: Write + Send>(
                                 format: "an initrd".into(),
                             });
                         };
-                        let hdr = entry.header();
+                        let (perm, uid, gid) = ids(entry.header()).map_err(read_err)?;
                         let header = Header {
                             name: &name,
                             kind,
-                            perm: u64::from(hdr.mode().map_err(read_err)?),
-                            uid: hdr.uid().map_err(read_err)?,
-                            gid: hdr.gid().map_err(read_err)?,
+                            perm,
+                            uid,
+                            gid,
                             mtime: mtime(&mut entry).map_err(read_err)?,
                             size,
                             rdev: rdev(entry.header()),
@@ -191,7 +191,36 @@ pub(crate) fn mtime<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<u64> {
             }
         }
     }
-    entry.header().mtime()
+    let hdr = entry.header();
+    lenient(hdr, hdr.mtime(), 136..148)
+}
+
+/// A numeric header field as Go reads it: an empty (all NUL or space) field is 0, where the
+/// `tar` crate reports an error.
+fn lenient(
+    hdr: &tar::Header,
+    r: io::Result<u64>,
+    range: std::ops::Range<usize>,
+) -> io::Result<u64> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            if hdr.as_bytes()[range].iter().all(|&b| b == 0 || b == b' ') {
+                Ok(0)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Mode, uid, gid as Go reads them.
+pub(crate) fn ids(hdr: &tar::Header) -> io::Result<(u64, u64, u64)> {
+    Ok((
+        lenient(hdr, hdr.mode().map(u64::from), 100..108)?,
+        lenient(hdr, hdr.uid(), 108..116)?,
+        lenient(hdr, hdr.gid(), 116..124)?,
+    ))
 }
 
 /// Device numbers as Go reads them: from the ustar fields, 0 when absent.

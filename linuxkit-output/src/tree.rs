@@ -173,9 +173,8 @@ pub(crate) fn read_tree<R: Read>(
             continue;
         }
         let h = entry.header();
-        let perm = h.mode().map_err(read_err)? & 0o7777;
-        let uid = h.uid().map_err(read_err)? as u32;
-        let gid = h.gid().map_err(read_err)? as u32;
+        let (perm, uid, gid) = crate::initrd::ids(h).map_err(read_err)?;
+        let (perm, uid, gid) = ((perm & 0o7777) as u32, uid as u32, gid as u32);
         let (major, minor) = rdev(h);
         use tar::EntryType as T;
         let et = h.entry_type();

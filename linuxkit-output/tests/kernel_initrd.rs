@@ -381,3 +381,25 @@ fn unsupported_and_missing_input_are_errors() {
     assert!(err.to_string().contains("missing.tar"), "{err}");
     assert!("kernel+gzip".parse::<Format>().is_err());
 }
+
+#[test]
+fn empty_numeric_fields_read_as_zero_like_go() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tar = tmp.path().join("rootfs.tar");
+    let mut b = tar::Builder::new(fs::File::create(&tar).unwrap());
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(T::Regular);
+    h.set_size(2);
+    h.set_mode(0o644);
+    // uid, gid and mtime left as NUL bytes, as some writers do.
+    h.set_cksum();
+    b.append_data(&mut h, "etc/motd", &b"hi"[..]).unwrap();
+    b.into_inner().unwrap();
+    let w = write_outputs(&tar, &[Format::KernelInitrd], tmp.path(), "x", &opts(1)).unwrap();
+    let entries = parse_cpio(&decompress(&fs::read(&w[0]).unwrap()));
+    assert_eq!(entries[0].name, "etc/motd");
+    assert_eq!(
+        (entries[0].uid, entries[0].gid, entries[0].mtime),
+        (0, 0, 0)
+    );
+}
