@@ -2,11 +2,16 @@
 
 use std::io::Write;
 
-/// Writes one line to the console, prefixed with `linuxkit-init: `. Errors are ignored: there
-/// is nowhere else to report them.
+/// Writes one line to the console, prefixed with `linuxkit-init: ` and the guest uptime in
+/// seconds (once /proc is mounted). Errors are ignored: there is nowhere else to report them.
 pub fn line(msg: std::fmt::Arguments<'_>) {
+    let up = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| s.split(' ').next().map(str::to_string))
+        .map(|u| format!("[{u:>7}] "))
+        .unwrap_or_default();
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "linuxkit-init: {msg}");
+    let _ = writeln!(out, "linuxkit-init: {up}{msg}");
     let _ = out.flush();
 }
 

@@ -51,6 +51,10 @@ fn boot(t0: Instant) -> Action {
     }
     early::mounts();
     early::banner();
+    info!(
+        "root switched and mounted in {} ms",
+        t0.elapsed().as_millis()
+    );
     let sigpipe = match signals::install() {
         Ok(fd) => fd,
         Err(e) => {
@@ -71,10 +75,15 @@ fn boot(t0: Instant) -> Action {
         {
             mods.load(m);
         }
+        info!(
+            "configured modules loaded at {} ms",
+            t0.elapsed().as_millis()
+        );
         if !early::cmdline().contains("linuxkit.coldplug=0") {
             mods.coldplug();
         }
     }
+    info!("modules loaded at {} ms", t0.elapsed().as_millis());
     runtime::volumes(Path::new("/containers/volumes"));
     let mut sup = supervisor::Supervisor::new(sigpipe);
     info!(

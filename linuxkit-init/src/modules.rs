@@ -121,8 +121,16 @@ impl Modules {
     /// device under `/sys/devices`; repeats while new modules appear (a bus driver such as
     /// virtio_pci makes new devices show up). Returns the names loaded.
     pub fn coldplug(&mut self) -> Vec<String> {
-        let aliases =
-            parse_alias(&fs::read_to_string(self.dir.join("modules.alias")).unwrap_or_default());
+        // Only device aliases (`bus:...`) can match a modalias; `fs-overlay` and friends cannot.
+        let aliases: Vec<(String, String)> =
+            parse_alias(&fs::read_to_string(self.dir.join("modules.alias")).unwrap_or_default())
+                .into_iter()
+                .filter(|(pattern, _)| pattern.contains(':'))
+                .collect();
+        if aliases.is_empty() {
+            // Walking sysfs is slow under emulation; skip it when nothing could match.
+            return Vec::new();
+        }
         let mut done = Vec::new();
         let mut tried: HashSet<String> = HashSet::new();
         for _round in 0..4 {
