@@ -77,8 +77,9 @@ pub fn local_images() -> (PathBuf, u64) {
             let init = build_static_init(&ws, &ws.join("target").join("static"))
                 .unwrap_or_else(|e| panic!("building the static init: {e}"));
             let init_size = std::fs::metadata(&init).expect("init binary").len();
-            let layout = cache_dir().join(format!("layout-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&layout);
+            // One shared layout: the images are reproducible (same digests every run) and the
+            // layout writer locks index.json, so concurrent test binaries can share it.
+            let layout = cache_dir().join("layout");
             write_init_image(&layout, INIT_REF, &init, None).expect("init image");
             let kernel = KernelSource::host()
                 .expect("no /boot/vmlinuz-* with /lib/modules (apt-get install linux-image-amd64)");
