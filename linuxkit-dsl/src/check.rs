@@ -117,7 +117,7 @@ impl Checker {
         if is_special_reference(reference) {
             return;
         }
-        if let Err(e) = linuxkit_validate::image_reference(reference) {
+        if let Err(e) = linuxkit_validate::image_source(reference) {
             self.error(
                 path,
                 format!("extract {what} image reference: {e}"),

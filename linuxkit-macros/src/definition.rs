@@ -223,8 +223,8 @@ impl Definition {
                     }
                 }
             }
-            "init" => each(self, v::image_reference),
-            "image" => self.check(arg, v::image_reference),
+            "init" => each(self, v::image_source),
+            "image" => self.check(arg, v::image_source),
             "mode" => {
                 if let Expr::Lit(syn::ExprLit {
                     lit: Lit::Int(int), ..
@@ -270,8 +270,8 @@ impl Definition {
         };
         let args: Vec<&Expr> = call.args.iter().collect();
         match (ty.as_str(), function.as_str(), &args[..]) {
-            ("Container", "new", [_, image, ..]) => self.check(image, v::image_reference),
-            ("Kernel", "new", [image, ..]) => self.check(image, v::image_reference),
+            ("Container", "new", [_, image, ..]) => self.check(image, v::image_source),
+            ("Kernel", "new", [image, ..]) => self.check(image, v::image_source),
             ("Volume", "new", [name, ..]) => self.check(name, v::volume_name),
             ("File", "new", [path, ..]) => self.check(path, v::file_path),
             ("Mount", "tmpfs", [destination, ..]) => self.check(destination, v::absolute_path),

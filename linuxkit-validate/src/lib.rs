@@ -7,7 +7,8 @@
 //!
 //! The crate has no dependencies so that the proc-macro crate stays quick to build.
 //!
-//! - [`reference`](mod@reference): [`image_reference`], the docker/containerd image reference grammar.
+//! - [`reference`](mod@reference): [`image_reference`], the docker/containerd image reference grammar;
+//!   [`image_source`], which also accepts the local sources (`cargo:`, `kernel:`, `init:`, `dir:`).
 //! - [`mounts`]: [`absolute_path`], [`file_path`], [`bind`] (and [`parse_bind`]), [`tmpfs`], [`mount_options`].
 //! - [`scalars`]: [`octal_mode`] (and [`parse_octal_mode`]), [`sysctl_key`], [`env_var`],
 //!   [`env_name`],
@@ -27,5 +28,5 @@ pub use mounts::{
 pub use process::{
     capability, capability_list, parse_rlimit, rlimit, Rlimit, CAPABILITIES, RLIMITS,
 };
-pub use reference::image_reference;
+pub use reference::{image_reference, image_source, is_local_source, LOCAL_SCHEMES};
 pub use scalars::{env_name, env_var, octal_mode, parse_octal_mode, sysctl_key, volume_name};

@@ -331,3 +331,54 @@ mod tests {
         assert!(err("alpine@x@y").contains("digest"));
     }
 }
+
+/// Schemes of image sources built locally from the workspace instead of pulled from a registry
+/// (a cargo-linuxkit extension of LinuxKit's image strings, flagged by `export`).
+pub const LOCAL_SCHEMES: [&str; 4] = ["cargo:", "kernel:", "init:", "dir:"];
+
+/// Is `s` a local image source (`cargo:PACKAGE`, `kernel:host?modules=..`, `init:linuxkit-init`,
+/// `dir:PATH`)?
+pub fn is_local_source(s: &str) -> bool {
+    LOCAL_SCHEMES.iter().any(|scheme| s.starts_with(scheme))
+}
+
+/// Checks an image source: a local source (see [`is_local_source`]) with a non-empty,
+/// whitespace-free argument, or else a registry reference ([`image_reference`]).
+pub fn image_source(s: &str) -> Result<(), String> {
+    match LOCAL_SCHEMES.iter().find(|scheme| s.starts_with(**scheme)) {
+        Some(scheme) => {
+            let rest = &s[scheme.len()..];
+            if rest.is_empty() {
+                Err(format!(
+                    "local image source {s:?} names nothing: expected e.g. \"cargo:hello\", \
+                     \"kernel:host?modules=overlay\", \"init:linuxkit-init\" or \"dir:./files\""
+                ))
+            } else if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                Err(format!("image source must not contain whitespace: {s:?}"))
+            } else {
+                Ok(())
+            }
+        }
+        None => image_reference(s),
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::*;
+
+    #[test]
+    fn local_sources_and_references() {
+        assert!(image_source("cargo:hello").is_ok());
+        assert!(image_source("kernel:host?modules=overlay,virtio_net").is_ok());
+        assert!(image_source("init:linuxkit-init").is_ok());
+        assert!(image_source("dir:./files").is_ok());
+        assert!(image_source("linuxkit/init:v1").is_ok());
+        assert!(image_source("cargo:")
+            .unwrap_err()
+            .contains("names nothing"));
+        assert!(image_source("dir:a b").unwrap_err().contains("whitespace"));
+        assert!(image_source("Bad/Ref").unwrap_err().contains("lowercase"));
+        assert!(is_local_source("cargo:x") && !is_local_source("docker.io/x"));
+    }
+}
