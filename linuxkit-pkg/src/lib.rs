@@ -5,7 +5,7 @@
 //!
 //! | reference | image |
 //! |---|---|
-//! | `cargo:<package>[?bin=<bin>]` | a workspace package built as a static release binary, `/usr/bin/<bin>`, label from `[package.metadata.linuxkit.config]` |
+//! | `cargo:<package>[.<bin>]` | a workspace package built as a static release binary, `/usr/bin/<bin>`, label from `[package.metadata.linuxkit.config]` |
 //! | `kernel:host?modules=a,b` / `kernel:<bzImage>?modules=..&version=..` | a LinuxKit kernel image from local files |
 //! | `init:linuxkit-init` | the workspace's static `linuxkit-init` as an init image |
 //! | `dir:<path>` | a directory (relative to the workspace root) as one layer |

@@ -9,7 +9,7 @@
 //! [package.metadata.linuxkit.config]  # the label: a `services` entry without name and image
 //! capabilities = ["CAP_NET_BIND_SERVICE"]
 //! net = "host"
-//! [package.metadata.linuxkit.bin.net-up] # per-binary overrides for `cargo:<package>?bin=net-up`
+//! [package.metadata.linuxkit.bin.net-up] # per-binary overrides for `cargo:<package>.net-up`
 //! config = { net = "host", capabilities = ["CAP_NET_ADMIN"] }
 //! ```
 
@@ -152,7 +152,7 @@ pub fn package_image(
         reference: reference.to_string(),
         package: package.to_string(),
         bin: bin
-            .unwrap_or("(default: name it with ?bin=<binary>)")
+            .unwrap_or("(default: name it with .<binary>)")
             .to_string(),
         have: bins.join(", "),
     })?;

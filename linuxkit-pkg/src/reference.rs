@@ -25,7 +25,7 @@ pub enum KernelFile {
 /// A parsed local reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LocalRef {
-    /// `cargo:<package>[?bin=<bin>]`.
+    /// `cargo:<package>` or `cargo:<package>.<bin>`.
     Cargo {
         /// The workspace package.
         package: String,
@@ -94,17 +94,24 @@ impl LocalRef {
         let get = |k: &str| query.iter().find(|(q, _)| *q == k).map(|(_, v)| *v);
         match scheme {
             "cargo" => {
-                known(&["bin"])?;
-                if path.is_empty()
-                    || !path
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                {
-                    return Err(bad("expected cargo:<package>[?bin=<binary>]"));
+                known(&[])?;
+                // `<package>.<bin>`: package names never contain '.', and the whole reference
+                // stays a valid registry tag (so every reference parser agrees on it).
+                let (package, bin) = match path.split_once('.') {
+                    Some((p, b)) => (p, Some(b)),
+                    None => (path, None),
+                };
+                let ok = |s: &str| {
+                    !s.is_empty()
+                        && s.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                };
+                if !ok(package) || bin.is_some_and(|b| !ok(b)) {
+                    return Err(bad("expected cargo:<package> or cargo:<package>.<binary>"));
                 }
                 Ok(LocalRef::Cargo {
-                    package: path.to_string(),
-                    bin: get("bin").filter(|b| !b.is_empty()).map(str::to_string),
+                    package: package.to_string(),
+                    bin: bin.map(str::to_string),
                 })
             }
             "kernel" => {
@@ -161,7 +168,7 @@ mod tests {
         assert!(!is_local("linuxkit/init:v1"));
         assert!(!is_local("localhost:5000/cargo:x"));
         assert_eq!(
-            LocalRef::parse("cargo:hello?bin=net-up").unwrap(),
+            LocalRef::parse("cargo:hello.net-up").unwrap(),
             LocalRef::Cargo {
                 package: "hello".into(),
                 bin: Some("net-up".into())
@@ -189,6 +196,7 @@ mod tests {
             "cargo:",
             "cargo:a/b",
             "cargo:x?feature=y",
+            "cargo:x.",
             "init:other",
             "kernel:",
             "dir:",

@@ -214,7 +214,7 @@ fn bad_metadata_and_unknown_packages_are_reported() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("no package \"nosuch\""), "{e}");
-    let e = prepare(&["cargo:svc?bin=other".to_string()], ws.path(), &cache, &o)
+    let e = prepare(&["cargo:svc.other".to_string()], ws.path(), &cache, &o)
         .unwrap_err()
         .to_string();
     assert!(

@@ -10,11 +10,6 @@ use linuxkit_dsl::{Container, Image, Kernel};
 /// Kernel modules for booting in QEMU with a virtio NIC (their dependencies are added).
 pub const MODULES: &str = "virtio_pci,virtio_net,overlay";
 
-/// The onboot that configures eth0: the `net-up` binary of this package. (A constant, not a
-/// literal in the call: `#[image]` checks literal references against the registry grammar,
-/// which does not know local sources yet.)
-pub const NET_UP: &str = "cargo:hello?bin=net-up";
-
 /// The hello system.
 #[linuxkit_dsl::image]
 pub fn hello() -> Image {
@@ -22,7 +17,8 @@ pub fn hello() -> Image {
         Kernel::new(format!("kernel:host?modules={MODULES}")).cmdline("console=ttyS0 panic=-1"),
     )
     .init(["init:linuxkit-init"])
-    .onboot(Container::new("net-up", NET_UP))
+    // `cargo:<package>.<binary>`: the `net-up` binary of this package.
+    .onboot(Container::new("net-up", "cargo:hello.net-up"))
     .service(Container::new("hello", "cargo:hello"))
 }
 

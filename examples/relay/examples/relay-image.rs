@@ -4,11 +4,9 @@
 
 use linuxkit_dsl::{Container, Image, Kernel, Volume};
 
-/// The images (constants, not literals in the calls: `#[image]` checks literal references
-/// against the registry grammar, which does not know local sources yet).
+/// The kernel (a constant, not a literal in the call: `#[image]` checks literal references
+/// against the registry grammar, which does not know `kernel:` sources yet).
 const KERNEL: &str = "kernel:host?modules=overlay";
-const WRITER: &str = "cargo:relay?bin=relay-writer";
-const READER: &str = "cargo:relay?bin=relay-reader";
 
 /// The relay system.
 #[linuxkit_dsl::image]
@@ -16,8 +14,8 @@ pub fn relay() -> Image {
     Image::new(Kernel::new(KERNEL).cmdline("console=ttyS0 panic=-1"))
         .init(["init:linuxkit-init"])
         .volume(Volume::new("relay"))
-        .onboot(Container::new("writer", WRITER))
-        .service(Container::new("reader", READER))
+        .onboot(Container::new("writer", "cargo:relay.relay-writer"))
+        .service(Container::new("reader", "cargo:relay.relay-reader"))
 }
 
 linuxkit_dsl::main!(relay);
