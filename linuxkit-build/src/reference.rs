@@ -127,8 +127,21 @@ pub fn parse(reference: &str) -> Result<Spec, ReferenceError> {
 }
 
 /// The form `UpdateImages` writes: `parse(expand(reference)).to_string()`.
+///
+/// Local image sources built from the workspace (`cargo:`, `kernel:`, `init:`, `dir:`) are not
+/// registry references and are returned unchanged, so that two of them never share a name.
 pub fn canonical(reference: &str) -> Result<String, ReferenceError> {
+    if is_local_source(reference) {
+        return Ok(reference.to_string());
+    }
     Ok(parse(&expand(reference))?.to_string())
+}
+
+/// Is `reference` a local image source (`cargo:`, `kernel:`, `init:`, `dir:`)?
+pub fn is_local_source(reference: &str) -> bool {
+    ["cargo:", "kernel:", "init:", "dir:"]
+        .iter()
+        .any(|scheme| reference.starts_with(scheme))
 }
 
 /// Go `net/url` host checks: a valid (possibly empty) numeric port, and only characters allowed

@@ -68,13 +68,38 @@ pub fn build_loaded(
             }
         }
     }
+    // Local sources (`cargo:`, `kernel:`, `init:`, `dir:`) are built from the workspace into the
+    // cache under their own names; everything else is pulled.
+    let (local, remote) = linuxkit_pkg::split_local(&refs);
+    if !local.is_empty() {
+        let root = match &loaded.workspace {
+            Some(ws) => ws.root.clone(),
+            None => crate::workspace::discover(cfg.manifest_path.as_deref(), &cfg.cargo)?.root,
+        };
+        cfg.shell
+            .status("Preparing", format!("{} local image(s)", local.len()));
+        let opts = linuxkit_pkg::PrepareOptions {
+            offline: cfg.offline,
+            ..Default::default()
+        };
+        linuxkit_pkg::prepare(&local, &root, &cfg.cache_dir, &opts)
+            .map_err(|e| Error::Resolve(Box::new(e)))?;
+    }
     cfg.shell
-        .status("Resolving", format!("{} image(s)", refs.len()));
-    crate::resolve::prefetch(&resolver, &refs)?;
+        .status("Resolving", format!("{} image(s)", remote.len()));
+    crate::resolve::prefetch(&resolver, &remote)?;
+    let local_provider;
+    let provider: &dyn linuxkit_oci::store::ImageProvider = if local.is_empty() {
+        &resolver
+    } else {
+        local_provider = linuxkit_pkg::LocalProvider::new(&cfg.cache_dir, &resolver)
+            .map_err(|e| Error::Resolve(Box::new(e)))?;
+        &local_provider
+    };
     let dir = default_dir(loaded);
     let mut out = Vec::new();
     for d in &loaded.definitions {
-        let b = crate::build::build_one(d, bc, &resolver, cfg, &dir)?;
+        let b = crate::build::build_one(d, bc, provider, cfg, &dir)?;
         cfg.shell.json_message(json!({
             "reason": "linuxkit-artifact",
             "image": b.image,

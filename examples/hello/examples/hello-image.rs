@@ -5,7 +5,7 @@
 //! `cargo linuxkit build --example hello-image` (package `hello`), then
 //! `cargo linuxkit run hello -p 8080:8080` and `curl http://127.0.0.1:8080/`.
 
-use linuxkit_dsl::{Container, Image, Kernel};
+use linuxkit_dsl::{Capability, Container, Image, Kernel, Namespace};
 
 /// Kernel modules for booting in QEMU with a virtio NIC (their dependencies are added).
 pub const MODULES: &str = "virtio_pci,virtio_net,overlay";
@@ -22,4 +22,18 @@ pub fn hello() -> Image {
     .service(Container::new("hello", "cargo:hello"))
 }
 
-linuxkit_dsl::main!(hello);
+/// The quick-start variant of [`hello`]: the service asks PID 1 to power the machine off (SIGUSR2,
+/// LinuxKit's convention) after answering one request, so a demo ends by itself.
+#[linuxkit_dsl::image]
+pub fn hello_demo() -> Image {
+    let mut image = hello();
+    image.services = vec![Container::new("hello", "cargo:hello")
+        .capability(Capability::NetBindService)
+        .capability(Capability::Kill)
+        .pid(Namespace::Host)
+        .env("PATH=/usr/bin:/bin")
+        .env("HELLO_POWEROFF_AFTER=1")];
+    image
+}
+
+linuxkit_dsl::main!(hello, hello_demo);

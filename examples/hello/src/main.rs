@@ -52,10 +52,13 @@ fn main() {
     let mut served = 0u64;
     for stream in listener.incoming() {
         match stream.and_then(handle) {
-            Ok(log) => println!("hello: {log}"),
+            Ok(log) => {
+                println!("hello: {log}");
+                served += 1;
+            }
+            // A client that gave up before the answer does not count as served.
             Err(e) => println!("hello: request failed: {e}"),
         }
-        served += 1;
         if poweroff_after.is_some_and(|n| served >= n) {
             println!("hello: served {served} requests, powering off");
             // SAFETY: kill(2) with a constant pid and signal has no memory effects.
