@@ -15,6 +15,22 @@ pub fn run(inputs: &[String], output: Option<&Path>, cfg: &Config) -> Result<i32
         if many {
             text.push_str(&format!("# {}\n", d.name));
         }
+        let local = local_sources(&d.image);
+        if !local.is_empty() {
+            // Upstream LinuxKit cannot build these: say so in the file and on stderr.
+            text.push_str(
+                "# cargo-linuxkit extension: these images are built from the Cargo workspace and \
+                 are not registry references (upstream LinuxKit cannot build this file as is):\n",
+            );
+            for r in &local {
+                text.push_str(&format!("#   {r}\n"));
+            }
+            cfg.shell.warn(format!(
+                "image `{}` uses local image sources (a cargo-linuxkit extension): {}",
+                d.name,
+                local.join(", ")
+            ));
+        }
         text.push_str(&linuxkit_dsl::to_yaml_string(&d.image)?);
     }
     match output {
@@ -22,4 +38,24 @@ pub fn run(inputs: &[String], output: Option<&Path>, cfg: &Config) -> Result<i32
         None => print!("{text}"),
     }
     Ok(0)
+}
+
+/// The image strings of `image` that are local sources (`cargo:`, `kernel:`, `init:`, `dir:`).
+fn local_sources(image: &linuxkit_dsl::Image) -> Vec<String> {
+    let kernel = image.kernel.iter().map(|k| k.image.clone());
+    let containers = image
+        .onboot
+        .iter()
+        .chain(&image.onshutdown)
+        .chain(&image.services)
+        .map(|c| c.image.clone());
+    let volumes = image.volumes.iter().filter_map(|v| v.image.clone());
+    let mut out: Vec<String> = kernel
+        .chain(image.init.iter().cloned())
+        .chain(containers)
+        .chain(volumes)
+        .filter(|r| linuxkit_pkg::is_local(r))
+        .collect();
+    out.dedup();
+    out
 }
