@@ -80,6 +80,30 @@ pub enum CommandArgs {
     Cache(CacheArgs),
     /// Boot a build output (or an image, built first) in QEMU.
     Run(RunArgs),
+    /// Build or push a workspace package as an image (`cargo:<package>`), tagged by content hash.
+    #[command(subcommand)]
+    Pkg(PkgArgs),
+}
+
+/// `pkg` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PkgArgs {
+    /// Build a workspace package as a static single-layer image into the cache; prints its tag.
+    Build {
+        /// The package name.
+        package: String,
+        /// Rebuild even when the sources did not change.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Build a workspace package and push it to a registry as `<registry>/<org>/<package>:<tag>`.
+    Push {
+        /// The package name.
+        package: String,
+        /// The registry, e.g. `127.0.0.1:5000` (plain HTTP for loopback and --insecure-registry).
+        #[arg(long)]
+        registry: String,
+    },
 }
 
 /// Images to work on: workspace image names, or LinuxKit YAML files (`-` is stdin).

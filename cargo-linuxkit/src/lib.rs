@@ -46,5 +46,6 @@ pub fn execute(args: &RawArgs, cfg: &Config) -> Result<i32> {
         CommandArgs::Build(a) => commands::build::run(a, cfg),
         CommandArgs::Cache(a) => commands::cache::run(a, cfg),
         CommandArgs::Run(a) => commands::run::run(a, cfg),
+        CommandArgs::Pkg(a) => commands::pkg::run(a, cfg),
     }
 }
