@@ -84,7 +84,7 @@ fn boot(t0: Instant) -> Action {
         }
     }
     info!("modules loaded at {} ms", t0.elapsed().as_millis());
-    runtime::volumes(Path::new("/containers/volumes"));
+    runtime::volumes(Path::new(runtime::VOLUMES_ROOT));
     let mut sup = supervisor::Supervisor::new(sigpipe);
     info!(
         "init done in {} ms; running onboot containers",

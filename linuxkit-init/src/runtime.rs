@@ -12,6 +12,9 @@ use crate::error::{InitError, IoContext, Result, SysContext};
 use crate::mountopts;
 use crate::{error, info};
 
+/// Where `linuxkit build` puts volumes (`<name>/{lower,tmp,merged}`).
+pub const VOLUMES_ROOT: &str = "/containers/volumes";
+
 /// `runtime.json` as `linuxkit build` writes it (LinuxKit's `Runtime`). Read leniently —
 /// unknown fields are ignored — because PID 1 must boot images built by any LinuxKit version.
 #[derive(Debug, Default, Deserialize)]
@@ -268,9 +271,125 @@ pub fn volumes(root: &Path) {
     }
 }
 
+/// Points bind mounts of `<bundle>/config.json` whose source is a bare volume name at that
+/// volume's `merged` directory under `volumes_root`, rewriting the file when anything changed.
+///
+/// `linuxkit build` substitutes volume names only in the YAML's `binds`; binds that come from
+/// an image's `org.mobyproject.config` label (and `mounts` of type `bind`) keep the bare name,
+/// which libcontainer cannot bind (`failed to prepare rootfs`). A relative source that names no
+/// volume is left alone.
+pub fn resolve_volume_binds(bundle: &Path, volumes_root: &Path) -> Result<()> {
+    let path = bundle.join("config.json");
+    let bytes = fs::read(&path).io("read", &path)?;
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|source| InitError::Json {
+            path: path.clone(),
+            source,
+        })?;
+    let changed = rewrite_volume_binds(&mut spec, |name| {
+        let dir = volumes_root.join(name);
+        dir.is_dir().then(|| dir.join("merged"))
+    });
+    if changed {
+        let out = serde_json::to_vec(&spec).map_err(|source| InitError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        fs::write(&path, out).io("write", &path)?;
+    }
+    Ok(())
+}
+
+/// The pure part of [`resolve_volume_binds`]: rewrites the source of each bind mount (type
+/// `bind`, or a `bind`/`rbind` option) that is a plain name for which `volume` gives a path.
+fn rewrite_volume_binds(
+    spec: &mut serde_json::Value,
+    volume: impl Fn(&str) -> Option<PathBuf>,
+) -> bool {
+    let Some(mounts) = spec.get_mut("mounts").and_then(|m| m.as_array_mut()) else {
+        return false;
+    };
+    let mut changed = false;
+    for m in mounts {
+        let is_bind = m.get("type").and_then(|t| t.as_str()) == Some("bind")
+            || m.get("options")
+                .and_then(|o| o.as_array())
+                .is_some_and(|o| {
+                    o.iter()
+                        .any(|x| matches!(x.as_str(), Some("bind" | "rbind")))
+                });
+        if !is_bind {
+            continue;
+        }
+        let Some(source) = m.get("source").and_then(|s| s.as_str()) else {
+            continue;
+        };
+        if source.is_empty() || source.starts_with('/') || source.contains('/') {
+            continue;
+        }
+        if let Some(merged) = volume(source) {
+            info!("bind of volume {source} -> {}", merged.display());
+            m["source"] = serde_json::Value::String(merged.to_string_lossy().into_owned());
+            changed = true;
+        }
+    }
+    changed
+}
+
 /// Unmounts `<bundle>/rootfs` (and `<bundle>/tmp`) after a container is gone.
 pub fn cleanup(bundle: &Path) {
     for p in [bundle.join("rootfs"), bundle.join("tmp")] {
         let _ = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_volume_names_in_binds_become_merged_dirs() {
+        let mut spec = serde_json::json!({
+            "mounts": [
+                {"destination": "/data", "type": "bind", "source": "relay",
+                 "options": ["rw", "rbind", "rshared"]},
+                {"destination": "/ro", "source": "relay", "options": ["ro", "rbind"]},
+                {"destination": "/other", "type": "bind", "source": "unknown",
+                 "options": ["rbind"]},
+                {"destination": "/abs", "type": "bind", "source": "/srv",
+                 "options": ["rbind"]},
+                {"destination": "/proc", "type": "proc", "source": "proc"}
+            ]
+        });
+        let changed = rewrite_volume_binds(&mut spec, |n| {
+            (n == "relay").then(|| PathBuf::from("/containers/volumes/relay/merged"))
+        });
+        assert!(changed);
+        let sources: Vec<&str> = spec["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["source"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                "/containers/volumes/relay/merged",
+                "/containers/volumes/relay/merged",
+                "unknown",
+                "/srv",
+                "proc"
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_to_rewrite_leaves_the_spec_unchanged() {
+        let mut spec = serde_json::json!({"mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"}
+        ]});
+        let before = spec.clone();
+        assert!(!rewrite_volume_binds(&mut spec, |_| None));
+        assert_eq!(spec, before);
     }
 }

@@ -285,6 +285,7 @@ impl Supervisor {
     ) -> Result<(Container, i32)> {
         let rt = runtime::load(bundle)?;
         runtime::prepare_filesystem(&rt)?;
+        runtime::resolve_volume_binds(bundle, Path::new(runtime::VOLUMES_ROOT))?;
         let out = self.add_stream(id, prefix, log)?;
         let err = self.add_stream(id, prefix, log)?;
         let mut c = match container::create(id, bundle, out, err) {

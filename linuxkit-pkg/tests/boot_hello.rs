@@ -310,7 +310,6 @@ fn build_offline(ws: &Path, image: &linuxkit_dsl::Image, name: &str) -> PathBuf 
 }
 
 #[test]
-#[ignore = "linuxkit-init reports `failed to prepare rootfs` for the volume bind `relay:/data` of these images; under investigation"]
 fn relay_onboot_hands_a_file_to_a_service_through_a_volume() {
     if !qemu_present() {
         return;
