@@ -18,13 +18,18 @@ use std::time::{Instant, UNIX_EPOCH};
 
 use linuxkit_build::{build_tar, BuildOptions};
 use linuxkit_oci::store::{ImageProvider, Platform};
-use linuxkit_output::{write_outputs, Format, OutputOptions};
+use linuxkit_output::{write_outputs, Format, OutputOptions, PieceCache};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::{BuildConfig, Config, Destination};
 use crate::error::{Error, Result};
 use crate::source::{display_path, Definition};
+
+/// The directory, inside the image cache, of compressed initrd pieces reused across builds.
+pub const PIECE_CACHE_DIR: &str = "cargo-linuxkit-pieces";
+/// The piece cache is trimmed to this size (least recently used first) after each build.
+const PIECE_CACHE_MAX_BYTES: u64 = 2 << 30;
 
 /// What a build of one definition produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -302,11 +307,14 @@ pub fn build_one(
             vec![dest]
         }
         _ => {
-            let oo = OutputOptions {
+            let mut oo = OutputOptions {
                 size_mib: bc.size_mb,
                 arch: bc.arch.clone(),
                 ..OutputOptions::default()
             };
+            // Compressed initrd pieces are kept with the images, for the next build.
+            let pieces = PieceCache::new(cfg.cache_dir.join(PIECE_CACHE_DIR));
+            oo.compression.cache = Some(pieces.clone());
             let files =
                 write_outputs(tmp.path(), &bc.formats, &dir, &name, &oo).map_err(|source| {
                     Error::Output {
@@ -315,6 +323,8 @@ pub fn build_one(
                     }
                 })?;
             drop(tmp);
+            // The piece cache is an accelerator: failing to trim it is not a build failure.
+            let _ = pieces.prune(PIECE_CACHE_MAX_BYTES);
             files
         }
     };

@@ -32,7 +32,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let size = std::fs::metadata(&tar)?.len();
     for threads in [1, 2] {
         let opts = OutputOptions {
-            compression: Compression { level: 6, threads },
+            compression: Compression {
+                level: 6,
+                threads,
+                cache: None,
+            },
             ..OutputOptions::default()
         };
         let start = Instant::now();

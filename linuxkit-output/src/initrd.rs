@@ -3,14 +3,14 @@
 //! The tar is streamed entry by entry: `boot/kernel`, `boot/cmdline` and `boot/ucode.cpio` are
 //! captured, every other `boot/...` entry is dropped (the `boot` directory itself is kept), and
 //! everything else becomes a cpio entry in the same order, duplicates included. The cpio stream
-//! is compressed as gzip members on several threads (`pgz`); decompressed, it is
-//! exactly upstream's stream.
+//! is compressed as gzip members on several threads, reusing cached pieces (`pgz`);
+//! decompressed, it is exactly upstream's stream.
 
 use std::io::{self, Read, Write};
 use std::path::Path;
 
 use crate::cpio::{Header, Kind, NewcWriter};
-use crate::pgz::{self, Members};
+use crate::pgz::{self, Members, PieceCache};
 use crate::{gopath, OutputError};
 
 /// The files upstream takes out of `boot/`.
@@ -25,12 +25,14 @@ pub struct BootFiles {
 }
 
 /// How the initrd is compressed.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Compression {
     /// gzip level, 0-9 (upstream's pgzip default corresponds to 6).
     pub level: u32,
     /// Compression threads (the output does not depend on it).
     pub threads: usize,
+    /// Where compressed pieces are kept for later builds (the output does not depend on it).
+    pub cache: Option<PieceCache>,
 }
 
 impl Default for Compression {
@@ -41,6 +43,7 @@ impl Default for Compression {
                 .map(|n| n.get())
                 .unwrap_or(1)
                 .min(8),
+            cache: None,
         }
     }
 }
@@ -67,6 +70,7 @@ pub fn tar_to_initrd<R: Read, W: Write + Send>(
         out,
         compression.level,
         compression.threads,
+        compression.cache.as_ref(),
         write_err,
         |m: &mut Members<'_>| {
             let mut boot = BootFiles::default();

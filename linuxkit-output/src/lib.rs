@@ -62,6 +62,7 @@ pub use error::OutputError;
 pub use format::Format;
 pub use initrd::{tar_to_initrd, BootFiles, Compression};
 pub use kernel_initrd::DEFAULT_MTIME;
+pub use pgz::PieceCache;
 
 use staging::Staging;
 
@@ -201,7 +202,13 @@ pub fn write_outputs(
         let gz_path = gz.path().to_path_buf();
         let boot = {
             let mut out = io::BufWriter::with_capacity(1 << 20, gz.as_file_mut());
-            let boot = tar_to_initrd(open()?, rootfs_tar, &mut out, &gz_path, opts.compression)?;
+            let boot = tar_to_initrd(
+                open()?,
+                rootfs_tar,
+                &mut out,
+                &gz_path,
+                opts.compression.clone(),
+            )?;
             io::Write::flush(&mut out).map_err(|source| OutputError::Write {
                 path: gz_path.clone(),
                 source,

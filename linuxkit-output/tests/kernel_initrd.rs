@@ -96,7 +96,11 @@ fn parse_cpio(mut bytes: &[u8]) -> Vec<Cpio> {
 
 fn opts(threads: usize) -> OutputOptions {
     OutputOptions {
-        compression: Compression { level: 6, threads },
+        compression: Compression {
+            level: 6,
+            threads,
+            cache: None,
+        },
         ..OutputOptions::default()
     }
 }
