@@ -60,6 +60,14 @@ pub enum RunError {
         /// qemu-img's message.
         message: String,
     },
+    /// An image file is not what its name says.
+    #[error("{path}: {message}")]
+    Image {
+        /// The image file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// I/O on a named path.
     #[error("{path}: {source}")]
     Io {

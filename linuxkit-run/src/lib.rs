@@ -4,7 +4,8 @@
 //! never looks at definitions or images.
 //!
 //! - [`target`]: what to boot — detects the boot mode from a path the way upstream
-//!   `linuxkit run qemu` does (`<prefix>-kernel` + `-initrd.img`, `-squashfs.img`, `.iso`, disks).
+//!   `linuxkit run qemu` does (`<prefix>-kernel` + `-initrd.img`, `-squashfs.img` or `.iso`;
+//!   `.iso`; disks in raw, qcow2, VHD or VMDK by their magic bytes; the `gcp` tarball).
 //! - [`options`]: how to boot it — memory, CPUs, disks, published ports, acceleration, timeout.
 //! - [`accel`]: choosing KVM only where it really works, TCG otherwise.
 //! - [`kernel`]: extracting the `vmlinux` ELF from a bzImage so TCG boots skip the emulated

@@ -197,8 +197,11 @@ pub fn command_line(m: &Machine) -> Vec<OsString> {
     if let Some(iso) = &m.cdrom {
         a.push("-cdrom".into());
         a.push(iso.into());
-        a.push("-boot".into());
-        a.push("d".into());
+        // With -kernel the CD-ROM is the root file system, not what the firmware boots.
+        if m.kernel.is_none() {
+            a.push("-boot".into());
+            a.push("d".into());
+        }
     }
     match &m.net {
         None => {
@@ -334,8 +337,21 @@ pub fn prepare(target: &BootTarget, opts: &RunOptions) -> Result<VmPlan, RunErro
             m.cmdline = Some(format!("{cmdline} root=/dev/sda").trim().to_string());
             m.disks.push((squashfs.clone(), Some("raw".into())));
         }
+        BootMode::KernelIso {
+            kernel,
+            iso,
+            cmdline,
+        } => {
+            m.kernel = Some(direct_kernel(kernel)?);
+            m.cmdline = Some(with_root(cmdline, "/dev/sr0"));
+            m.cdrom = Some(iso.clone());
+        }
         BootMode::Iso(iso) => m.cdrom = Some(iso.clone()),
-        BootMode::Disk(disk) => m.disks.push((disk.clone(), None)),
+        BootMode::Disk { path, format } => m.disks.push((path.clone(), Some(format.to_string()))),
+        BootMode::GcpTar(tarball) => {
+            let raw = unpack_gcp(tarball, &state_dir)?;
+            m.disks.push((raw, Some("raw".into())));
+        }
     }
     let mut unnamed = 0;
     for spec in &opts.disks {
@@ -384,6 +400,55 @@ pub fn prepare(target: &BootTarget, opts: &RunOptions) -> Result<VmPlan, RunErro
         state_dir,
         timeout: opts.timeout,
     })
+}
+
+/// Appends `root=<dev>` unless the command line names a root already.
+fn with_root(cmdline: &str, dev: &str) -> String {
+    if cmdline.split_whitespace().any(|w| w.starts_with("root=")) {
+        cmdline.to_string()
+    } else {
+        format!("{cmdline} root={dev}").trim().to_string()
+    }
+}
+
+/// Unpacks `disk.raw` from a `gcp` tarball into `<state>/disk.raw` (again only when the tarball
+/// is newer than the unpacked disk), writing a temporary file that is renamed when complete.
+fn unpack_gcp(tarball: &Path, state_dir: &Path) -> Result<PathBuf, RunError> {
+    let raw = state_dir.join("disk.raw");
+    let mtime = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let (Some(disk), Some(tar)) = (mtime(&raw), mtime(tarball)) {
+        if disk >= tar {
+            return Ok(raw);
+        }
+    }
+    let bad = |message: String| RunError::Image {
+        path: tarball.to_path_buf(),
+        message,
+    };
+    let file = fs::File::open(tarball).map_err(RunError::io(tarball))?;
+    let mut archive =
+        tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
+    let entries = archive
+        .entries()
+        .map_err(|e| bad(format!("not a gzip'd tar: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| bad(format!("reading the tar: {e}")))?;
+        let is_disk = entry
+            .path()
+            .map(|p| p.as_ref() == Path::new("disk.raw"))
+            .unwrap_or(false);
+        if !is_disk {
+            continue;
+        }
+        let tmp = state_dir.join("disk.raw.tmp");
+        let mut out = fs::File::create(&tmp).map_err(RunError::io(&tmp))?;
+        std::io::copy(&mut entry, &mut out).map_err(|e| bad(format!("unpacking disk.raw: {e}")))?;
+        fs::rename(&tmp, &raw).map_err(RunError::io(&raw))?;
+        return Ok(raw);
+    }
+    Err(bad(
+        "no disk.raw in the archive (a gcp image holds one)".into()
+    ))
 }
 
 fn create_disk(path: &Path, format: &str, size_mb: u64) -> Result<(), RunError> {

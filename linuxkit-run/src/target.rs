@@ -1,14 +1,19 @@
 //! What to boot: boot-mode detection from a path, following upstream `linuxkit run qemu`.
 //!
-//! - `P` does not exist but `P-kernel` does: kernel boot with `P-initrd.img` and `P-cmdline`,
-//!   or a squashfs boot when `P-squashfs.img` exists.
+//! - `P` does not exist but `P-kernel` does: kernel boot with `P-initrd.img` and `P-cmdline`;
+//!   a squashfs boot when `P-squashfs.img` exists (`kernel+squashfs`), or a kernel boot with
+//!   `P.iso` as the root CD-ROM when there is no initrd but an ISO (`kernel+iso`).
 //! - `P` ends in `.iso`: CD-ROM boot (UEFI when the name ends in `-efi.iso` or
 //!   `-efi-initrd.iso`).
-//! - `P` is any other file: a disk image (UEFI when the name contains `-efi.`).
+//! - `P` ends in `.img.tar.gz` (`gcp`): the `disk.raw` inside is unpacked into the state
+//!   directory and booted as a raw disk.
+//! - `P` is any other file: a disk image (UEFI when the name contains `-efi.`), its container
+//!   format (`qcow2`, `vpc` for VHD, `vmdk`, else `raw`) read from its magic bytes.
 //! - `P` is a directory (an output directory of `cargo linuxkit build`): the one bootable output in
 //!   it, kernel outputs first.
 
 use std::fs;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::error::RunError;
@@ -34,10 +39,27 @@ pub enum BootMode {
         /// The contents of `<prefix>-cmdline`.
         cmdline: String,
     },
+    /// Kernel plus an ISO 9660 root on the CD-ROM (`kernel+iso`; `root=/dev/sr0` is appended
+    /// when the command line names no root).
+    KernelIso {
+        /// `<prefix>-kernel`.
+        kernel: PathBuf,
+        /// `<prefix>.iso`.
+        iso: PathBuf,
+        /// The contents of `<prefix>-cmdline`.
+        cmdline: String,
+    },
     /// Boot from an ISO image as a CD-ROM.
     Iso(PathBuf),
-    /// Boot from a raw or qcow2 disk image.
-    Disk(PathBuf),
+    /// Boot from a disk image.
+    Disk {
+        /// The image file.
+        path: PathBuf,
+        /// Its QEMU block format: `raw`, `qcow2`, `vpc` (VHD, fixed or dynamic) or `vmdk`.
+        format: &'static str,
+    },
+    /// A `gcp` image: `disk.raw` inside a gzip'd tar, unpacked before booting.
+    GcpTar(PathBuf),
 }
 
 /// A detected bootable output.
@@ -51,6 +73,17 @@ pub struct BootTarget {
     pub uefi: bool,
 }
 
+/// File-name endings of outputs `detect` boots as images (not kernel outputs).
+const IMAGE_SUFFIXES: [&str; 7] = [
+    ".iso",
+    ".qcow2",
+    ".img",
+    ".raw",
+    ".vhd",
+    ".vmdk",
+    ".img.tar.gz",
+];
+
 /// Detects what `path` is and how to boot it.
 pub fn detect(path: &Path) -> Result<BootTarget, RunError> {
     if path.is_dir() {
@@ -61,14 +94,21 @@ pub fn detect(path: &Path) -> Result<BootTarget, RunError> {
         if kernel.is_file() {
             let cmdline = read_cmdline(&suffixed(path, "-cmdline"))?;
             let squashfs = suffixed(path, "-squashfs.img");
+            let initrd = suffixed(path, "-initrd.img");
+            let iso = suffixed(path, ".iso");
             let mode = if squashfs.is_file() {
                 BootMode::Squashfs {
                     kernel,
                     squashfs,
                     cmdline,
                 }
+            } else if !initrd.is_file() && iso.is_file() {
+                BootMode::KernelIso {
+                    kernel,
+                    iso,
+                    cmdline,
+                }
             } else {
-                let initrd = suffixed(path, "-initrd.img");
                 BootMode::Kernel {
                     kernel,
                     initrd: initrd.is_file().then_some(initrd),
@@ -97,12 +137,64 @@ pub fn detect(path: &Path) -> Result<BootTarget, RunError> {
             uefi,
         });
     }
+    if let Some(stem) = name.strip_suffix(".img.tar.gz") {
+        return Ok(BootTarget {
+            prefix: path.with_file_name(stem),
+            mode: BootMode::GcpTar(path.to_path_buf()),
+            uefi: false,
+        });
+    }
     let stem = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s);
     Ok(BootTarget {
         prefix: path.with_file_name(stem),
-        mode: BootMode::Disk(path.to_path_buf()),
+        mode: BootMode::Disk {
+            path: path.to_path_buf(),
+            format: disk_format(path)?,
+        },
         uefi: stem.ends_with("-efi"),
     })
+}
+
+/// The QEMU block format of a disk image, from its magic bytes: qcow2 (`QFI\xfb`), VMDK
+/// (`KDMV`), VHD (`conectix` at the start of a dynamic VHD or in the footer of a fixed one),
+/// else raw. Stating the format keeps QEMU from probing a raw image (which it then refuses to
+/// let the guest write sector 0 of) and from reading a fixed VHD's footer as disk data.
+pub fn disk_format(path: &Path) -> Result<&'static str, RunError> {
+    let mut f = fs::File::open(path).map_err(RunError::io(path))?;
+    let len = f.metadata().map_err(RunError::io(path))?.len();
+    let mut head = [0u8; 8];
+    let n = read_up_to(&mut f, &mut head).map_err(RunError::io(path))?;
+    let head = &head[..n];
+    if head.starts_with(b"QFI\xfb") {
+        return Ok("qcow2");
+    }
+    if head.starts_with(b"KDMV") {
+        return Ok("vmdk");
+    }
+    if head.starts_with(b"conectix") {
+        return Ok("vpc");
+    }
+    if len >= 512 {
+        let mut foot = [0u8; 8];
+        f.seek(SeekFrom::Start(len - 512))
+            .map_err(RunError::io(path))?;
+        let n = read_up_to(&mut f, &mut foot).map_err(RunError::io(path))?;
+        if foot[..n] == *b"conectix" {
+            return Ok("vpc");
+        }
+    }
+    Ok("raw")
+}
+
+fn read_up_to(f: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 /// Output files that can be booted, by preference: kernel outputs, ISOs, disks.
@@ -121,9 +213,7 @@ fn detect_dir(dir: &Path) -> Result<BootTarget, RunError> {
     let images: Vec<&String> = names
         .iter()
         .filter(|n| {
-            [".iso", ".qcow2", ".img", ".raw", ".vhd", ".vmdk"]
-                .iter()
-                .any(|ext| n.ends_with(ext))
+            IMAGE_SUFFIXES.iter().any(|ext| n.ends_with(ext))
                 && !n.ends_with("-initrd.img")
                 && !n.ends_with("-squashfs.img")
         })
@@ -218,7 +308,13 @@ mod tests {
         let disk = d.path().join("y-bios.img");
         touch(&disk, "");
         let t = detect(&disk).unwrap();
-        assert_eq!(t.mode, BootMode::Disk(disk));
+        assert_eq!(
+            t.mode,
+            BootMode::Disk {
+                path: disk,
+                format: "raw"
+            }
+        );
         assert!(!t.uefi);
     }
 
@@ -231,5 +327,54 @@ mod tests {
         touch(&d.path().join("b-kernel"), "");
         let err = detect(d.path()).unwrap_err();
         assert!(err.to_string().contains("a-kernel, b-kernel"), "{err}");
+    }
+
+    #[test]
+    fn kernel_iso_and_gcp_are_detected() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("k");
+        touch(&suffixed(&p, "-kernel"), "k");
+        touch(&suffixed(&p, ".iso"), "i");
+        assert_eq!(
+            detect(&p).unwrap().mode,
+            BootMode::KernelIso {
+                kernel: suffixed(&p, "-kernel"),
+                iso: suffixed(&p, ".iso"),
+                cmdline: String::new()
+            }
+        );
+        // With an initrd, the kernel+initrd output wins over the ISO.
+        touch(&suffixed(&p, "-initrd.img"), "i");
+        assert!(matches!(detect(&p).unwrap().mode, BootMode::Kernel { .. }));
+        let gcp = d.path().join("g.img.tar.gz");
+        touch(&gcp, "");
+        let t = detect(&gcp).unwrap();
+        assert_eq!(t.mode, BootMode::GcpTar(gcp));
+        assert_eq!(t.prefix, d.path().join("g"));
+    }
+
+    #[test]
+    fn disk_formats_come_from_magic_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        let cases: [(&str, Vec<u8>, &str); 5] = [
+            ("a.qcow2", b"QFI\xfb\0\0\0\x03".to_vec(), "qcow2"),
+            ("b.vmdk", b"KDMV\x01\0\0\0".to_vec(), "vmdk"),
+            ("c.vhd", b"conectix\0\0".to_vec(), "vpc"),
+            (
+                "d.vhd",
+                [vec![0u8; 1024], b"conectix".to_vec(), vec![0; 504]].concat(),
+                "vpc",
+            ),
+            ("e.raw", vec![0u8; 4096], "raw"),
+        ];
+        for (name, bytes, want) in cases {
+            let p = d.path().join(name);
+            fs::write(&p, bytes).unwrap();
+            assert_eq!(disk_format(&p).unwrap(), want, "{name}");
+            assert!(matches!(
+                detect(&p).unwrap().mode,
+                BootMode::Disk { format, .. } if format == want
+            ));
+        }
     }
 }
