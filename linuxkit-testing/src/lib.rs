@@ -1,0 +1,1 @@
+//! Test support for image definitions (filled in below).
