@@ -1,6 +1,7 @@
 //! The build pipeline of one definition: resolve -> assemble -> output, incrementally.
 //!
-//! 1. Every image reference is resolved through the [`ImageProvider`] (cache, registry).
+//! 1. Every image reference is resolved through the [`ImageProvider`] (cache, registry);
+//!    references locked in the package's `linuxkit.lock` by their locked digest.
 //! 2. A build stamp is computed: SHA-256 over the tool's identity, the canonical model JSON,
 //!    the resolved manifest digests, the contents of local `files[].source` files, and the
 //!    requested formats, name and options. When the stamp in `<dir>/.<name>.linuxkit-stamp`
@@ -42,8 +43,23 @@ pub struct Built {
     pub fresh: bool,
 }
 
-/// Every image reference of `image`, with the platforms it is needed for.
+/// Every image reference of `def` with the platforms it is needed for; references locked in
+/// the package's `linuxkit.lock` are pinned (`reference@digest`), so they are fetched by digest.
 pub fn references(def: &Definition, platform: &Platform) -> Vec<(String, Platform)> {
+    // An unreadable lockfile is reported by `build_one`; here it only means no pinning.
+    let lock = crate::resolve::read_lockfile(def).ok().flatten();
+    let mut out: Vec<(String, Platform)> = Vec::new();
+    for (r, p) in written_references(def, platform) {
+        let r = lock.as_ref().and_then(|l| l.pinned(&r)).unwrap_or(r);
+        if !out.iter().any(|(x, q)| *x == r && *q == p) {
+            out.push((r, p));
+        }
+    }
+    out
+}
+
+/// Every image reference of `def` as written, with the platforms it is needed for.
+pub fn written_references(def: &Definition, platform: &Platform) -> Vec<(String, Platform)> {
     let img = &def.image;
     let mut refs: Vec<(String, Platform)> = Vec::new();
     let mut add = |r: &str, p: &Platform| {
@@ -207,6 +223,20 @@ pub fn build_one(
 ) -> Result<Built> {
     let start = Instant::now();
     let platform = Platform::linux(&bc.arch);
+    // Locked references resolve by digest; `--locked` requires every one to be locked.
+    let written: Vec<String> = written_references(def, &platform)
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
+    let lock = crate::resolve::lockfile_for_build(def, &written, cfg)?;
+    let locked_provider;
+    let provider: &dyn ImageProvider = match &lock {
+        Some(l) => {
+            locked_provider = crate::resolve::LockedProvider::new(provider, l);
+            &locked_provider
+        }
+        None => provider,
+    };
     let docker = bc.formats.contains(&Format::Docker);
     let (dir, name) = match &bc.destination {
         Destination::Dir { dir, name } => (

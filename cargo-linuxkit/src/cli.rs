@@ -42,7 +42,7 @@ pub struct GlobalArgs {
     /// Run without accessing the network (cargo and registry pulls).
     #[arg(long, global = true)]
     pub offline: bool,
-    /// Require Cargo.lock to be up to date (passed to cargo).
+    /// Require Cargo.lock and linuxkit.lock to be up to date (passed to cargo).
     #[arg(long, global = true)]
     pub locked: bool,
     /// Require Cargo.lock and cache to be up to date (passed to cargo; implies --offline).
@@ -83,6 +83,18 @@ pub enum CommandArgs {
     /// Build or push a workspace package as an image (`cargo:<package>`), tagged by content hash.
     #[command(subcommand)]
     Pkg(PkgArgs),
+    /// Write linuxkit.lock: pin every registry image of each package's definitions to a digest.
+    Lock,
+    /// Re-resolve tags and update linuxkit.lock, printing `old -> new` per changed image.
+    Update(UpdateArgs),
+}
+
+/// `update`.
+#[derive(Debug, Args, Default)]
+pub struct UpdateArgs {
+    /// Images to update (a reference as written, or its name without tag); default: all.
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
 }
 
 /// `pkg` subcommands.

@@ -47,5 +47,7 @@ pub fn execute(args: &RawArgs, cfg: &Config) -> Result<i32> {
         CommandArgs::Cache(a) => commands::cache::run(a, cfg),
         CommandArgs::Run(a) => commands::run::run(a, cfg),
         CommandArgs::Pkg(a) => commands::pkg::run(a, cfg),
+        CommandArgs::Lock => commands::lock::run(cfg),
+        CommandArgs::Update(a) => commands::update::run(&a.images, cfg),
     }
 }

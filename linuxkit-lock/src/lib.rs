@@ -27,7 +27,8 @@
 //!   review see which architectures changed).
 //!
 //! Local image sources (`cargo:`, `kernel:`, `init:`, `dir:`) are built from the workspace and
-//! tagged by content; they are never locked ([`is_lockable`] is false for them).
+//! tagged by content, and references written with a digest are pinned already: neither is
+//! locked ([`is_lockable`] is false for them).
 //!
 //! This crate has no engine dependencies: `linuxkit-macros` reads the file at compile time.
 
@@ -103,9 +104,12 @@ struct RawImage {
     platforms: BTreeMap<String, String>,
 }
 
-/// Is `reference` a registry image that belongs in the lockfile (not a local source)?
+/// Is `reference` a registry image that belongs in the lockfile? Local sources are built from
+/// the workspace, and a reference with a digest (`name:tag@sha256:...`) is pinned already.
 pub fn is_lockable(reference: &str) -> bool {
-    !reference.is_empty() && !linuxkit_validate::reference::is_local_source(reference)
+    !reference.is_empty()
+        && !reference.contains('@')
+        && !linuxkit_validate::reference::is_local_source(reference)
 }
 
 /// Is `digest` of the form `sha256:<64 lowercase hex>`?
@@ -383,7 +387,8 @@ mod tests {
             Some(format!("alpine:3.20@{}", d('4')).as_str())
         );
         assert_eq!(l.pinned("alpine:3.21"), None);
-        let s = l.staleness(["alpine:3.20", "cargo:hello", "redis:7"]);
+        let pinned = format!("busybox:1@{}", d('5'));
+        let s = l.staleness(["alpine:3.20", "cargo:hello", "redis:7", pinned.as_str()]);
         assert_eq!(s.missing, ["redis:7"]);
         assert_eq!(s.unused, ["linuxkit/kernel:6.6.71"]);
         assert!(!s.is_up_to_date());

@@ -7,5 +7,7 @@ pub mod check;
 pub mod export;
 pub mod import;
 pub mod list;
+pub mod lock;
 pub mod pkg;
 pub mod run;
+pub mod update;
