@@ -16,11 +16,13 @@ pub enum Format {
     KernelInitrd,
     /// `tar-kernel-initrd`: `<name>-initrd.tar` holding kernel, initrd.img, cmdline, ucode.cpio.
     TarKernelInitrd,
-    /// `kernel+squashfs`: kernel, cmdline and `<name>-squashfs.img`.
+    /// `kernel+squashfs`: kernel, cmdline and `<name>-squashfs.img` (plus the root loader
+    /// `<name>-squashfs-initrd.img` when the kernel's drivers are modules).
     KernelSquashfs,
     /// `kernel+erofs`: kernel, cmdline and `<name>-erofs.img`.
     KernelErofs,
-    /// `kernel+iso`: kernel, cmdline and `<name>.iso` (ISO 9660 root filesystem).
+    /// `kernel+iso`: kernel, cmdline and `<name>.iso` (ISO 9660 root filesystem; plus the root
+    /// loader `<name>-iso-initrd.img` when the kernel's drivers are modules).
     KernelIso,
     /// `iso-bios`: a BIOS-bootable hybrid ISO (`<name>.iso`).
     IsoBios,

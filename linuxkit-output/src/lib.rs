@@ -13,7 +13,8 @@
 //! - `kernel_initrd`: `kernel+initrd` and `tar-kernel-initrd` files.
 //! - `tree`: the tar as a directory tree (metadata in memory, contents in a scratch file) for
 //!   filesystem images: `squashfs` (backhand), `iso` (hadris-iso: `kernel+iso`, `iso-bios`
-//!   with ISOLINUX and a hybrid MBR, `iso-efi*` with an El Torito EFI image).
+//!   with ISOLINUX and a hybrid MBR, `iso-efi*` with an El Torito EFI image); `rootloader`:
+//!   the small initramfs that mounts those roots when the kernel's drivers are modules.
 //! - `efi`: UEFI formats: a Unified Kernel Image (`uki`, systemd-stub plus sections) on a FAT
 //!   ESP in a GPT disk (`disk`: `fatfs`, `gpt`); `convert` turns raw disks into qcow2/VHD/VMDK
 //!   with `qemu-img`; `bootfiles` finds stubs and bootloaders from the host's Debian packages.
@@ -28,8 +29,12 @@
 //! - Every kernel+initrd-based disk gets `boot/ucode.cpio` in front of its initrd (upstream
 //!   drops it there, with a TODO).
 //! - `raw-efi`/`qcow2-efi`/`iso-efi*` boot a UKI at `EFI/BOOT/BOOTX64.EFI` (upstream: GRUB or
-//!   systemd-boot loading it); `iso-efi` keeps upstream's kernel-only boot with
-//!   `root=/dev/sr0`, `iso-bios` too (ISOLINUX, hybrid MBR).
+//!   systemd-boot loading it); `iso-efi` keeps upstream's kernel boot with `root=/dev/sr0`,
+//!   `iso-bios` too (ISOLINUX, hybrid MBR).
+//! - When the image's kernel has the root device's drivers as modules (Debian's), `iso-bios`
+//!   and `iso-efi` boot with a root loader initrd (`rootloader`) and `kernel+squashfs`/
+//!   `kernel+iso` write it as `<name>-squashfs-initrd.img`/`<name>-iso-initrd.img`; upstream's
+//!   kernels have the drivers built in and need none.
 //! - `qcow2-bios`, `aws`, `vhd`, `dynamic-vhd`, `vmdk`, `gcp` are the `raw-bios` disk (FAT +
 //!   SYSLINUX) converted, not an ext4 disk made in a VM; `aws`/`qcow2-bios` honour `--size`.
 //! - Times inside images are LinuxKit's fixed time and identifiers derive from the name, so
@@ -49,6 +54,7 @@ pub mod initrd;
 mod iso;
 mod kernel_initrd;
 mod pgz;
+mod rootloader;
 mod squashfs;
 mod staging;
 mod tree;
@@ -64,6 +70,7 @@ pub use initrd::{tar_to_initrd, BootFiles, Compression};
 pub use kernel_initrd::DEFAULT_MTIME;
 pub use pgz::PieceCache;
 
+use rootloader::RootDevice;
 use staging::Staging;
 
 /// Settings that apply to several formats.
@@ -245,6 +252,9 @@ pub fn write_outputs(
                 let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
                 staging.write_bytes(&format!("{name}-kernel"), &boot.kernel)?;
                 staging.write_bytes(&format!("{name}-cmdline"), boot.cmdline.as_bytes())?;
+                if let Some(loader) = rootloader::loader(t, f, RootDevice::Disk)? {
+                    staging.write_bytes(&format!("{name}-squashfs-initrd.img"), &loader)?;
+                }
                 let i = staging.create(&f.file_name(name))?;
                 let s = staging.get(i);
                 squashfs::write(t, io::BufWriter::new(s.file()))?;
@@ -290,6 +300,9 @@ pub fn write_outputs(
                 let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
                 staging.write_bytes(&format!("{name}-kernel"), &boot.kernel)?;
                 staging.write_bytes(&format!("{name}-cmdline"), boot.cmdline.as_bytes())?;
+                if let Some(loader) = rootloader::loader(t, f, RootDevice::Cdrom)? {
+                    staging.write_bytes(&format!("{name}-iso-initrd.img"), &loader)?;
+                }
                 let i = staging.create(&f.file_name(name))?;
                 let s = staging.get(i);
                 iso::write(s.file(), Some(t), vec![], iso::Boot::None).map_err(|e| s.err(e))?;
@@ -300,16 +313,25 @@ pub fn write_outputs(
                     return Err(no_kernel(f));
                 }
                 bootfiles::check_arch(&opts.arch, f)?;
+                let loader = rootloader::loader(t, f, RootDevice::Cdrom)?;
                 let cfg = format!(
-                    "DEFAULT linux\nLABEL linux\n    KERNEL /boot/kernel\n    APPEND {}\n",
+                    "DEFAULT linux\nLABEL linux\n    KERNEL /boot/kernel\n{}    APPEND {}\n",
+                    if loader.is_some() {
+                        "    INITRD /boot/initrd.img\n"
+                    } else {
+                        ""
+                    },
                     with_root(&boot.cmdline, "/dev/sr0")
                 );
-                let extras = vec![
+                let mut extras = vec![
                     iso::Extra::bytes("boot/kernel", boot.kernel.clone()),
                     iso::Extra::bytes("isolinux/isolinux.bin", bootfiles::ISOLINUX_BIN.read(f)?),
                     iso::Extra::bytes("isolinux/ldlinux.c32", bootfiles::LDLINUX_C32.read(f)?),
                     iso::Extra::bytes("isolinux/isolinux.cfg", cfg.into_bytes()),
                 ];
+                if let Some(loader) = loader {
+                    extras.push(iso::Extra::bytes("boot/initrd.img", loader));
+                }
                 let boot = iso::Boot::Bios {
                     boot_image: "isolinux/isolinux.bin".into(),
                     mbr: bootfiles::ISOHDPFX.read(f)?,
@@ -324,6 +346,12 @@ pub fn write_outputs(
                 let (boot, gz, cmdline, t) = if f == Format::IsoEfi {
                     let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
                     let cmdline = with_root(&boot.cmdline, "/dev/sr0");
+                    // The UKI's initrd is the root loader, when the kernel needs one.
+                    if let Some(loader) = rootloader::loader(t, f, RootDevice::Cdrom)? {
+                        let path = empty.path().to_path_buf();
+                        io::Write::write_all(empty.as_file_mut(), &loader)
+                            .map_err(|source| OutputError::Write { path, source })?;
+                    }
                     (boot, empty.as_file_mut(), cmdline, Some(t))
                 } else {
                     let (boot, gz) = initrd.as_mut().ok_or_else(|| unsupported(f))?;
@@ -432,6 +460,7 @@ pub fn write_outputs(
                     }
                     _ => convert::qemu_img(f, &raw_path, &out, "vmdk", None)?,
                 }
+                convert::make_reproducible(f, &out, &f.file_name(name), &seed)?;
             }
             _ => return Err(unsupported(f)),
         }

@@ -331,18 +331,22 @@ pub fn prepare(target: &BootTarget, opts: &RunOptions) -> Result<VmPlan, RunErro
         BootMode::Squashfs {
             kernel,
             squashfs,
+            initrd,
             cmdline,
         } => {
             m.kernel = Some(direct_kernel(kernel)?);
+            m.initrd = initrd.clone();
             m.cmdline = Some(format!("{cmdline} root=/dev/sda").trim().to_string());
             m.disks.push((squashfs.clone(), Some("raw".into())));
         }
         BootMode::KernelIso {
             kernel,
             iso,
+            initrd,
             cmdline,
         } => {
             m.kernel = Some(direct_kernel(kernel)?);
+            m.initrd = initrd.clone();
             m.cmdline = Some(with_root(cmdline, "/dev/sr0"));
             m.cdrom = Some(iso.clone());
         }

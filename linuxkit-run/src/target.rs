@@ -2,7 +2,8 @@
 //!
 //! - `P` does not exist but `P-kernel` does: kernel boot with `P-initrd.img` and `P-cmdline`;
 //!   a squashfs boot when `P-squashfs.img` exists (`kernel+squashfs`), or a kernel boot with
-//!   `P.iso` as the root CD-ROM when there is no initrd but an ISO (`kernel+iso`).
+//!   `P.iso` as the root CD-ROM when there is no initrd but an ISO (`kernel+iso`); those two
+//!   load `P-squashfs-initrd.img`/`P-iso-initrd.img` (a modular kernel's root loader) if present.
 //! - `P` ends in `.iso`: CD-ROM boot (UEFI when the name ends in `-efi.iso` or
 //!   `-efi-initrd.iso`).
 //! - `P` ends in `.img.tar.gz` (`gcp`): the `disk.raw` inside is unpacked into the state
@@ -36,6 +37,8 @@ pub enum BootMode {
         kernel: PathBuf,
         /// `<prefix>-squashfs.img`.
         squashfs: PathBuf,
+        /// `<prefix>-squashfs-initrd.img`, the root loader of a modular kernel, when present.
+        initrd: Option<PathBuf>,
         /// The contents of `<prefix>-cmdline`.
         cmdline: String,
     },
@@ -46,6 +49,8 @@ pub enum BootMode {
         kernel: PathBuf,
         /// `<prefix>.iso`.
         iso: PathBuf,
+        /// `<prefix>-iso-initrd.img`, the root loader of a modular kernel, when present.
+        initrd: Option<PathBuf>,
         /// The contents of `<prefix>-cmdline`.
         cmdline: String,
     },
@@ -96,16 +101,19 @@ pub fn detect(path: &Path) -> Result<BootTarget, RunError> {
             let squashfs = suffixed(path, "-squashfs.img");
             let initrd = suffixed(path, "-initrd.img");
             let iso = suffixed(path, ".iso");
+            let optional = |suffix: &str| Some(suffixed(path, suffix)).filter(|p| p.is_file());
             let mode = if squashfs.is_file() {
                 BootMode::Squashfs {
                     kernel,
                     squashfs,
+                    initrd: optional("-squashfs-initrd.img"),
                     cmdline,
                 }
             } else if !initrd.is_file() && iso.is_file() {
                 BootMode::KernelIso {
                     kernel,
                     iso,
+                    initrd: optional("-iso-initrd.img"),
                     cmdline,
                 }
             } else {
@@ -340,6 +348,7 @@ mod tests {
             BootMode::KernelIso {
                 kernel: suffixed(&p, "-kernel"),
                 iso: suffixed(&p, ".iso"),
+                initrd: None,
                 cmdline: String::new()
             }
         );

@@ -1,0 +1,345 @@
+//! The root loader: a small initramfs for the formats whose root file system is a block device
+//! (`kernel+squashfs`, `kernel+iso`, `iso-bios`, `iso-efi`) when the image's kernel has the
+//! drivers for that device as modules.
+//!
+//! Upstream's LinuxKit kernels build the disk, CD-ROM, squashfs and ISO 9660 drivers in, so
+//! `root=/dev/sda` or `root=/dev/sr0` is all they need. A modular kernel (Debian's, as
+//! `kernel:host` packs it) cannot mount such a root by itself: no user space loads the modules.
+//! When the root file system holds `lib/modules/<release>/modules.dep` and a driver the format
+//! needs is a module there rather than built in (`modules.builtin`), the format gets this loader:
+//! a gzip'd newc cpio holding the host's static busybox (Debian `busybox-static`), the needed
+//! modules (with their dependencies, taken from the image itself) and an `/init` script that
+//! loads them, mounts `root=` read-only, puts a tmpfs overlay on top (LinuxKit's init expects
+//! a writable root) and `switch_root`s into the image's `/init`. Kernels without a module
+//! database are taken to have the drivers built in: no loader, as upstream.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Read, Write};
+
+use crate::bootfiles::BootFile;
+use crate::cpio::{Header, Kind as CpioKind, NewcWriter};
+use crate::tree::{Kind, Tree};
+use crate::{Format, OutputError};
+
+/// A statically linked busybox (Debian `busybox-static`).
+pub(crate) const BUSYBOX: BootFile = BootFile {
+    paths: &["/bin/busybox", "/usr/bin/busybox"],
+    package: "busybox-static",
+};
+
+/// What the root is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RootDevice {
+    /// A squashfs on a hard disk (`root=/dev/sda`).
+    Disk,
+    /// An ISO 9660 CD-ROM (`root=/dev/sr0`).
+    Cdrom,
+}
+
+impl RootDevice {
+    /// Modules the root needs: file system, disk driver, controller, the overlay.
+    fn required(self) -> &'static [&'static str] {
+        match self {
+            RootDevice::Disk => &["squashfs", "sd_mod", "ahci", "overlay"],
+            RootDevice::Cdrom => &["isofs", "sr_mod", "ahci", "overlay"],
+        }
+    }
+}
+
+/// Controllers other machines use, loaded when the image has them.
+const OPTIONAL: [&str; 3] = ["ata_piix", "virtio_blk", "virtio_scsi"];
+
+/// `kernel/fs/isofs/isofs.ko[.xz]` -> `isofs`; `-` and `_` are the same in module names.
+fn module_name(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    base.split(".ko").next().unwrap_or(base).replace('-', "_")
+}
+
+fn file_text(tree: &Tree, path: &str) -> Option<String> {
+    match &tree.nodes.get(path.as_bytes())?.kind {
+        Kind::File { offset, len } => {
+            let mut s = String::new();
+            tree.reader(*offset, *len).read_to_string(&mut s).ok()?;
+            Some(s)
+        }
+        _ => None,
+    }
+}
+
+/// The loader initramfs (gzip'd newc cpio) for `format`, or `None` when the kernel needs none.
+pub(crate) fn loader(
+    tree: &Tree,
+    format: Format,
+    device: RootDevice,
+) -> Result<Option<Vec<u8>>, OutputError> {
+    // The newest release with a module database (an image normally has one).
+    let Some(release) = tree
+        .nodes
+        .keys()
+        .filter_map(|p| {
+            let p = std::str::from_utf8(p).ok()?;
+            let rest = p.strip_prefix("lib/modules/")?;
+            rest.strip_suffix("/modules.dep")
+                .filter(|r| !r.contains('/'))
+                .map(str::to_string)
+        })
+        .next_back()
+    else {
+        return Ok(None);
+    };
+    let base = format!("lib/modules/{release}");
+    let dep = file_text(tree, &format!("{base}/modules.dep")).unwrap_or_default();
+    let builtin: BTreeSet<String> = file_text(tree, &format!("{base}/modules.builtin"))
+        .unwrap_or_default()
+        .lines()
+        .map(module_name)
+        .collect();
+    let mut modules: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+    for line in dep.lines() {
+        if let Some((path, deps)) = line.split_once(':') {
+            let deps = deps.split_whitespace().map(module_name).collect();
+            modules.insert(module_name(path), (path.trim().to_string(), deps));
+        }
+    }
+    let needed: Vec<&str> = device
+        .required()
+        .iter()
+        .copied()
+        .filter(|m| !builtin.contains(*m))
+        .collect();
+    if needed.is_empty() {
+        return Ok(None);
+    }
+    let missing: Vec<&str> = needed
+        .iter()
+        .copied()
+        .filter(|m| !modules.contains_key(*m))
+        .collect();
+    if !missing.is_empty() {
+        return Err(OutputError::Image {
+            format: format.name().into(),
+            message: format!(
+                "the kernel ({release}) has {} as modules that the image does not hold, and \
+                 the root file system of this format cannot be mounted without them: add them \
+                 to the kernel image (with `kernel:host`: `kernel:host?modules=overlay,{}`)",
+                missing.join(", "),
+                device.required().join(",")
+            ),
+        });
+    }
+    // Dependencies first, each once.
+    let mut order: Vec<String> = Vec::new();
+    fn visit(
+        m: &str,
+        modules: &BTreeMap<String, (String, Vec<String>)>,
+        order: &mut Vec<String>,
+        depth: usize,
+    ) {
+        let Some((path, deps)) = modules.get(m) else {
+            return;
+        };
+        if order.contains(path) || depth > 64 {
+            return;
+        }
+        for d in deps {
+            visit(d, modules, order, depth + 1);
+        }
+        if !order.contains(path) {
+            order.push(path.clone());
+        }
+    }
+    for m in needed
+        .iter()
+        .copied()
+        .chain(OPTIONAL.iter().copied().filter(|m| !builtin.contains(*m)))
+    {
+        visit(m, &modules, &mut order, 0);
+    }
+
+    let busybox = BUSYBOX.read(format)?;
+    if !is_static_elf(&busybox) {
+        return Err(OutputError::MissingBootFile {
+            path: BUSYBOX.find(format)?,
+            package: format!("{} (this busybox is dynamically linked)", BUSYBOX.package),
+            format: format.name().into(),
+        });
+    }
+    let script = init_script(&release, &order);
+    let werr = |e: io::Error| OutputError::Image {
+        format: format.name().into(),
+        message: format!("writing the root loader: {e}"),
+    };
+
+    // Every directory the files need, parents first.
+    let mut dirs: BTreeSet<String> = ["bin", "dev", "lower", "proc", "root", "upper"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for p in &order {
+        let mut d = format!("{base}/{p}");
+        while let Some((parent, _)) = d.rsplit_once('/') {
+            dirs.insert(parent.to_string());
+            d = parent.to_string();
+        }
+    }
+    let mut files: BTreeMap<String, (CpioKind, u64, Box<dyn Read>, u64)> = BTreeMap::new();
+    for d in dirs {
+        files.insert(d, (CpioKind::Directory, 0o755, Box::new(io::empty()), 0));
+    }
+    files.insert(
+        "bin/busybox".into(),
+        (
+            CpioKind::Regular,
+            0o755,
+            Box::new(io::Cursor::new(busybox.clone())),
+            busybox.len() as u64,
+        ),
+    );
+    files.insert(
+        "init".into(),
+        (
+            CpioKind::Regular,
+            0o755,
+            Box::new(io::Cursor::new(script.clone().into_bytes())),
+            script.len() as u64,
+        ),
+    );
+    for p in &order {
+        let path = format!("{base}/{p}");
+        let Some(Kind::File { offset, len }) = tree.nodes.get(path.as_bytes()).map(|n| &n.kind)
+        else {
+            return Err(OutputError::Image {
+                format: format.name().into(),
+                message: format!("{path} is in modules.dep but not a file in the image"),
+            });
+        };
+        files.insert(
+            path,
+            (
+                CpioKind::Regular,
+                0o644,
+                Box::new(tree.reader(*offset, *len)),
+                *len,
+            ),
+        );
+    }
+
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(9));
+    let mut cpio = NewcWriter::new();
+    for (name, (kind, perm, mut data, size)) in files {
+        let hdr = Header {
+            name: name.as_bytes(),
+            kind,
+            perm,
+            uid: 0,
+            gid: 0,
+            mtime: crate::DEFAULT_MTIME,
+            size,
+            rdev: (0, 0),
+        };
+        cpio.entry(&mut gz, &hdr, &mut data).map_err(werr)?;
+        if name == "dev" {
+            // The kernel opens /dev/console for /init before anything is mounted.
+            let console = Header {
+                name: b"dev/console",
+                kind: CpioKind::Char,
+                perm: 0o600,
+                uid: 0,
+                gid: 0,
+                mtime: crate::DEFAULT_MTIME,
+                size: 0,
+                rdev: (5, 1),
+            };
+            cpio.entry(&mut gz, &console, &mut io::empty())
+                .map_err(werr)?;
+        }
+    }
+    cpio.finish(&mut gz).map_err(werr)?;
+    let mut out = gz.finish().map_err(werr)?;
+    out.flush().map_err(werr)?;
+    Ok(Some(out))
+}
+
+/// The loader's `/init`: load `modules` (paths under `/lib/modules/<release>`, in order), wait
+/// for `root=`, mount it read-only under a tmpfs overlay and switch to the image's `/init`.
+fn init_script(release: &str, modules: &[String]) -> String {
+    let list = modules.join(" ");
+    format!(
+        r#"#!/bin/busybox sh
+# cargo-linuxkit root loader: loads the root device's kernel modules, mounts root= read-only
+# under a tmpfs overlay and starts the image's /init there.
+bb=/bin/busybox
+fail() {{ echo "linuxkit root loader: $*"; exit 1; }}
+$bb mount -t devtmpfs devtmpfs /dev
+$bb mount -t proc proc /proc
+for m in {list}; do
+  $bb insmod /lib/modules/{release}/$m || fail "cannot load $m"
+done
+root=
+for a in $($bb cat /proc/cmdline); do
+  case "$a" in root=*) root="${{a#root=}}" ;; esac
+done
+[ -n "$root" ] || fail "no root= on the kernel command line"
+n=0
+while [ ! -b "$root" ]; do
+  n=$((n + 1))
+  [ $n -le 300 ] || fail "$root did not appear in 30 s"
+  $bb sleep 0.1
+done
+$bb mount -o ro "$root" /lower || fail "cannot mount $root"
+$bb mount -t tmpfs -o mode=0755 tmpfs /upper
+$bb mkdir -p /upper/data /upper/work
+$bb mount -t overlay -o lowerdir=/lower,upperdir=/upper/data,workdir=/upper/work overlay /root \
+  || fail "cannot put a tmpfs overlay on $root"
+$bb umount /proc
+$bb umount -l /dev
+exec $bb switch_root /root /init
+"#
+    )
+}
+
+/// Whether `elf` is an ELF executable without a program interpreter (statically linked).
+fn is_static_elf(elf: &[u8]) -> bool {
+    if elf.len() < 64 || &elf[..4] != b"\x7fELF" || elf[4] != 2 {
+        return false;
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+    let mut phoff = [0u8; 8];
+    phoff.copy_from_slice(&elf[0x20..0x28]);
+    let phoff = u64::from_le_bytes(phoff) as usize;
+    let (size, count) = (u16_at(0x36), u16_at(0x38));
+    (0..count).all(|i| {
+        let o = phoff + i * size;
+        // PT_INTERP = 3.
+        elf.get(o..o + 4) != Some(&3u32.to_le_bytes()[..])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_names_are_normalised() {
+        assert_eq!(module_name("kernel/fs/isofs/isofs.ko"), "isofs");
+        assert_eq!(module_name("kernel/drivers/scsi/sd_mod.ko.xz"), "sd_mod");
+        assert_eq!(module_name("kernel/x/crc-t10dif.ko"), "crc_t10dif");
+    }
+
+    #[test]
+    fn static_elf_detection() {
+        if let Ok(b) = std::fs::read("/bin/sh") {
+            // Debian's dash is dynamically linked.
+            assert!(!is_static_elf(&b));
+        }
+        assert!(!is_static_elf(b"#!/bin/sh\n"));
+    }
+
+    #[test]
+    fn script_loads_modules_in_order() {
+        let s = init_script("6.1.0", &["a.ko".into(), "b.ko".into()]);
+        assert!(s.contains("for m in a.ko b.ko; do"));
+        assert!(s.contains("/lib/modules/6.1.0/$m"));
+        assert!(s.starts_with("#!/bin/busybox sh\n"));
+    }
+}
