@@ -746,4 +746,76 @@ mod tests {
         let plan2 = prepare(&target, &opts).unwrap();
         assert_eq!(plan.args, plan2.args);
     }
+
+    #[test]
+    fn gcp_tarball_is_unpacked_into_the_state_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let tarball = d.path().join("g.img.tar.gz");
+        {
+            let gz = flate2::write::GzEncoder::new(
+                fs::File::create(&tarball).unwrap(),
+                flate2::Compression::fast(),
+            );
+            let mut b = tar::Builder::new(gz);
+            let mut h = tar::Header::new_gnu();
+            h.set_size(1024);
+            h.set_mode(0o644);
+            b.append_data(&mut h, "disk.raw", &[7u8; 1024][..]).unwrap();
+            b.into_inner().unwrap().finish().unwrap();
+        }
+        let target = crate::target::detect(&tarball).unwrap();
+        let opts = RunOptions {
+            qemu: Some("/bin/true".into()),
+            accel: Accel::Tcg,
+            networking: Networking::None,
+            ..RunOptions::default()
+        };
+        let plan = prepare(&target, &opts).unwrap();
+        let raw = d.path().join("g-state/disk.raw");
+        assert_eq!(fs::read(&raw).unwrap(), vec![7u8; 1024]);
+        let want = format!("file={},format=raw,index=0,media=disk", raw.display());
+        assert!(
+            plan.args.iter().any(|a| a.to_string_lossy() == want),
+            "{:?}",
+            plan.args
+        );
+
+        // A tarball without disk.raw is an error naming the file.
+        let bad = d.path().join("b.img.tar.gz");
+        {
+            let gz = flate2::write::GzEncoder::new(
+                fs::File::create(&bad).unwrap(),
+                flate2::Compression::fast(),
+            );
+            let mut b = tar::Builder::new(gz);
+            let mut h = tar::Header::new_gnu();
+            h.set_size(1);
+            b.append_data(&mut h, "other", &[0u8][..]).unwrap();
+            b.into_inner().unwrap().finish().unwrap();
+        }
+        let err = prepare(&crate::target::detect(&bad).unwrap(), &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no disk.raw"), "{err}");
+    }
+
+    #[test]
+    fn kernel_iso_boot_adds_root_and_no_boot_order() {
+        let m = Machine {
+            accel: "tcg".into(),
+            cpus: 1,
+            mem_mb: 256,
+            kernel: Some("/o/k".into()),
+            cmdline: Some(with_root("console=ttyS0", "/dev/sr0")),
+            cdrom: Some("/o/k.iso".into()),
+            ..Machine::default()
+        };
+        let j = args(&m).join(" ");
+        assert!(j.contains("-append console=ttyS0 root=/dev/sr0"), "{j}");
+        assert!(
+            j.contains("-cdrom /o/k.iso") && !j.contains("-boot d"),
+            "{j}"
+        );
+        assert_eq!(with_root("root=/dev/sdb x", "/dev/sr0"), "root=/dev/sdb x");
+    }
 }
