@@ -16,7 +16,7 @@ use boot_support::{boot, build_system, Console};
 const DEFINITION: &str = r#"
 kernel:
   image: linuxkit-local/kernel:test
-  cmdline: "console=ttyS0 panic=-1 quiet"
+  cmdline: "console=ttyS0 panic=-1 quiet linuxkit.onshutdown_timeout=3"
 init:
   - linuxkit-local/init:test
 volumes:
@@ -32,7 +32,32 @@ onboot:
   - name: third
     image: linuxkit-local/busybox:test
     command: ["/bin/sh", "-c", "echo MARK onboot-third"]
+  - name: ifaces
+    image: linuxkit-local/busybox:test
+    net: new
+    runtime:
+      interfaces:
+        - name: vethc
+          peer: vethh
+      bindNS:
+        net: /run/netns/iftest
+    command: ["/bin/sh", "-c", "sed 's/^/MARK ifaces /' /proc/net/dev"]
+  - name: ifcheck
+    image: linuxkit-local/busybox:test
+    net: /run/netns/iftest
+    pid: host
+    env: ["X=1"]
+    command:
+      - sh
+      - -c
+      - |
+        echo "MARK ifcheck path $PATH"
+        echo "MARK ifcheck ns $(cut -d: -f1 /proc/net/dev | tr -d ' ' | tail -n +3 | tr '\n' ' ')"
+        echo "MARK ifcheck root $(cut -d: -f1 /proc/1/net/dev | tr -d ' ' | tail -n +3 | tr '\n' ' ')"
 onshutdown:
+  - name: hang
+    image: linuxkit-local/busybox:test
+    command: ["/bin/sh", "-c", "echo MARK onshutdown-hang; exec sleep 1000"]
   - name: bye
     image: linuxkit-local/busybox:test
     command: ["/bin/sh", "-c", "echo MARK onshutdown-bye"]
@@ -169,8 +194,48 @@ fn boot_onboot_services_and_shutdown() {
         "{text}"
     );
 
-    // Shutdown: services are stopped (caps got SIGTERM), onshutdown runs, QEMU exits.
-    let order = console.positions(&["MARK poweroff", "MARK caps-term", "MARK onshutdown-bye"]);
+    // runtime.json interfaces and bindNS: the veth end is in the container's namespace (seen
+    // again through the bound namespace by a later container), its peer in the root one.
+    let line = |prefix: &str| {
+        console
+            .find(prefix)
+            .unwrap_or_else(|| panic!("no {prefix:?} line:\n{text}"))
+            .to_string()
+    };
+    assert!(text.contains("created interface vethc type veth"), "{text}");
+    assert!(
+        console
+            .lines
+            .iter()
+            .any(|(_, l)| l.contains("MARK ifaces") && l.contains("vethc:")),
+        "{text}"
+    );
+    let ns_ifaces = line("MARK ifcheck ns ");
+    assert!(
+        ns_ifaces.contains("vethc") && !ns_ifaces.contains("vethh"),
+        "{ns_ifaces}"
+    );
+    let root_ifaces = line("MARK ifcheck root ");
+    assert!(
+        root_ifaces.contains("vethh") && !root_ifaces.contains("vethc"),
+        "{root_ifaces}"
+    );
+    // An env without PATH gets containerd's default, so a bare command name is found.
+    assert!(
+        line("MARK ifcheck path ")
+            .ends_with("path /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        "{text}"
+    );
+
+    // Shutdown: services are stopped (caps got SIGTERM), onshutdown runs (a hung one is killed
+    // after linuxkit.onshutdown_timeout), QEMU exits.
+    assert!(text.contains("onshutdown hang killed by SIGKILL"), "{text}");
+    let order = console.positions(&[
+        "MARK poweroff",
+        "MARK caps-term",
+        "MARK onshutdown-hang",
+        "MARK onshutdown-bye",
+    ]);
     assert!(
         order.windows(2).all(|w| w[0] < w[1]),
         "shutdown out of order:\n{text}"

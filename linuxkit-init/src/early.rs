@@ -4,13 +4,11 @@
 use std::fs;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use nix::fcntl::AtFlags;
 use nix::mount::{mount, MsFlags};
-use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-use nix::unistd::{chdir, chroot, fchownat, Gid, Uid};
+use nix::unistd::{chdir, chroot};
 
 use crate::error::{IoContext, Result, SysContext};
 use crate::{error, info};
@@ -51,139 +49,45 @@ pub fn console() {
     }
 }
 
-/// If `/` is the initramfs (ramfs or tmpfs rootfs), copies it into a fresh tmpfs, moves that
-/// over `/` and chroots into it, deleting the originals as it goes. `pivot_root` (which the
-/// container runtime uses) does not work from the initramfs root.
+/// If `/` is the initramfs (ramfs or tmpfs rootfs), makes it a mount with a parent:
+/// bind-mounts the initramfs root onto `/dev` (a directory inside it), moves that bind over
+/// `/` and chroots into it. `pivot_root(2)` (which the container runtime uses) refuses a root
+/// that is the kernel's rootfs mount itself, not one stacked on it. Nothing is copied: the
+/// files stay where the kernel unpacked them.
 pub fn switch_root() -> Result<()> {
     let st = nix::sys::statfs::statfs("/").sys(|| "statfs /".into())?;
     let magic = st.filesystem_type().0 as i64;
     if magic != TMPFS_MAGIC && magic != RAMFS_MAGIC {
         return Ok(());
     }
-    // A tmpfs root that is a real mount (our own copy, after a re-exec) has a parent mount;
-    // the initramfs root is mount id 1's child of nothing. Detect our copy by a marker.
-    if Path::new("/.linuxkit-init-root").exists() {
+    // Already switched (after a re-exec of PID 1): the marker is on the bind.
+    if Path::new(SWITCHED_MARKER).exists() {
         return Ok(());
     }
-    let root_dev = fs::metadata("/").io("stat", "/")?.dev();
-    // If devtmpfs was mounted for the console, unmount it (the copy skips other devices
-    // anyway; the fds stay open).
+    // If devtmpfs was mounted for the console, unmount it (the fds stay open) and use the
+    // directory as the staging point.
     let _ = nix::mount::umount2("/dev", nix::mount::MntFlags::MNT_DETACH);
-    fs::create_dir_all("/mnt").io("create", "/mnt")?;
+    fs::create_dir_all("/dev").io("create", "/dev")?;
     mount(
-        Some("rootfs"),
-        "/mnt",
-        Some("tmpfs"),
-        MsFlags::empty(),
-        Some("mode=0755"),
+        Some("/"),
+        "/dev",
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
     )
-    .sys(|| "mount tmpfs on /mnt".into())?;
-    let mnt_dev = fs::metadata("/mnt").io("stat", "/mnt")?.dev();
-    copy_tree(Path::new("/"), Path::new("/mnt"), root_dev, mnt_dev);
-    fs::write("/mnt/.linuxkit-init-root", b"").io("write", "/mnt/.linuxkit-init-root")?;
-    chdir("/mnt").sys(|| "chdir /mnt".into())?;
+    .sys(|| "bind / on /dev".into())?;
+    chdir("/dev").sys(|| "chdir /dev".into())?;
     mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
-        .sys(|| "move /mnt to /".into())?;
+        .sys(|| "move the bind of / over /".into())?;
     chroot(".").sys(|| "chroot".into())?;
     chdir("/").sys(|| "chdir /".into())?;
+    let _ = fs::write(SWITCHED_MARKER, b"");
     Ok(())
 }
 
-/// Copies `src` (a directory) into `dst`, keeping owners, modes and mtimes, skipping other
-/// filesystems and `dst` itself, and unlinking each copied non-directory from `src`.
-fn copy_tree(src: &Path, dst: &Path, src_dev: u64, skip_dev: u64) {
-    let entries = match fs::read_dir(src) {
-        Ok(e) => e,
-        Err(e) => {
-            error!("read {}: {e}", src.display());
-            return;
-        }
-    };
-    for entry in entries.flatten() {
-        let from = entry.path();
-        let to = dst.join(entry.file_name());
-        let meta = match fs::symlink_metadata(&from) {
-            Ok(m) => m,
-            Err(_) => continue,
-        };
-        if meta.dev() != src_dev || meta.dev() == skip_dev {
-            if meta.is_dir() {
-                // A mount point (or the target itself): keep the empty directory.
-                let _ = fs::create_dir(&to);
-            }
-            continue;
-        }
-        if let Err(e) = copy_entry(&from, &to, &meta, src_dev, skip_dev) {
-            error!("copy {}: {e}", from.display());
-        }
-    }
-}
-
-fn copy_entry(from: &Path, to: &Path, meta: &fs::Metadata, src_dev: u64, skip: u64) -> Result<()> {
-    let ft = meta.file_type();
-    let mode = meta.mode() & 0o7777;
-    use std::os::unix::fs::FileTypeExt;
-    if ft.is_dir() {
-        fs::create_dir(to).or_else(exists_ok).io("mkdir", to)?;
-        copy_tree(from, to, src_dev, skip);
-    } else if ft.is_symlink() {
-        let target = fs::read_link(from).io("readlink", from)?;
-        std::os::unix::fs::symlink(&target, to).io("symlink", to)?;
-    } else if ft.is_file() {
-        let mut input = fs::File::open(from).io("open", from)?;
-        let mut output = fs::File::create(to).io("create", to)?;
-        std::io::copy(&mut input, &mut output).io("copy to", to)?;
-    } else {
-        let kind = if ft.is_char_device() {
-            SFlag::S_IFCHR
-        } else if ft.is_block_device() {
-            SFlag::S_IFBLK
-        } else if ft.is_fifo() {
-            SFlag::S_IFIFO
-        } else {
-            return Ok(()); // sockets are not copied
-        };
-        let rdev = meta.rdev();
-        let dev = makedev(nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev));
-        mknod(to, kind, Mode::from_bits_truncate(mode), dev)
-            .sys(|| format!("mknod {}", to.display()))?;
-    }
-    fchownat(
-        None,
-        to,
-        Some(Uid::from_raw(meta.uid())),
-        Some(Gid::from_raw(meta.gid())),
-        AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .sys(|| format!("chown {}", to.display()))?;
-    if !ft.is_symlink() {
-        fs::set_permissions(to, fs::Permissions::from_mode(mode)).io("chmod", to)?;
-        set_mtime(to, meta.mtime());
-    }
-    if !ft.is_dir() {
-        let _ = fs::remove_file(from);
-    }
-    Ok(())
-}
-
-fn exists_ok(e: std::io::Error) -> std::io::Result<()> {
-    if e.kind() == std::io::ErrorKind::AlreadyExists {
-        Ok(())
-    } else {
-        Err(e)
-    }
-}
-
-fn set_mtime(path: &Path, mtime: i64) {
-    let t = nix::sys::time::TimeSpec::new(mtime, 0);
-    let _ = nix::sys::stat::utimensat(
-        None,
-        path,
-        &t,
-        &t,
-        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-    );
-}
+/// Written once `/` is the bind (survives a re-exec; invisible to containers, whose roots are
+/// their own).
+const SWITCHED_MARKER: &str = "/.linuxkit-init-root";
 
 struct M {
     src: &'static str,

@@ -31,6 +31,14 @@ pub enum InitError {
         /// The parse error.
         source: serde_json::Error,
     },
+    /// A route netlink request (runtime.json `interfaces`) failed.
+    #[error("{what}: {source}")]
+    Netlink {
+        /// What was attempted.
+        what: String,
+        /// The kernel's answer.
+        source: std::io::Error,
+    },
     /// youki's libcontainer refused or failed an operation.
     #[error("container {id}: {what}: {}", chain(source.as_ref()))]
     Container {

@@ -14,9 +14,12 @@ mod error;
 mod log;
 mod modules;
 mod mountopts;
+mod netlink;
 mod runtime;
 mod signals;
 mod supervisor;
+#[cfg(feature = "trace")]
+mod trace;
 
 use std::path::Path;
 use std::time::Instant;
@@ -50,6 +53,8 @@ fn boot(t0: Instant) -> Action {
         error!("switch to a tmpfs root: {e} (containers may fail to pivot_root)");
     }
     early::mounts();
+    #[cfg(feature = "trace")]
+    trace::install(&early::cmdline());
     early::banner();
     info!(
         "root switched and mounted in {} ms",
@@ -66,31 +71,31 @@ fn boot(t0: Instant) -> Action {
     early::hostname();
     early::resolv_conf();
     early::loopback();
-    let mut mods = modules::Modules::open();
-    if !mods.is_empty() {
-        for m in modules::configured()
-            .iter()
-            .map(String::as_str)
-            .chain(["overlay"])
-        {
-            mods.load(m);
-        }
-        info!(
-            "configured modules loaded at {} ms",
-            t0.elapsed().as_millis()
-        );
-        if !early::cmdline().contains("linuxkit.coldplug=0") {
-            mods.coldplug();
-        }
+    // Modules named in /etc/modules*, and drivers for the devices present; `overlay` and
+    // other filesystems are loaded when a mount first needs them.
+    let configured = modules::configured();
+    let coldplug = !early::cmdline().contains("linuxkit.coldplug=0");
+    if !configured.is_empty() || coldplug {
+        modules::with(|mods| {
+            if mods.is_empty() {
+                return;
+            }
+            for m in &configured {
+                mods.load(m);
+            }
+            if coldplug {
+                mods.coldplug();
+            }
+        });
+        info!("modules loaded at {} ms", t0.elapsed().as_millis());
     }
-    info!("modules loaded at {} ms", t0.elapsed().as_millis());
     runtime::volumes(Path::new(runtime::VOLUMES_ROOT));
     let mut sup = supervisor::Supervisor::new(sigpipe);
     info!(
         "init done in {} ms; running onboot containers",
         t0.elapsed().as_millis()
     );
-    sup.run_sequence(Path::new("/containers/onboot"), "onboot", true);
+    sup.run_sequence(Path::new("/containers/onboot"), "onboot", true, None);
     if let Some(a) = sup.requested() {
         return shutdown(&mut sup, a);
     }
@@ -102,7 +107,13 @@ fn boot(t0: Instant) -> Action {
 fn shutdown(sup: &mut supervisor::Supervisor, action: Action) -> Action {
     info!("shutting down ({action:?})");
     sup.stop_services(supervisor::STOP_GRACE);
-    sup.run_sequence(Path::new("/containers/onshutdown"), "onshutdown", false);
+    let timeout = supervisor::onshutdown_timeout(&early::cmdline());
+    sup.run_sequence(
+        Path::new("/containers/onshutdown"),
+        "onshutdown",
+        false,
+        Some(timeout),
+    );
     action
 }
 

@@ -7,6 +7,7 @@ use std::ffi::CString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::{error, info};
 
@@ -161,6 +162,36 @@ impl Modules {
         }
         done
     }
+}
+
+/// The module database, read on first use.
+static DB: Mutex<Option<Modules>> = Mutex::new(None);
+
+/// Runs `f` on the module database of the running kernel (read on first use).
+pub fn with<T>(f: impl FnOnce(&mut Modules) -> T) -> T {
+    let mut db = DB.lock().unwrap_or_else(|e| e.into_inner());
+    f(db.get_or_insert_with(Modules::open))
+}
+
+/// Makes sure the kernel knows filesystem `fstype` (`overlay`, ...), loading its module on
+/// first use: loading a module costs tens of milliseconds under emulation, so nothing is
+/// loaded that no mount needs.
+pub fn ensure_filesystem(fstype: &str) {
+    let known = fs::read_to_string("/proc/filesystems")
+        .map(|s| filesystem_listed(&s, fstype))
+        .unwrap_or(false);
+    if !known {
+        let t0 = std::time::Instant::now();
+        if with(|m| m.load(fstype)) {
+            info!("module {fstype} loaded in {} ms", t0.elapsed().as_millis());
+        }
+    }
+}
+
+/// Whether `/proc/filesystems` text lists `fstype` (`nodev\toverlay`, `\text4`).
+fn filesystem_listed(text: &str, fstype: &str) -> bool {
+    text.lines()
+        .any(|l| l.split_whitespace().next_back() == Some(fstype))
 }
 
 fn builtin(name: &str) -> bool {
@@ -361,6 +392,15 @@ kernel/drivers/virtio/virtio_ring.ko:\n";
         );
         assert_eq!(m.load_order("overlay"), ["overlay"]);
         assert!(m.load_order("nope").is_empty());
+    }
+
+    #[test]
+    fn filesystems_are_matched_by_name() {
+        let text = "nodev\tsysfs\nnodev\toverlay\n\text4\n";
+        assert!(filesystem_listed(text, "overlay"));
+        assert!(filesystem_listed(text, "ext4"));
+        assert!(!filesystem_listed(text, "over"));
+        assert!(!filesystem_listed(text, "nodev"));
     }
 
     #[test]

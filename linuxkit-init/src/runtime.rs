@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::error::{InitError, IoContext, Result, SysContext};
 use crate::mountopts;
+use crate::netlink::Rtnl;
 use crate::{error, info};
 
 /// Where `linuxkit build` puts volumes (`<name>/{lower,tmp,merged}`).
@@ -131,6 +132,9 @@ pub fn do_mount(m: &Mount) -> Result<()> {
     }
     let src = (!m.source.is_empty()).then_some(m.source.as_str());
     let fstype = (!m.kind.is_empty()).then_some(m.kind.as_str());
+    if let Some(t) = fstype.filter(|t| !matches!(*t, "bind" | "tmpfs" | "proc" | "sysfs")) {
+        crate::modules::ensure_filesystem(t);
+    }
     let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
     // A pure propagation change (no flags, no type, no source) needs only the second call.
     if !(opts.flags.is_empty() && src.is_none() && fstype.is_none()) {
@@ -154,9 +158,19 @@ pub fn do_mount(m: &Mount) -> Result<()> {
     Ok(())
 }
 
-/// After `create`: bind-mounts `/proc/<pid>/ns/<type>` onto each non-empty `bindNS` path, and
-/// sets up `interfaces`.
+/// After `create`, before `start` (LinuxKit's `prepareProcess`): sets up `interfaces` in the
+/// container's network namespace, then bind-mounts `/proc/<pid>/ns/<type>` onto each
+/// non-empty `bindNS` path.
 pub fn prepare_process(rt: &Runtime, pid: i32) -> Result<()> {
+    if let Some(ifaces) = rt.interfaces.as_ref().filter(|v| !v.is_empty()) {
+        let mut rtnl = Rtnl::open().map_err(|source| InitError::Netlink {
+            what: "open a route netlink socket".into(),
+            source,
+        })?;
+        for iface in ifaces {
+            interface(&mut rtnl, iface, pid)?;
+        }
+    }
     if let Some(b) = &rt.bind_ns {
         let pairs = [
             ("cgroup", &b.cgroup),
@@ -173,9 +187,6 @@ pub fn prepare_process(rt: &Runtime, pid: i32) -> Result<()> {
             };
             bind_ns(pid, ns, Path::new(path))?;
         }
-    }
-    for iface in rt.interfaces.iter().flatten() {
-        move_interface(pid, &iface.name, &iface.add, &iface.peer)?;
     }
     Ok(())
 }
@@ -198,15 +209,57 @@ fn bind_ns(pid: i32, ns: &str, path: &Path) -> Result<()> {
     .sys(|| format!("bind {} on {}", src.display(), path.display()))
 }
 
-/// Moves an existing interface into the container's network namespace. Creating interfaces
-/// (`add: veth`, ...) needs netlink and is not supported yet: it is reported, not fatal.
-fn move_interface(pid: i32, name: &str, add: &str, peer: &str) -> Result<()> {
-    if !add.is_empty() || !peer.is_empty() {
-        error!("interface {name}: creating interfaces (add: {add}, peer: {peer}) is not supported; skipped");
-        return Ok(());
+/// What LinuxKit does for one `interfaces` entry: with `add` (implied `veth` when `peer` is
+/// set), create the link — a veth pair, or with `createInRoot`, in the root namespace and then
+/// move it; otherwise directly in the container's namespace. Without `add`, move the existing
+/// interface `name` into the container. The veth's `peer` stays in the root namespace.
+fn interface(rtnl: &mut Rtnl, iface: &Interface, pid: i32) -> Result<()> {
+    let name = iface.name.as_str();
+    let nl = |what: String| move |source| InitError::Netlink { what, source };
+    if name.is_empty() {
+        return Err(InitError::Netlink {
+            what: "runtime.json interface without a name".into(),
+            source: std::io::Error::from_raw_os_error(libc::EINVAL),
+        });
     }
-    let _ = pid;
-    error!("interface {name}: moving interfaces into a container is not supported; skipped");
+    let pid_u = pid.unsigned_abs();
+    let kind = if iface.add.is_empty() && !iface.peer.is_empty() {
+        "veth"
+    } else {
+        iface.add.as_str()
+    };
+    let in_root = iface.create_in_root || kind == "veth";
+    if !kind.is_empty() {
+        if kind == "veth" && iface.peer.is_empty() {
+            return Err(InitError::Netlink {
+                what: format!("veth {name} needs a peer"),
+                source: std::io::Error::from_raw_os_error(libc::EINVAL),
+            });
+        }
+        let peer = (kind == "veth").then_some(iface.peer.as_str());
+        let target = (!in_root).then_some(pid_u);
+        let mut added = rtnl.add(name, kind, peer, target);
+        // The kernel cannot load the driver itself (no modprobe helper): load it, retry.
+        if added
+            .as_ref()
+            .is_err_and(|e| e.raw_os_error() == Some(libc::EOPNOTSUPP))
+            && crate::modules::with(|m| m.load(kind))
+        {
+            added = rtnl.add(name, kind, peer, target);
+        }
+        added.map_err(nl(format!("create interface {name} of type {kind}")))?;
+        info!("created interface {name} type {kind}");
+        if !in_root {
+            return Ok(());
+        }
+    }
+    let index = rtnl
+        .index_of(name)
+        .map_err(nl(format!("find interface {name}")))?;
+    rtnl.move_to_pid(index, pid_u).map_err(nl(format!(
+        "move interface {name} into the namespace of pid {pid}"
+    )))?;
+    info!("moved interface {name} to pid {pid}");
     Ok(())
 }
 
@@ -223,6 +276,7 @@ pub fn volumes(root: &Path) {
         if !lower.is_dir() || !merged.is_dir() {
             continue;
         }
+        crate::modules::ensure_filesystem("overlay");
         let result = if tmp.is_dir() {
             mount(
                 Some("tmpfs"),
@@ -271,8 +325,10 @@ pub fn volumes(root: &Path) {
     }
 }
 
-/// Points bind mounts of `<bundle>/config.json` whose source is a bare volume name at that
-/// volume's `merged` directory under `volumes_root`, rewriting the file when anything changed.
+/// Fixes up `<bundle>/config.json` before the container is created, rewriting the file when
+/// anything changed: bind mounts whose source is a bare volume name point at that volume's
+/// `merged` directory under `volumes_root`, and a process environment without `PATH` gets
+/// containerd's default one (see [`default_path`]).
 ///
 /// `linuxkit build` substitutes volume names only in the YAML's `binds`; binds that come from
 /// an image's `org.mobyproject.config` label (and `mounts` of type `bind`) keep the bare name,
@@ -286,11 +342,12 @@ pub fn resolve_volume_binds(bundle: &Path, volumes_root: &Path) -> Result<()> {
             path: path.clone(),
             source,
         })?;
-    let changed = rewrite_volume_binds(&mut spec, |name| {
+    let binds = rewrite_volume_binds(&mut spec, |name| {
         let dir = volumes_root.join(name);
         dir.is_dir().then(|| dir.join("merged"))
     });
-    if changed {
+    let env = default_path(&mut spec);
+    if binds || env {
         let out = serde_json::to_vec(&spec).map_err(|source| InitError::Json {
             path: path.clone(),
             source,
@@ -298,6 +355,32 @@ pub fn resolve_volume_binds(bundle: &Path, volumes_root: &Path) -> Result<()> {
         fs::write(&path, out).io("write", &path)?;
     }
     Ok(())
+}
+
+/// containerd's default `PATH` for Linux containers (`oci.WithDefaultPathEnv`).
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Adds [`DEFAULT_PATH`] to `process.env` when it has no `PATH`: libcontainer looks the
+/// command up in the container's `PATH` only, and an image without `Env` (or a definition
+/// that sets `env` without `PATH`) leaves none. Returns whether the spec changed.
+fn default_path(spec: &mut serde_json::Value) -> bool {
+    let Some(process) = spec.get_mut("process").and_then(|p| p.as_object_mut()) else {
+        return false;
+    };
+    let env = process
+        .entry("env")
+        .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+    let Some(env) = env.as_array_mut() else {
+        return false;
+    };
+    if env
+        .iter()
+        .any(|e| e.as_str().is_some_and(|e| e.starts_with("PATH=")))
+    {
+        return false;
+    }
+    env.push(serde_json::Value::String(DEFAULT_PATH.into()));
+    true
 }
 
 /// The pure part of [`resolve_volume_binds`]: rewrites the source of each bind mount (type
@@ -381,6 +464,22 @@ mod tests {
                 "proc"
             ]
         );
+    }
+
+    #[test]
+    fn a_missing_path_gets_containerds_default() {
+        let mut spec = serde_json::json!({"process": {"args": ["sh"]}});
+        assert!(default_path(&mut spec));
+        assert_eq!(spec["process"]["env"], serde_json::json!([DEFAULT_PATH]));
+        let mut spec = serde_json::json!({"process": {"env": ["A=1"]}});
+        assert!(default_path(&mut spec));
+        assert_eq!(
+            spec["process"]["env"],
+            serde_json::json!(["A=1", DEFAULT_PATH])
+        );
+        let mut spec = serde_json::json!({"process": {"env": ["PATH=/bin"]}});
+        assert!(!default_path(&mut spec));
+        assert_eq!(spec["process"]["env"], serde_json::json!(["PATH=/bin"]));
     }
 
     #[test]

@@ -23,6 +23,19 @@ use crate::{error, info};
 
 /// How long services get between SIGTERM and SIGKILL at shutdown.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long each onshutdown container may run before it is killed, unless the kernel command
+/// line sets `linuxkit.onshutdown_timeout=SECONDS` (a hung container must not keep the
+/// machine from powering off).
+pub const ONSHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The onshutdown timeout for kernel command line `cmdline`.
+pub fn onshutdown_timeout(cmdline: &str) -> Duration {
+    cmdline
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("linuxkit.onshutdown_timeout="))
+        .and_then(|v| v.parse().ok())
+        .map_or(ONSHUTDOWN_TIMEOUT, Duration::from_secs)
+}
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// A service that ran this long before crashing restarts after the minimum delay again.
@@ -283,12 +296,16 @@ impl Supervisor {
         prefix: &str,
         log: &Path,
     ) -> Result<(Container, i32)> {
+        let t0 = Instant::now();
         let rt = runtime::load(bundle)?;
         runtime::prepare_filesystem(&rt)?;
         runtime::resolve_volume_binds(bundle, Path::new(runtime::VOLUMES_ROOT))?;
+        let t_prep = t0.elapsed().as_millis();
         let out = self.add_stream(id, prefix, log)?;
         let err = self.add_stream(id, prefix, log)?;
-        let mut c = match container::create(id, bundle, out, err) {
+        let created = container::create(id, bundle, out, err);
+        let t_create = t0.elapsed().as_millis();
+        let mut c = match created {
             Ok(c) => c,
             Err(e) => {
                 self.drain(id, Duration::ZERO);
@@ -302,13 +319,23 @@ impl Supervisor {
             self.drain(id, Duration::ZERO);
             return Err(e);
         }
+        info!(
+            "{id}: runtime.json {t_prep} ms, created at {t_create} ms, started at {} ms",
+            t0.elapsed().as_millis()
+        );
         Ok((c, pid))
     }
 
     /// Runs every bundle in `dir` (sorted) to completion, one after another; a failure is
     /// logged and the next bundle runs. Stops early when a shutdown is requested and
-    /// `interruptible` is set.
-    pub fn run_sequence(&mut self, dir: &Path, section: &str, interruptible: bool) {
+    /// `interruptible` is set. A container still running after `timeout` is killed.
+    pub fn run_sequence(
+        &mut self,
+        dir: &Path,
+        section: &str,
+        interruptible: bool,
+        timeout: Option<Duration>,
+    ) {
         for bundle in bundles(dir) {
             if interruptible && self.request.is_some() {
                 info!("{section}: shutdown requested, skipping the remaining containers");
@@ -319,15 +346,13 @@ impl Supervisor {
             let log = PathBuf::from(format!("/var/log/{section}.{name}.log"));
             let t0 = Instant::now();
             match self.launch(&id, &bundle, &name, &log) {
-                Ok((c, pid)) => {
-                    let status = loop {
-                        if let Some(st) = self.exited.remove(&pid) {
-                            break st;
-                        }
-                        self.pump(Duration::from_secs(1));
-                    };
+                Ok((mut c, pid)) => {
+                    let status = self.wait_for(&mut c, pid, timeout, &format!("{section} {name}"));
                     self.drain(&id, Duration::from_millis(500));
-                    let (what, _) = describe(&status);
+                    let what = status.map_or_else(
+                        || "did not exit after SIGKILL; abandoned".to_string(),
+                        |st| describe(&st).0,
+                    );
                     info!("{section} {name} {what} ({} ms)", t0.elapsed().as_millis());
                     if let Err(e) = container::delete(c) {
                         error!("{e}");
@@ -336,6 +361,46 @@ impl Supervisor {
                 Err(e) => error!("{section} {name}: {e}"),
             }
             runtime::cleanup(&bundle);
+        }
+    }
+
+    /// Waits for container process `pid` to exit, handling output and signals meanwhile. After
+    /// `timeout` the container is killed (SIGKILL) and given 5 more seconds; None when it
+    /// still has not exited.
+    fn wait_for(
+        &mut self,
+        c: &mut Container,
+        pid: i32,
+        timeout: Option<Duration>,
+        what: &str,
+    ) -> Option<WaitStatus> {
+        let mut deadline = timeout.map(|t| Instant::now() + t);
+        let mut killed = false;
+        loop {
+            if let Some(st) = self.exited.remove(&pid) {
+                return Some(st);
+            }
+            let now = Instant::now();
+            let mut wait = Duration::from_secs(1);
+            if let Some(d) = deadline {
+                if now >= d {
+                    if killed {
+                        return None;
+                    }
+                    error!(
+                        "{what} still running after {} s: killing it",
+                        timeout.unwrap_or_default().as_secs()
+                    );
+                    if let Err(e) = container::kill(c, Signal::SIGKILL) {
+                        error!("{e}");
+                    }
+                    killed = true;
+                    deadline = Some(now + Duration::from_secs(5));
+                    continue;
+                }
+                wait = wait.min(d - now);
+            }
+            self.pump(wait);
         }
     }
 
@@ -523,6 +588,19 @@ mod tests {
         assert_eq!(display_name("012-a-b"), "a-b");
         assert_eq!(display_name("getty"), "getty");
         assert_eq!(display_name("ab-c"), "ab-c");
+    }
+
+    #[test]
+    fn onshutdown_timeout_comes_from_the_command_line() {
+        assert_eq!(onshutdown_timeout("console=ttyS0"), ONSHUTDOWN_TIMEOUT);
+        assert_eq!(
+            onshutdown_timeout("quiet linuxkit.onshutdown_timeout=3 x"),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            onshutdown_timeout("linuxkit.onshutdown_timeout=x"),
+            ONSHUTDOWN_TIMEOUT
+        );
     }
 
     #[test]

@@ -83,7 +83,8 @@ pub fn local_images() -> (PathBuf, u64) {
             write_init_image(&layout, INIT_REF, &init, None).expect("init image");
             let kernel = KernelSource::host()
                 .expect("no /boot/vmlinuz-* with /lib/modules (apt-get install linux-image-amd64)");
-            write_kernel_image(&layout, KERNEL_REF, &kernel, &["overlay"]).expect("kernel image");
+            write_kernel_image(&layout, KERNEL_REF, &kernel, &["overlay", "veth"])
+                .expect("kernel image");
             let bb =
                 host_busybox().expect("no static /bin/busybox (apt-get install busybox-static)");
             let mut layer = busybox_layer(&bb).expect("busybox layer");
