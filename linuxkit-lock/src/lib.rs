@@ -258,6 +258,29 @@ impl Lockfile {
     }
 }
 
+/// Does the package manifest `text` (a `Cargo.toml`) opt in to compile-time lock checks with
+/// `[package.metadata.linuxkit] locked = true`? `path` is only used in messages.
+pub fn manifest_requires_lock(text: &str, path: &Path) -> Result<bool, LockError> {
+    let bad = |message: String| LockError::Parse {
+        path: path.to_path_buf(),
+        message,
+    };
+    let doc: toml::Table = toml::from_str(text).map_err(|e| bad(e.to_string().trim().into()))?;
+    let locked = doc
+        .get("package")
+        .and_then(|p| p.get("metadata"))
+        .and_then(|m| m.get("linuxkit"))
+        .and_then(|l| l.get("locked"));
+    match locked {
+        None => Ok(false),
+        Some(toml::Value::Boolean(b)) => Ok(*b),
+        Some(other) => Err(bad(format!(
+            "[package.metadata.linuxkit] locked must be true or false, not a {}",
+            other.type_str()
+        ))),
+    }
+}
+
 /// How a lockfile differs from the references in use.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Staleness {
@@ -403,6 +426,19 @@ mod tests {
                 "init:linuxkit-init"
             ])
             .is_up_to_date());
+    }
+
+    #[test]
+    fn manifests_opt_in_with_metadata_locked() {
+        let p = Path::new("Cargo.toml");
+        let yes = "[package]\nname = \"a\"\n[package.metadata.linuxkit]\nlocked = true\n";
+        assert!(manifest_requires_lock(yes, p).unwrap());
+        assert!(!manifest_requires_lock("[package]\nname = \"a\"\n", p).unwrap());
+        let e = manifest_requires_lock("[package.metadata.linuxkit]\nlocked = 1\n", p).unwrap_err();
+        assert!(
+            e.to_string().contains("locked must be true or false"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -41,7 +41,8 @@ pub(crate) fn image(attr: TokenStream, item: TokenStream) -> TokenStream {
         Err(_) => {}
     }
     let errors = errors.iter().map(syn::Error::to_compile_error);
-    quote!(#(#errors)* #item)
+    let tracking = crate::locked::tracking();
+    quote!(#(#errors)* #tracking #item)
 }
 
 /// The function must be callable as `name()` by `linuxkit_dsl::main!`.
@@ -223,8 +224,8 @@ impl Definition {
                     }
                 }
             }
-            "init" => each(self, v::image_source),
-            "image" => self.check(arg, v::image_source),
+            "init" => each(self, crate::locked::image_source),
+            "image" => self.check(arg, crate::locked::image_source),
             "mode" => {
                 if let Expr::Lit(syn::ExprLit {
                     lit: Lit::Int(int), ..
@@ -270,8 +271,8 @@ impl Definition {
         };
         let args: Vec<&Expr> = call.args.iter().collect();
         match (ty.as_str(), function.as_str(), &args[..]) {
-            ("Container", "new", [_, image, ..]) => self.check(image, v::image_source),
-            ("Kernel", "new", [image, ..]) => self.check(image, v::image_source),
+            ("Container", "new", [_, image, ..]) => self.check(image, crate::locked::image_source),
+            ("Kernel", "new", [image, ..]) => self.check(image, crate::locked::image_source),
             ("Volume", "new", [name, ..]) => self.check(name, v::volume_name),
             ("File", "new", [path, ..]) => self.check(path, v::file_path),
             ("Mount", "tmpfs", [destination, ..]) => self.check(destination, v::absolute_path),

@@ -15,6 +15,8 @@
 //! - [`macro@image`]: the attribute on an image definition function, which checks the whole
 //!   definition (unique names, binds to defined volumes, ...) and every literal passed to a
 //!   builder method.
+//! - Pinned definitions (`[package.metadata.linuxkit] locked = true`): image references must
+//!   be in the package's `linuxkit.lock` (`locked.rs`).
 //!
 //! (The reference macro is `image_ref!`, not `image!`: a crate cannot export a function-like
 //! macro and an attribute with the same name.)
@@ -38,21 +40,30 @@ use proc_macro::TokenStream;
 
 mod definition;
 mod literal;
+mod locked;
 
 use linuxkit_validate as v;
 use literal::checked_str;
 
 /// An image reference, checked against the docker/containerd grammar:
 /// `image_ref!("linuxkit/init:b5506cc7")`, `image_ref!("alpine@sha256:<64 hex>")`.
+///
+/// In a package with `[package.metadata.linuxkit] locked = true`, the reference must also be
+/// in the package's `linuxkit.lock` (see [`macro@image`]).
 #[proc_macro]
 pub fn image_ref(input: TokenStream) -> TokenStream {
-    checked_str(
+    let lit = checked_str(
         input.into(),
         "image_ref",
         "linuxkit/init:v1",
-        v::image_reference,
-    )
-    .into()
+        locked::image_reference,
+    );
+    let tracking = locked::tracking();
+    if tracking.is_empty() {
+        lit.into()
+    } else {
+        quote::quote!({ #tracking #lit }).into()
+    }
 }
 
 /// An absolute path without `..`: `path!("/etc/hosts")`.
@@ -139,6 +150,14 @@ pub fn mode(input: TokenStream) -> TokenStream {
 ///
 /// Facts reached through `let` bindings of the body count; a rule that needs a fact computed at
 /// run time (a container returned by another function) is skipped.
+///
+/// Pinned definitions: when the package's `Cargo.toml` has `[package.metadata.linuxkit]
+/// locked = true`, every registry image reference written as a literal (in `image_ref!` or
+/// passed to the builders above) must be in `linuxkit.lock` next to that `Cargo.toml`, else
+/// it is an error on the literal saying to run `cargo linuxkit lock`. Local sources (`cargo:`,
+/// `kernel:`, `init:`, `dir:`) and references with a digest are exempt. The files are read
+/// from disk at expansion (never the network) and the expansion `include_bytes!`es them, so
+/// editing the lockfile recompiles the definitions.
 #[proc_macro_attribute]
 pub fn image(attr: TokenStream, item: TokenStream) -> TokenStream {
     definition::image(attr.into(), item.into()).into()
