@@ -37,7 +37,14 @@ pub struct BuildOptions<'a> {
     pub decompress_kernel: bool,
     /// Receives upstream-like status lines (`Extract kernel image: ...`, `Add init containers:`).
     pub progress: Option<&'a dyn Fn(&str)>,
+    /// Most tar entries (over all layers) one image may have; more fails the build (default
+    /// [`DEFAULT_MAX_IMAGE_ENTRIES`]). Flattening keeps every path of an image in memory.
+    pub max_image_entries: u64,
 }
+
+/// The default of [`BuildOptions::max_image_entries`]: about 2 million entries (a full Debian
+/// image has some 10 000), at most a few hundred MiB of path bookkeeping.
+pub const DEFAULT_MAX_IMAGE_ENTRIES: u64 = 1 << 21;
 
 impl BuildOptions<'_> {
     /// Options for `platform` with upstream's defaults: no Dockerfile, sources relative to the
@@ -50,6 +57,7 @@ impl BuildOptions<'_> {
             home: std::env::var_os("HOME").map(PathBuf::from),
             decompress_kernel: false,
             progress: None,
+            max_image_entries: DEFAULT_MAX_IMAGE_ENTRIES,
         }
     }
 }
@@ -219,7 +227,15 @@ impl Builder<'_> {
             r.clone(),
             self.opts.decompress_kernel,
         );
-        image_tar("kernel", Some((&resolved, &r)), "", "", &mut kf).context(context)?;
+        image_tar(
+            self.opts.max_image_entries,
+            "kernel",
+            Some((&resolved, &r)),
+            "",
+            "",
+            &mut kf,
+        )
+        .context(context)?;
         kf.close().context(|| "close error".to_string())?;
         Ok(())
     }
@@ -237,8 +253,15 @@ impl Builder<'_> {
             let location = format!("init[{i}]");
             let resolved = self.resolve(&location, init, &r).context(context)?;
             out.source = r.clone();
-            image_tar(&location, Some((&resolved, &r)), "", RESOLV_SYMLINK, out)
-                .context(context)?;
+            image_tar(
+                self.opts.max_image_entries,
+                &location,
+                Some((&resolved, &r)),
+                "",
+                RESOLV_SYMLINK,
+                out,
+            )
+            .context(context)?;
         }
         let dbs = out.apk_dbs.take().unwrap_or_default();
         if dbs.len() > 1 {
@@ -272,12 +295,20 @@ impl Builder<'_> {
         let vol_image = vol.image.as_deref().filter(|s| !s.is_empty());
         let format = vol.format.as_deref().unwrap_or("");
         match vol_image {
-            None => image_tar(&location, None, &lower, RESOLV_SYMLINK, out),
+            None => image_tar(
+                self.opts.max_image_entries,
+                &location,
+                None,
+                &lower,
+                RESOLV_SYMLINK,
+                out,
+            ),
             Some(img) if format.is_empty() || format == "filesystem" => {
                 let r = canonical(img)?;
                 let resolved = self.resolve(&location, img, &r)?;
                 out.source = r.clone();
                 image_tar(
+                    self.opts.max_image_entries,
                     &location,
                     Some((&resolved, &r)),
                     &lower,
@@ -404,6 +435,7 @@ impl Builder<'_> {
                 }
                 None => {
                     image_tar(
+                        self.opts.max_image_entries,
                         &location,
                         Some((&resolved, &r)),
                         &format!("{root}/"),

@@ -46,6 +46,25 @@ pub enum BuildError {
         /// The underlying error.
         source: io::Error,
     },
+    /// A layer entry cargo-linuxkit refuses to place: its path or link target leaves the image
+    /// root, it is stored below a symbolic link, or it is a hard link to a missing path.
+    #[error("image {reference} has an unsafe layer entry {entry:?}: {reason}; cargo-linuxkit refuses to assemble it (rebuild the image without that entry)")]
+    UnsafeEntry {
+        /// The image.
+        reference: String,
+        /// The entry's name (cleaned).
+        entry: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// An image has more layer entries than the build allows (a layer bomb).
+    #[error("image {reference} has more than {limit} layer entries: refusing to assemble it (an image this large is not a LinuxKit image; BuildOptions::max_image_entries raises the limit)")]
+    TooManyEntries {
+        /// The image.
+        reference: String,
+        /// The limit.
+        limit: u64,
+    },
     /// Generating a container's `config.json`/`runtime.json` failed.
     #[error(transparent)]
     Config(#[from] ConfigError),

@@ -73,6 +73,7 @@ pub(crate) fn tar_prefix(
 /// `ImageTar`: `image` (`None` for a blank volume) flattened under `prefix` (empty or ending
 /// with `/`). `resolv` is the symlink target for `etc/resolv.conf`, or empty for containers.
 pub(crate) fn image_tar(
+    max_entries: u64,
     location: &str,
     image: Option<(&ResolvedImage, &str)>,
     prefix: &str,
@@ -85,36 +86,41 @@ pub(crate) fn image_tar(
         return Ok(());
     };
     let mut mtab_found = false;
-    flatten(image, source, &mut |mut h: Header, data: &mut dyn Read| {
-        h.set_pax(PAX_SOURCE, source);
-        h.set_pax(PAX_LOCATION, location);
-        if EXCLUDE.contains(&h.name.as_slice()) {
-            return Ok(());
-        }
-        let hosts = h.name == b"etc/hosts";
-        if hosts || h.name == b"etc/resolv.conf" {
-            h.name = prefixed(prefix, &h.name);
-            h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME));
-            if hosts || resolv.is_empty() {
-                let contents = if hosts { HOSTS } else { NO_RESOLV };
-                h.size = contents.len() as i64;
-                return sink.entry(h, &mut contents.as_bytes());
+    flatten(
+        image,
+        source,
+        max_entries,
+        &mut |mut h: Header, data: &mut dyn Read| {
+            h.set_pax(PAX_SOURCE, source);
+            h.set_pax(PAX_LOCATION, location);
+            if EXCLUDE.contains(&h.name.as_slice()) {
+                return Ok(());
             }
-            h.size = 0;
-            h.typeflag = type_flag::SYMLINK;
-            h.linkname = resolv.as_bytes().to_vec();
-            return sink.entry(h, &mut std::io::empty());
-        }
-        if h.name == b"etc/mtab" {
-            h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME));
-            mtab_found = true;
-        }
-        h.name = prefixed(prefix, &h.name);
-        if h.typeflag == type_flag::LINK {
-            h.linkname = prefixed(prefix, &h.linkname);
-        }
-        sink.entry(h, data)
-    })?;
+            let hosts = h.name == b"etc/hosts";
+            if hosts || h.name == b"etc/resolv.conf" {
+                h.name = prefixed(prefix, &h.name);
+                h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME));
+                if hosts || resolv.is_empty() {
+                    let contents = if hosts { HOSTS } else { NO_RESOLV };
+                    h.size = contents.len() as i64;
+                    return sink.entry(h, &mut contents.as_bytes());
+                }
+                h.size = 0;
+                h.typeflag = type_flag::SYMLINK;
+                h.linkname = resolv.as_bytes().to_vec();
+                return sink.entry(h, &mut std::io::empty());
+            }
+            if h.name == b"etc/mtab" {
+                h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME));
+                mtab_found = true;
+            }
+            h.name = prefixed(prefix, &h.name);
+            if h.typeflag == type_flag::LINK {
+                h.linkname = prefixed(prefix, &h.linkname);
+            }
+            sink.entry(h, data)
+        },
+    )?;
     touch(location, source, prefix, resolv, mtab_found, sink)
 }
 

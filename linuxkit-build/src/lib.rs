@@ -30,6 +30,8 @@ mod oci_volume;
 pub mod reference;
 mod sink;
 
-pub use build::{build_tar, build_tar_to_path, BuildOptions, BuildReport, UsedImage};
+pub use build::{
+    build_tar, build_tar_to_path, BuildOptions, BuildReport, UsedImage, DEFAULT_MAX_IMAGE_ENTRIES,
+};
 pub use error::BuildError;
 pub use image_tar::{DEFAULT_MTIME, PAX_LOCATION, PAX_SOURCE};

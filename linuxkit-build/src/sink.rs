@@ -85,9 +85,22 @@ struct Tee<'a> {
     copy: Vec<u8>,
 }
 
+/// The largest apk database kept in memory (real ones are a few hundred KiB).
+const MAX_APK_DB: usize = 64 << 20;
+
 impl Read for Tee<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if self.copy.len() + n > MAX_APK_DB {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} is larger than {} MiB: not an apk database",
+                    String::from_utf8_lossy(APK_INSTALLED),
+                    MAX_APK_DB >> 20
+                ),
+            ));
+        }
         self.copy.extend_from_slice(&buf[..n]);
         Ok(n)
     }

@@ -59,9 +59,20 @@ impl<R: Read> Reader<R> {
                     let data = self.read_special(size)?;
                     let records = parse_pax(&data)?;
                     if h.typeflag == type_flag::X_HEADER {
+                        if records.keys().any(|k| k.starts_with(b"GNU.sparse.")) {
+                            let name = [&b"GNU.sparse.name"[..], b"path"]
+                                .iter()
+                                .find_map(|k| records.get(*k))
+                                .unwrap_or(&h.name);
+                            return Err(bad(format!(
+                                "{}: sparse files are not supported",
+                                String::from_utf8_lossy(name)
+                            )));
+                        }
                         pax = Some(records);
                     }
-                    // Global headers are not applied (LinuxKit images do not use them).
+                    // Global headers are read past and not applied to later entries, as by Go's
+                    // reader (which hands them to the caller; they are not emitted here).
                     continue;
                 }
                 type_flag::GNU_LONG_NAME => {
@@ -328,9 +339,7 @@ fn parse_pax(mut data: &[u8]) -> io::Result<BTreeMap<Vec<u8>, Vec<u8>>> {
             .ok_or_else(|| bad("invalid PAX record"))?;
         let key = rec[..eq].to_vec();
         let value = rec[eq + 1..].to_vec();
-        if !key.starts_with(b"GNU.sparse.") {
-            out.insert(key, value);
-        }
+        out.insert(key, value);
         data = &data[len..];
     }
     Ok(out)
