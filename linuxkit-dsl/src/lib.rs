@@ -8,6 +8,7 @@
 //! - [`check`]: every check that needs no image contents, as [`Problem`]s with item paths.
 //! - [`emit`]: the evaluation protocol of definition targets ([`main!`]).
 //! - [`codegen`]: a model as idiomatic Rust builder code (`cargo linuxkit import`).
+//! - [`testing`]: policies asserted on definitions from `cargo test`.
 //! - Compile-time checks from `linuxkit-macros`, re-exported: `#[image]`, `image_ref!`,
 //!   `path!`, `bind!`, `tmpfs!`, `mode!`, ...
 
@@ -17,6 +18,7 @@ pub mod codegen;
 pub mod emit;
 pub mod location;
 pub mod model;
+pub mod testing;
 pub mod types;
 pub mod yaml;
 
