@@ -233,6 +233,14 @@ pub enum CacheArgs {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Check the whole cache: every blob against its digest, every image's references and
+    /// sizes, `index.json`. Exit 1 when anything is wrong.
+    Verify {
+        /// Remove damaged blobs (the next build pulls them again) and replace an unreadable
+        /// `index.json` by an empty one.
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 /// `run`.

@@ -55,6 +55,7 @@ impl OciLayout {
 
     /// Reads a blob fully, checking its digest (small blobs: manifests, indexes, configs).
     pub fn read_blob(&self, digest: &str, reference: &str) -> Result<Vec<u8>, StoreError> {
+        check_digest(digest, reference)?;
         let path = blob_path(&self.blobs_dir(), digest);
         let bytes = read(&path)?;
         let actual = crate::digest::sha256_digest(&bytes);
@@ -126,6 +127,9 @@ impl OciLayout {
                 source,
             })?;
         let blobs_dir = self.blobs_dir();
+        for l in &manifest.layers {
+            check_digest(&l.digest, reference)?;
+        }
         let layers = manifest
             .layers
             .iter()
@@ -148,6 +152,19 @@ impl OciLayout {
             blobs_dir,
         })
     }
+}
+
+/// A digest read from a document must be `sha256:<64 hex>` before it names a file: anything else
+/// (`sha256:../../etc/passwd`) could read outside the layout.
+fn check_digest(digest: &str, reference: &str) -> Result<(), StoreError> {
+    crate::write::sha256_hex(digest)
+        .map(|_| ())
+        .map_err(|_| StoreError::Unsupported {
+            reference: reference.to_string(),
+            message: format!(
+                "invalid digest {digest:?}: expected sha256: followed by 64 lowercase hex digits"
+            ),
+        })
 }
 
 /// Picks the first manifest of an index whose OS and architecture match (the variant is

@@ -85,7 +85,7 @@ pub enum StoreError {
         available: String,
     },
     /// A blob's content does not match its digest.
-    #[error("blob {digest} of {reference} does not match its digest (got {actual})")]
+    #[error("blob {digest} of {reference} does not match its digest (got {actual}); if it is in the cache, `cargo linuxkit cache verify --repair` removes the damaged copy so that the next build pulls it again")]
     DigestMismatch {
         /// The image the blob belongs to.
         reference: String,

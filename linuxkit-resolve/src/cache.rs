@@ -33,6 +33,79 @@ pub struct CacheEntry {
     pub size: u64,
 }
 
+/// What [`Cache::resolve_cached`] found.
+#[derive(Debug)]
+pub enum Cached {
+    /// Every blob is present (layers are verified while read).
+    Ready(Box<ResolvedImage>),
+    /// A blob was never stored (another platform was pulled, or the root only).
+    Missing,
+    /// A blob was damaged (wrong digest or size) and has been removed; what was wrong.
+    Damaged(String),
+}
+
+/// One problem [`Cache::verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheProblem {
+    /// The images (root names) affected, when known.
+    pub images: Vec<String>,
+    /// What is wrong.
+    pub what: String,
+    /// How to fix it (or what `repair` did).
+    pub fix: String,
+    /// Whether `repair` fixed it.
+    pub repaired: bool,
+}
+
+/// The result of [`Cache::verify`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Blobs hashed.
+    pub blobs: usize,
+    /// Their total size.
+    pub bytes: u64,
+    /// Roots of `index.json` checked.
+    pub roots: usize,
+    /// What is wrong; empty for a healthy cache.
+    pub problems: Vec<CacheProblem>,
+}
+
+fn root_label(d: &Descriptor) -> String {
+    d.annotations
+        .as_ref()
+        .and_then(|a| {
+            a.get(ANNOTATION_REF_NAME)
+                .or(a.get(ANNOTATION_CONTAINERD_NAME))
+        })
+        .cloned()
+        .unwrap_or_else(|| d.digest.clone())
+}
+
+fn empty_index_doc() -> Index {
+    linuxkit_oci::write::empty_index()
+}
+
+fn hash_file(path: &Path) -> Result<(String, u64), ResolveError> {
+    use sha2::{Digest as _, Sha256};
+    let io_err = |source| ResolveError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = fs::File::open(path).map_err(io_err)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(io_err)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((format!("sha256:{}", hex::encode(h.finalize())), size))
+}
+
 /// The LinuxKit-compatible image cache.
 #[derive(Debug, Clone)]
 pub struct Cache {
@@ -82,36 +155,261 @@ impl Cache {
     /// Finds the root descriptor of `image` like LinuxKit's `FindDescriptor`: by name (the
     /// expanded reference), and for a digest-pinned reference by digest.
     pub fn find(&self, image: &ImageRef) -> Result<Option<Descriptor>, ResolveError> {
-        let index = self.reader.index()?;
+        let index = self.reader.index().map_err(|e| match e {
+            StoreError::Json { source, .. } => ResolveError::CacheIndex {
+                cache: self.dir().to_path_buf(),
+                reason: source.to_string(),
+            },
+            other => other.into(),
+        })?;
         Ok(find_in_index(&index, image))
     }
 
     /// Resolves a cached root for `platform`. Returns `Ok(None)` when blobs of the selected
-    /// manifest are missing (another platform of the index was cached): the caller pulls.
+    /// manifest are missing (another platform of the index was cached) or damaged (removed
+    /// here): the caller pulls.
     pub fn resolve_root(
         &self,
         reference: &str,
         root: Descriptor,
         platform: &Platform,
     ) -> Result<Option<ResolvedImage>, ResolveError> {
-        let blobs = self.reader.blobs_dir();
+        match self.resolve_cached(reference, root, platform)? {
+            Cached::Ready(img) => Ok(Some(*img)),
+            Cached::Missing | Cached::Damaged(_) => Ok(None),
+        }
+    }
+
+    /// Like [`Cache::resolve_root`], telling a blob that was never pulled (another platform)
+    /// from a damaged one: a blob whose digest or size is wrong is removed from the cache (so
+    /// that a pull stores it again) and reported as [`Cached::Damaged`]. Layers are verified
+    /// while they are read (their size is checked here).
+    pub fn resolve_cached(
+        &self,
+        reference: &str,
+        root: Descriptor,
+        platform: &Platform,
+    ) -> Result<Cached, ResolveError> {
+        let small = |digest: &str| -> Result<Option<Vec<u8>>, ResolveError> {
+            match self.reader.read_blob(digest, reference) {
+                Ok(raw) => Ok(Some(raw)),
+                Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                    Ok(None)
+                }
+                Err(StoreError::DigestMismatch { actual, .. }) => {
+                    let _ = fs::remove_file(self.writer.blob_path(digest));
+                    Err(ResolveError::Io {
+                        path: self.writer.blob_path(digest),
+                        source: io::Error::other(format!(
+                            "damaged (its content hashes to {actual})"
+                        )),
+                    })
+                }
+                Err(e) => Err(e.into()),
+            }
+        };
+        let damaged = |e: ResolveError| -> Result<Cached, ResolveError> {
+            match e {
+                ResolveError::Io { path, source } => {
+                    Ok(Cached::Damaged(format!("{}: {source}", path.display())))
+                }
+                other => Err(other),
+            }
+        };
+        let mut manifest_desc = root.clone();
         if media::is_index(&root.media_type) {
-            // Check the selected manifest exists before reading it (partial index caches).
-            let raw = self.reader.read_blob(&root.digest, reference)?;
+            let raw = match small(&root.digest) {
+                Ok(Some(raw)) => raw,
+                Ok(None) => return Ok(Cached::Missing),
+                Err(e) => return damaged(e),
+            };
             let index: Index = serde_json::from_slice(&raw).map_err(|source| StoreError::Json {
                 what: format!("index of {reference}"),
                 source,
             })?;
-            let m = linuxkit_oci::layout::select_platform(reference, &index, platform)?;
-            if !linuxkit_oci::store::blob_path(&blobs, &m.digest).is_file() {
-                return Ok(None);
+            manifest_desc = linuxkit_oci::layout::select_platform(reference, &index, platform)?;
+        }
+        match small(&manifest_desc.digest) {
+            Ok(Some(raw)) => {
+                if let Ok(m) = serde_json::from_slice::<Manifest>(&raw) {
+                    match small(&m.config.digest) {
+                        Ok(Some(_)) => {}
+                        Ok(None) => return Ok(Cached::Missing),
+                        Err(e) => return damaged(e),
+                    }
+                }
+            }
+            Ok(None) => return Ok(Cached::Missing),
+            Err(e) => return damaged(e),
+        }
+        let mut img = self.reader.resolve_descriptor(reference, root, platform)?;
+        for (layer, desc) in img.layers.iter_mut().zip(&img.manifest.layers) {
+            match fs::metadata(&layer.path) {
+                Err(_) => return Ok(Cached::Missing),
+                Ok(m) if m.len() != desc.size => {
+                    let _ = fs::remove_file(&layer.path);
+                    return Ok(Cached::Damaged(format!(
+                        "{}: {} bytes instead of {} (truncated or damaged)",
+                        layer.path.display(),
+                        m.len(),
+                        desc.size
+                    )));
+                }
+                Ok(_) => {}
+            }
+            // Hashing while streaming costs little next to decompression and catches damage
+            // that happened after insertion (a flipped bit).
+            layer.verify = true;
+        }
+        Ok(Cached::Ready(Box::new(img)))
+    }
+
+    /// Checks the whole cache: `index.json` parses, every blob's content matches its name,
+    /// every blob a root needs is present with the recorded size (manifests of an index may be
+    /// absent: only the platforms used are pulled). With `repair`, damaged blobs are removed
+    /// (the next build pulls them again) and an unreadable `index.json` is moved aside and
+    /// replaced by an empty one (images are pulled again; present blobs are reused).
+    pub fn verify(&self, repair: bool) -> Result<VerifyReport, ResolveError> {
+        let _lock = self
+            .writer
+            .lock()
+            .map_err(|e| ResolveError::write("(cache)", e))?;
+        let mut report = VerifyReport::default();
+        let index_path = self.dir().join("index.json");
+        let index: Index = match fs::read(&index_path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        {
+            Ok(i) => i,
+            Err(why) => {
+                let mut p = CacheProblem {
+                    images: Vec::new(),
+                    what: format!("{}: {why}", index_path.display()),
+                    fix: "run `cargo linuxkit cache verify --repair` (moves it aside and starts an empty index; images are pulled again, present blobs are reused)".into(),
+                    repaired: false,
+                };
+                if repair {
+                    let aside = self.dir().join("index.json.damaged");
+                    let _ = fs::rename(&index_path, &aside);
+                    self.writer
+                        .update_index(|_| ())
+                        .map_err(|e| ResolveError::write("(cache)", e))?;
+                    p.repaired = true;
+                    p.fix = format!(
+                        "moved to {} and replaced by an empty index",
+                        aside.display()
+                    );
+                }
+                report.problems.push(p);
+                empty_index_doc()
+            }
+        };
+        // Every blob: the name is its digest.
+        let blobs = self.writer.blobs_dir();
+        let mut damaged: BTreeMap<String, String> = BTreeMap::new();
+        let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
+        for entry in fs::read_dir(&blobs).map_err(|source| ResolveError::Io {
+            path: blobs.clone(),
+            source,
+        })? {
+            let entry = entry.map_err(|source| ResolveError::Io {
+                path: blobs.clone(),
+                source,
+            })?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let digest = format!("sha256:{name}");
+            if sha256_hex(&digest).is_err() {
+                report.problems.push(CacheProblem {
+                    images: Vec::new(),
+                    what: format!("{}: not a blob name", entry.path().display()),
+                    fix: "remove the file".into(),
+                    repaired: false,
+                });
+                continue;
+            }
+            let (actual, size) = hash_file(&entry.path())?;
+            report.blobs += 1;
+            report.bytes += size;
+            if actual != digest {
+                damaged.insert(digest.clone(), format!("content hashes to {actual}"));
+            } else {
+                sizes.insert(digest, size);
             }
         }
-        let img = self.reader.resolve_descriptor(reference, root, platform)?;
-        if img.layers.iter().any(|l| !l.path.is_file()) {
-            return Ok(None);
+        // Every root: what it needs is present, intact and of the recorded size.
+        let mut missing: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+        let mut blame: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for root in &index.manifests {
+            report.roots += 1;
+            let name = root_label(root);
+            let mut todo = vec![(root.clone(), true)];
+            let mut seen = BTreeSet::new();
+            while let Some((d, required)) = todo.pop() {
+                if !seen.insert(d.digest.clone()) {
+                    continue;
+                }
+                blame
+                    .entry(d.digest.clone())
+                    .or_default()
+                    .insert(name.clone());
+                if damaged.contains_key(&d.digest) {
+                    continue;
+                }
+                let Some(&size) = sizes.get(&d.digest) else {
+                    if required {
+                        let e = missing
+                            .entry(d.digest.clone())
+                            .or_insert_with(|| ("missing".into(), BTreeSet::new()));
+                        e.1.insert(name.clone());
+                    }
+                    continue;
+                };
+                if size != d.size {
+                    damaged.insert(
+                        d.digest.clone(),
+                        format!("{size} bytes, but {name} records {}", d.size),
+                    );
+                    continue;
+                }
+                let path = self.writer.blob_path(&d.digest);
+                if media::is_index(&d.media_type) {
+                    if let Ok(i) = serde_json::from_slice::<Index>(&read(&path)?) {
+                        // Manifests of other platforms need not be pulled.
+                        todo.extend(i.manifests.into_iter().map(|m| (m, false)));
+                    }
+                } else if d.media_type == media::OCI_MANIFEST
+                    || d.media_type == media::DOCKER_MANIFEST
+                {
+                    if let Ok(m) = serde_json::from_slice::<Manifest>(&read(&path)?) {
+                        todo.push((m.config, true));
+                        todo.extend(m.layers.into_iter().map(|l| (l, true)));
+                    }
+                }
+            }
         }
-        Ok(Some(img))
+        for (digest, why) in damaged {
+            let images: Vec<String> = blame.get(&digest).into_iter().flatten().cloned().collect();
+            let mut p = CacheProblem {
+                what: format!("blob {digest} is damaged: {why}"),
+                fix: "run `cargo linuxkit cache verify --repair` (removes it; the next build pulls it again)".into(),
+                images,
+                repaired: false,
+            };
+            if repair {
+                p.repaired = fs::remove_file(self.writer.blob_path(&digest)).is_ok();
+                p.fix = "removed; the next build pulls it again".into();
+            }
+            report.problems.push(p);
+        }
+        for (digest, (why, images)) in missing {
+            report.problems.push(CacheProblem {
+                what: format!("blob {digest} is {why}"),
+                fix: "build again while online (the image is pulled again), or `cargo linuxkit cache pull` the image".into(),
+                images: images.into_iter().collect(),
+                repaired: false,
+            });
+        }
+        Ok(report)
     }
 
     /// Every named root (`cache ls`), in index order.

@@ -54,6 +54,31 @@ pub enum ResolveError {
         /// The cache directory.
         cache: PathBuf,
     },
+    /// A cached blob of the image was damaged (and removed) while offline mode is on.
+    #[error(
+        "image {reference}: the cache {cache} was damaged ({what}); the damaged blob was removed, \
+         but offline mode is on: build again online to pull it, and run `cargo linuxkit cache verify`"
+    )]
+    CacheDamaged {
+        /// The reference as written.
+        reference: String,
+        /// What was wrong.
+        what: String,
+        /// The cache directory.
+        cache: PathBuf,
+    },
+    /// The cache's `index.json` cannot be parsed (a half-written or edited file).
+    #[error(
+        "the cache index {}/index.json cannot be read ({reason}); run `cargo linuxkit cache verify --repair` \
+         (it keeps the blobs and starts a new index; images are pulled again)",
+        cache.display()
+    )]
+    CacheIndex {
+        /// The cache directory.
+        cache: PathBuf,
+        /// The parse error.
+        reason: String,
+    },
     /// A registry operation failed.
     #[error("pulling {reference} from {registry}: {reason}{}", hint(*kind))]
     Registry {

@@ -50,7 +50,7 @@ use std::time::Duration;
 
 use linuxkit_oci::store::{ImageProvider, Platform, ResolvedImage, StoreError};
 
-pub use crate::cache::{default_cache_dir, Cache, CacheEntry};
+pub use crate::cache::{default_cache_dir, Cache, CacheEntry, CacheProblem, Cached, VerifyReport};
 pub use crate::error::{FailureKind, ResolveError};
 pub use crate::progress::ProgressMode;
 pub use crate::reference::{expand, expand_with_tag, ImageRef};
@@ -355,9 +355,19 @@ impl Resolver {
         image: &ImageRef,
         platform: &Platform,
     ) -> Result<Option<ResolvedImage>, ResolveError> {
-        match self.cache.find(image)? {
-            Some(root) => self.cache.resolve_root(&image.original, root, platform),
-            None => Ok(None),
+        let Some(root) = self.cache.find(image)? else {
+            return Ok(None);
+        };
+        match self.cache.resolve_cached(&image.original, root, platform)? {
+            Cached::Ready(img) => Ok(Some(*img)),
+            Cached::Missing => Ok(None),
+            // Pulled again below; offline, say what happened and what to do.
+            Cached::Damaged(what) if self.options.offline => Err(ResolveError::CacheDamaged {
+                reference: image.original.clone(),
+                what,
+                cache: self.cache.dir().to_path_buf(),
+            }),
+            Cached::Damaged(_) => Ok(None),
         }
     }
 

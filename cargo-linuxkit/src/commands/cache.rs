@@ -1,4 +1,5 @@
-//! `cargo linuxkit cache ls|rm|clean|export|import|pull` (upstream `linuxkit cache`).
+//! `cargo linuxkit cache ls|rm|clean|export|import|pull` (upstream `linuxkit cache`), and
+//! `cache verify [--repair]`.
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -78,6 +79,7 @@ pub fn run(args: &CacheArgs, cfg: &Config) -> Result<i32> {
                     .status("Exported", format!("{name} to {}", outfile.display()));
             }
         }
+        CacheArgs::Verify { repair } => return verify(cfg, *repair),
         CacheArgs::Pull { names } => {
             let resolver = crate::resolve::resolver(cfg, Platform::host(), true)?;
             for n in resolver.pull(names).map_err(resolve_err)? {
@@ -108,4 +110,46 @@ fn export_to_file(cache: &Cache, name: &str, outfile: &Path) -> Result<()> {
         source: e.error,
     })?;
     Ok(())
+}
+
+/// `cache verify`: one line per problem (what, images, fix), a summary; exit 1 on any problem
+/// left unrepaired.
+fn verify(cfg: &Config, repair: bool) -> Result<i32> {
+    let report = open(cfg)?.verify(repair).map_err(resolve_err)?;
+    let mut unrepaired = 0;
+    for p in &report.problems {
+        if !p.repaired {
+            unrepaired += 1;
+        }
+        let images = if p.images.is_empty() {
+            String::new()
+        } else {
+            format!(" (used by {})", p.images.join(", "))
+        };
+        if cfg.shell.is_json() {
+            cfg.shell.json_message(json!({
+                "reason": "cache-problem", "what": p.what, "images": p.images,
+                "fix": p.fix, "repaired": p.repaired,
+            }));
+        } else if p.repaired {
+            cfg.shell
+                .status("Repaired", format!("{}{images}: {}", p.what, p.fix));
+        } else {
+            eprintln!("error: {}{images}\n  = fix: {}", p.what, p.fix);
+        }
+    }
+    let summary = format!(
+        "{} blobs ({} KiB), {} images in {}: {}",
+        report.blobs,
+        report.bytes / 1024,
+        report.roots,
+        cfg.cache_dir.display(),
+        match (report.problems.len(), unrepaired) {
+            (0, _) => "ok".to_string(),
+            (n, 0) => format!("{n} problems repaired"),
+            (n, u) => format!("{n} problems, {u} not repaired"),
+        }
+    );
+    cfg.shell.status("Verified", summary);
+    Ok(if unrepaired > 0 { 1 } else { 0 })
 }
