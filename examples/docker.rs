@@ -1,5 +1,5 @@
-//! LinuxKit's `docker.yml` as a definition target: `cargo linuxkit build --example docker`,
-//! or `cargo run --example docker` to print it as LinuxKit YAML.
+//! LinuxKit's `docker.yml` as a definition target: `cargo linuxkit build docker`,
+//! or `cargo run --bin docker` to print it as LinuxKit YAML.
 
 use linuxkit_workspace::examples::docker;
 

@@ -1,5 +1,5 @@
-//! LinuxKit's `getty.yml` as a definition target: `cargo linuxkit build --example getty`,
-//! or `cargo run --example getty` to print it as LinuxKit YAML.
+//! LinuxKit's `getty.yml` as a definition target: `cargo linuxkit build getty`,
+//! or `cargo run --bin getty` to print it as LinuxKit YAML.
 
 use linuxkit_workspace::examples::getty;
 

@@ -1,5 +1,5 @@
-//! LinuxKit's `linuxkit.yml` as a definition target: `cargo linuxkit build --example linuxkit`,
-//! or `cargo run --example linuxkit` to print it as LinuxKit YAML.
+//! LinuxKit's `linuxkit.yml` as a definition target: `cargo linuxkit build linuxkit`,
+//! or `cargo run --bin linuxkit` to print it as LinuxKit YAML.
 
 use linuxkit_workspace::examples::linuxkit;
 

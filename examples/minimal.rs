@@ -1,5 +1,5 @@
-//! LinuxKit's `minimal.yml` as a definition target: `cargo linuxkit build --example minimal`,
-//! or `cargo run --example minimal` to print it as LinuxKit YAML.
+//! LinuxKit's `minimal.yml` as a definition target: `cargo linuxkit build minimal`,
+//! or `cargo run --bin minimal` to print it as LinuxKit YAML.
 
 use linuxkit_workspace::examples::minimal;
 

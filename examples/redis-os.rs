@@ -1,5 +1,5 @@
-//! LinuxKit's `redis-os.yml` as a definition target: `cargo linuxkit build --example redis-os`,
-//! or `cargo run --example redis-os` to print it as LinuxKit YAML.
+//! LinuxKit's `redis-os.yml` as a definition target: `cargo linuxkit build redis-os`,
+//! or `cargo run --bin redis-os` to print it as LinuxKit YAML.
 
 use linuxkit_workspace::examples::redis_os;
 

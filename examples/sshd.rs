@@ -1,5 +1,5 @@
-//! LinuxKit's `sshd.yml` as a definition target: `cargo linuxkit build --example sshd`,
-//! or `cargo run --example sshd` to print it as LinuxKit YAML.
+//! LinuxKit's `sshd.yml` as a definition target: `cargo linuxkit build sshd`,
+//! or `cargo run --bin sshd` to print it as LinuxKit YAML.
 
 use linuxkit_workspace::examples::sshd;
 

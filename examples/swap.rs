@@ -1,5 +1,5 @@
-//! LinuxKit's `swap.yml` as a definition target: `cargo linuxkit build --example swap`,
-//! or `cargo run --example swap` to print it as LinuxKit YAML.
+//! LinuxKit's `swap.yml` as a definition target: `cargo linuxkit build swap`,
+//! or `cargo run --bin swap` to print it as LinuxKit YAML.
 
 use linuxkit_workspace::examples::swap;
 

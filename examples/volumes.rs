@@ -1,5 +1,5 @@
-//! LinuxKit's `volumes.yml` as a definition target: `cargo linuxkit build --example volumes`,
-//! or `cargo run --example volumes` to print it as LinuxKit YAML.
+//! LinuxKit's `volumes.yml` as a definition target: `cargo linuxkit build volumes`,
+//! or `cargo run --bin volumes` to print it as LinuxKit YAML.
 
 use linuxkit_workspace::examples::volumes;
 

@@ -1,5 +1,5 @@
-//! LinuxKit's `wireguard.yml` as a definition target: `cargo linuxkit build --example wireguard`,
-//! or `cargo run --example wireguard` to print it as LinuxKit YAML.
+//! LinuxKit's `wireguard.yml` as a definition target: `cargo linuxkit build wireguard`,
+//! or `cargo run --bin wireguard` to print it as LinuxKit YAML.
 
 use linuxkit_workspace::examples::wireguard;
 

@@ -14,8 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
-use cli_support::{run_in, shared, text, workspace_root};
+use cli_support::{bin, run_in, shared, text, workspace_root};
 use linuxkit_dsl::Image;
 use linuxkit_local::busybox::{busybox_layer, host_busybox};
 use linuxkit_local::kernel::{write_kernel_image, KernelSource};
@@ -221,11 +222,26 @@ fn every_example_builds_to_tar_from_fixture_images() {
         assert!(o.status.success(), "build {name}: {}", text(&o).1);
         assert_complete(name, img, &out_dir.join(format!("{name}.tar")));
     }
+    // File sources are read relative to the working directory and `~` (as upstream): give the
+    // builds the files the examples expect a user to have.
+    let cwd = work.path().join("cwd");
+    let home = work.path().join("home");
+    fs::create_dir_all(home.join(".ssh")).expect("mkdir");
+    fs::create_dir_all(&cwd).expect("mkdir");
+    fs::write(
+        home.join(".ssh/id_rsa.pub"),
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKeyOnlyForTests test@example\n",
+    )
+    .expect("write key");
+    fs::write(
+        cwd.join("containerd-debug-runtime-config.toml"),
+        "cliopts=\"--log-level debug\"\n",
+    )
+    .expect("write containerd config");
     for (path, img) in &yaml {
         let p = path.to_str().expect("utf-8 path");
-        let o = run_in(
-            &root,
-            &[
+        let o = Command::new(bin())
+            .args([
                 "-q",
                 "--offline",
                 "--cache",
@@ -236,8 +252,12 @@ fn every_example_builds_to_tar_from_fixture_images() {
                 "--dir",
                 out,
                 p,
-            ],
-        );
+            ])
+            .current_dir(&cwd)
+            .env("HOME", &home)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cargo-linuxkit runs");
         assert!(o.status.success(), "build {p}: {}", text(&o).1);
         let stem = path.file_stem().unwrap_or_default().to_string_lossy();
         assert_complete(p, img, &out_dir.join(format!("{stem}.tar")));

@@ -80,6 +80,13 @@ fn every_example_target_is_declared() {
                 .exists(),
             "{name}"
         );
+        // A bin target (not an example): evaluating it links the DSL only.
+        assert!(
+            manifest.contains(&format!(
+                "[[bin]]\nname = \"{name}\"\npath = \"examples/{name}.rs\""
+            )),
+            "{name} is not declared as a [[bin]] in Cargo.toml"
+        );
     }
 }
 
