@@ -74,7 +74,8 @@ fn boot(t0: Instant) -> Action {
     // Modules named in /etc/modules*, and drivers for the devices present; `overlay` and
     // other filesystems are loaded when a mount first needs them.
     let configured = modules::configured();
-    let coldplug = !early::cmdline().contains("linuxkit.coldplug=0");
+    let coldplug =
+        !early::cmdline().contains("linuxkit.coldplug=0") && modules::coldplug_candidates();
     if !configured.is_empty() || coldplug {
         modules::with(|mods| {
             if mods.is_empty() {

@@ -30,10 +30,7 @@ pub fn module_name(path: &str) -> String {
 impl Modules {
     /// Reads `modules.dep` of the running kernel (an empty database when there is none).
     pub fn open() -> Self {
-        let release = nix::sys::utsname::uname()
-            .map(|u| u.release().to_string_lossy().into_owned())
-            .unwrap_or_default();
-        Self::from_dir(Path::new("/lib/modules").join(release))
+        Self::from_dir(running_dir())
     }
 
     /// Reads `dir/modules.dep`.
@@ -162,6 +159,21 @@ impl Modules {
         }
         done
     }
+}
+
+/// `/lib/modules/<release of the running kernel>`.
+fn running_dir() -> PathBuf {
+    let release = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Path::new("/lib/modules").join(release)
+}
+
+/// Whether the running kernel's `modules.alias` has any device alias, i.e. whether a
+/// coldplug pass could load anything (a cheap check that spares reading the database).
+pub fn coldplug_candidates() -> bool {
+    fs::read_to_string(running_dir().join("modules.alias"))
+        .is_ok_and(|text| parse_alias(&text).iter().any(|(p, _)| p.contains(':')))
 }
 
 /// The module database, read on first use.

@@ -226,15 +226,18 @@ pub fn qemu_command(kernel: &Path, initrd: &Path, cmdline: &str) -> Command {
 /// Boots `system`, returning the console once QEMU exits or `timeout_s` passes (then QEMU is
 /// killed and `exited` is false).
 pub fn boot(system: &System, timeout_s: u64) -> Console {
+    boot_with(system, timeout_s, &[])
+}
+
+/// [`boot`] with extra QEMU arguments (such as `-icount`).
+pub fn boot_with(system: &System, timeout_s: u64, qemu_args: &[&str]) -> Console {
     let mut cmdline = system.cmdline.clone();
     if !cmdline.contains("console=") {
         cmdline.push_str(" console=ttyS0");
     }
-    run_qemu(
-        qemu_command(&system.kernel, &system.initrd, &cmdline),
-        timeout_s,
-        None,
-    )
+    let mut cmd = qemu_command(&system.kernel, &system.initrd, &cmdline);
+    cmd.args(qemu_args);
+    run_qemu(cmd, timeout_s, None)
 }
 
 /// Runs QEMU, collecting console lines; stops early (killing QEMU) when a line contains
