@@ -201,7 +201,7 @@ impl Policy {
         }
         if let Some(allowed) = &self.readonly {
             if c.readonly != Some(true) && !allowed.contains(&c.name) {
-                push("root filesystem is writable: add .readonly(true)".into());
+                push("root filesystem is writable: add .readonly()".into());
             }
         }
     }
@@ -267,7 +267,7 @@ mod tests {
                 "services[0] `web`: has CAP_SYS_ADMIN (forbidden unless allowed for this container)",
                 "services[0] `web`: has CAP_NET_ADMIN (forbidden unless allowed for this container)",
                 "services[0] `web`: image \"nginx:1.27\" is not pinned by digest (run `cargo linuxkit lock`, or write name:tag@sha256:...)",
-                "services[0] `web`: root filesystem is writable: add .readonly(true)",
+                "services[0] `web`: root filesystem is writable: add .readonly()",
             ]
         );
     }
