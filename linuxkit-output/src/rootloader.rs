@@ -121,9 +121,9 @@ pub(crate) fn loader(
             message: format!(
                 "the kernel ({release}) has {} as modules that the image does not hold, and \
                  the root file system of this format cannot be mounted without them: add them \
-                 to the kernel image (with `kernel:host`: `kernel:host?modules=overlay,{}`)",
+                 to the kernel image (with `kernel:host`, append `,{}` to `modules=`)",
                 missing.join(", "),
-                device.required().join(",")
+                missing.join(",")
             ),
         });
     }
