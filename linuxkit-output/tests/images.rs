@@ -389,3 +389,103 @@ fn bios_disk_conversions() {
     assert!(dynamic[0].ends_with("lk.vhd"));
     assert_eq!(qemu_img_info(&dynamic[0]).0, "vpc");
 }
+
+/// A root filesystem whose kernel has the root device's drivers as modules (fake `.ko` files).
+fn modular_fixture(with_isofs: bool) -> Vec<E> {
+    let rel = "lib/modules/6.1.0-test";
+    let mut dep = String::from(
+        "kernel/fs/overlayfs/overlay.ko:\nkernel/drivers/ata/libata.ko: kernel/drivers/scsi/scsi_mod.ko\nkernel/drivers/scsi/scsi_mod.ko:\nkernel/drivers/ata/ahci.ko: kernel/drivers/ata/libahci.ko kernel/drivers/ata/libata.ko kernel/drivers/scsi/scsi_mod.ko\nkernel/drivers/ata/libahci.ko: kernel/drivers/ata/libata.ko kernel/drivers/scsi/scsi_mod.ko\nkernel/drivers/scsi/sr_mod.ko: kernel/drivers/cdrom/cdrom.ko kernel/drivers/scsi/scsi_mod.ko\nkernel/drivers/cdrom/cdrom.ko:\n",
+    );
+    if with_isofs {
+        dep.push_str("kernel/fs/isofs/isofs.ko:\n");
+    }
+    let mut v = fixture();
+    v.push(E::file(&format!("{rel}/modules.dep"), dep.as_bytes()));
+    v.push(E::file(
+        &format!("{rel}/modules.builtin"),
+        b"kernel/fs/ext4/ext4.ko\n",
+    ));
+    for line in dep.lines() {
+        let path = line.split(':').next().unwrap();
+        v.push(E::file(&format!("{rel}/{path}"), path.as_bytes()));
+    }
+    v
+}
+
+#[test]
+fn iso_bios_with_a_modular_kernel_gets_a_root_loader() {
+    if !Path::new("/usr/lib/ISOLINUX/isolinux.bin").exists() || !have("xorriso") {
+        eprintln!("SKIPPED: needs isolinux and xorriso");
+        return;
+    }
+    if !Path::new("/bin/busybox").exists() {
+        eprintln!("SKIPPED: needs busybox-static");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let tar = tmp.path().join("rootfs.tar");
+    write_tar(&tar, &modular_fixture(true));
+    let out = tmp.path().join("out");
+    fs::create_dir_all(&out).unwrap();
+    let written = write_outputs(
+        &tar,
+        &[Format::KernelIso, Format::IsoBios],
+        &out,
+        "lk",
+        &OutputOptions::default(),
+    )
+    .unwrap();
+    // kernel+iso writes the loader next to the kernel; iso-bios (written last) holds it.
+    let loader = out.join("lk-iso-initrd.img");
+    assert!(written.contains(&loader), "{written:?}");
+    let mut cpio = Vec::new();
+    flate2::read::GzDecoder::new(fs::File::open(&loader).unwrap())
+        .read_to_end(&mut cpio)
+        .unwrap();
+    let mut names = Vec::new();
+    let mut rest = cpio.as_slice();
+    while let Ok(reader) = cpio::NewcReader::new(rest) {
+        if reader.entry().is_trailer() {
+            break;
+        }
+        names.push(reader.entry().name().to_string());
+        rest = reader.finish().unwrap();
+    }
+    for want in [
+        "init",
+        "bin/busybox",
+        "dev/console",
+        "lib/modules/6.1.0-test/kernel/fs/isofs/isofs.ko",
+        "lib/modules/6.1.0-test/kernel/drivers/ata/ahci.ko",
+        "lib/modules/6.1.0-test/kernel/drivers/scsi/sr_mod.ko",
+        "lib/modules/6.1.0-test/kernel/fs/overlayfs/overlay.ko",
+    ] {
+        assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
+    }
+    let boot = xorriso_ls(&out.join("lk.iso"), "/boot");
+    assert!(boot.contains("initrd.img"), "{boot}");
+    // Dependencies load first: scsi_mod before libata before libahci before ahci.
+    let text = String::from_utf8_lossy(&cpio).into_owned();
+    let list = text
+        .lines()
+        .find_map(|l| l.strip_prefix("for m in "))
+        .expect("the module loop in /init");
+    let at = |m: &str| list.find(m).unwrap_or_else(|| panic!("{m} in {list}"));
+    assert!(at("/scsi_mod.ko") < at("/libata.ko"), "{list}");
+    assert!(at("/libata.ko") < at("/libahci.ko"), "{list}");
+    assert!(at("/libahci.ko") < at("/ahci.ko"), "{list}");
+
+    // Without isofs the build fails and names the module to add.
+    let tar2 = tmp.path().join("rootfs2.tar");
+    write_tar(&tar2, &modular_fixture(false));
+    let err = write_outputs(
+        &tar2,
+        &[Format::IsoBios],
+        &out,
+        "lk2",
+        &OutputOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("isofs") && err.contains("modules="), "{err}");
+}
