@@ -92,8 +92,9 @@ fn publish(cache: &Path, reference: &str, mark: &str) -> String {
     written.manifest.digest
 }
 
-/// A package with one definition target `img` whose service uses `images`.
-fn write_package(dir: &Path, images: &[&str]) {
+/// A package with one definition target `img` whose services use `images`; `locked` opts in to
+/// the compile-time lock check.
+fn write_package(dir: &Path, images: &[&str], locked: bool) {
     let dsl = workspace_root().join("linuxkit-dsl");
     std::fs::write(
         dir.join("Cargo.toml"),
@@ -101,7 +102,7 @@ fn write_package(dir: &Path, images: &[&str]) {
             "[package]\nname = \"lk-lock-fixture\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
              [dependencies]\nlinuxkit-dsl = {{ path = {:?} }}\n\n[[bin]]\nname = \"img\"\npath = \"src/main.rs\"\n\n\
              [workspace]\n\n[profile.dev.package.\"*\"]\nopt-level = 1\n\n\
-             [package.metadata.linuxkit]\ndefinitions = [\"img\"]\n",
+             [package.metadata.linuxkit]\ndefinitions = [\"img\"]\nlocked = {locked}\n",
             dsl.display().to_string()
         ),
     )
@@ -188,7 +189,7 @@ fn lock_pins_tags_update_bumps_them_and_locked_builds_fail_when_stale() {
 
     let pkg = tmp.path().join("pkg");
     std::fs::create_dir_all(&pkg).expect("pkg dir");
-    write_package(&pkg, &[&reference]);
+    write_package(&pkg, &[&reference], false);
     let cache = tmp.path().join("cache");
     let lockfile = pkg.join("linuxkit.lock");
 
@@ -273,7 +274,7 @@ fn lock_pins_tags_update_bumps_them_and_locked_builds_fail_when_stale() {
     // The definition now names an image the lockfile does not have: --locked fails.
     let other = format!("{}/test/svc:other", registry.addr);
     publish(&publisher, &other, "other");
-    write_package(&pkg, &[&reference, &other]);
+    write_package(&pkg, &[&reference, &other], false);
     let err = failed(
         &cli(&pkg, &cache, &["--locked", "build", "-o", "c.tar"]),
         "build --locked with a stale lockfile",
@@ -284,4 +285,35 @@ fn lock_pins_tags_update_bumps_them_and_locked_builds_fail_when_stale() {
         "{err}"
     );
     assert!(!pkg.join("c.tar").exists());
+
+    // Opting in to the compile-time check: the unlocked reference is a compile error on it.
+    write_package(&pkg, &[&reference, &other], true);
+    let err = failed(&cli(&pkg, &cache, &["list"]), "list of an unlocked package");
+    assert!(
+        err.contains(&format!(
+            "error: image {other:?} is not in linuxkit.lock (this package sets [package.metadata.linuxkit] locked = true): run `cargo linuxkit lock`"
+        )) && err.contains("src/main.rs:"),
+        "{err}"
+    );
+    // `lock` compiles the definitions with the check off, then locks the new image...
+    let err = ok(
+        &cli(&pkg, &cache, &["lock"]),
+        "lock of the opted-in package",
+    );
+    assert!(err.contains(&format!("Adding {other}")), "{err}");
+    // ...and the package compiles (the lockfile is tracked: it changed, so rustc re-checks).
+    ok(&cli(&pkg, &cache, &["list"]), "list after lock");
+    // Editing only the lockfile recompiles the definitions: the check fails again.
+    let text = std::fs::read_to_string(&lockfile).expect("read lockfile");
+    let kept: Vec<&str> = text
+        .split("\n[[image]]\n")
+        .filter(|block| !block.contains(&format!("reference = {other:?}")))
+        .collect();
+    assert_eq!(kept.len(), 2, "{text}");
+    std::fs::write(&lockfile, kept.join("\n[[image]]\n")).expect("write lockfile");
+    let err = failed(
+        &cli(&pkg, &cache, &["list"]),
+        "list after removing a lock entry",
+    );
+    assert!(err.contains("is not in linuxkit.lock"), "{err}");
 }

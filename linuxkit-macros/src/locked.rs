@@ -6,6 +6,10 @@
 //! on every expansion (they are small), never cached across expansions, so a long-lived
 //! rust-analyzer sees edits; no network, no cache. Expansions of an opted-in package also
 //! `include_bytes!` the lockfile and the manifest, so rustc recompiles when they change.
+//!
+//! `cargo linuxkit lock` has to compile the definitions to learn their references: it sets
+//! `CARGO_LINUXKIT_LOCKING`, which turns the check off (the lockfile it then writes is tracked,
+//! so the next ordinary build checks again).
 
 use std::path::PathBuf;
 
@@ -49,9 +53,13 @@ fn opted() -> Result<Option<Opted>, String> {
     }))
 }
 
+/// Set by `cargo linuxkit lock` and `update` while they evaluate the definitions: the
+/// references are what they are about to lock, so they are not checked.
+const LOCKING_ENV: &str = "CARGO_LINUXKIT_LOCKING";
+
 /// Checks that `reference` (already grammatically valid) is locked when the package requires it.
 pub(crate) fn check(reference: &str) -> Result<(), String> {
-    if !is_lockable(reference) {
+    if !is_lockable(reference) || std::env::var_os(LOCKING_ENV).is_some() {
         return Ok(());
     }
     let Some(o) = opted()? else {

@@ -19,7 +19,11 @@ use crate::error::{Error, Result};
 use crate::source::{display_path, load};
 
 /// The lockable references of every package with definitions, keyed by its lockfile path.
+/// Compiles the definitions with the compile-time lock check off.
 pub fn package_references(cfg: &Config) -> Result<BTreeMap<PathBuf, BTreeSet<String>>> {
+    // The definitions are compiled to learn the references being locked: the compile-time
+    // lock check of `locked = true` packages is off for this (see linuxkit-macros).
+    std::env::set_var("CARGO_LINUXKIT_LOCKING", "1");
     let loaded = load(&[], cfg)?;
     let platform = Platform::host();
     let mut out: BTreeMap<PathBuf, BTreeSet<String>> = BTreeMap::new();
