@@ -322,7 +322,10 @@ impl LayerBlob {
         };
         Ok(match compression {
             Compression::None => raw,
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
+            Compression::Gzip => Box::new(NamedErrors {
+                inner: flate2::read::MultiGzDecoder::new(raw),
+                what: format!("layer {} of {reference}", self.digest),
+            }),
             Compression::Zstd => {
                 return Err(StoreError::Unsupported {
                     reference: reference.to_string(),
@@ -348,6 +351,29 @@ fn sniff_compression(path: &Path) -> Result<Compression, StoreError> {
         [0x28, 0xb5, 0x2f, 0xfd] => Compression::Zstd,
         _ => Compression::None,
     })
+}
+
+/// Names the layer and the fix in decompression errors (a damaged blob fails there first).
+struct NamedErrors<R> {
+    inner: R,
+    what: String,
+}
+
+impl<R: Read> Read for NamedErrors<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            if e.get_ref().is_some_and(|r| r.is::<StoreError>()) {
+                return e;
+            }
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "{}: {e}; if it is in the cache, `cargo linuxkit cache verify --repair` removes the damaged copy so that the next build pulls it again",
+                    self.what
+                ),
+            )
+        })
+    }
 }
 
 /// A reader that hashes what passes through and fails at EOF when the digest differs.

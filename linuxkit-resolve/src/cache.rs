@@ -291,9 +291,16 @@ impl Cache {
                 if repair {
                     let aside = self.dir().join("index.json.damaged");
                     let _ = fs::rename(&index_path, &aside);
-                    self.writer
-                        .update_index(|_| ())
-                        .map_err(|e| ResolveError::write("(cache)", e))?;
+                    // Under the lock already held: write the new index atomically by hand.
+                    let tmp = self.dir().join("index.json.new");
+                    let io_err = |source| ResolveError::Io {
+                        path: index_path.clone(),
+                        source,
+                    };
+                    let bytes = serde_json::to_vec(&empty_index_doc())
+                        .map_err(|e| io_err(io::Error::other(e)))?;
+                    fs::write(&tmp, bytes).map_err(io_err)?;
+                    fs::rename(&tmp, &index_path).map_err(io_err)?;
                     p.repaired = true;
                     p.fix = format!(
                         "moved to {} and replaced by an empty index",
