@@ -78,6 +78,29 @@ pub struct BootTarget {
     pub uefi: bool,
 }
 
+impl BootTarget {
+    /// A short description of the boot path: `kernel+initrd`, `kernel+squashfs`, `kernel+iso`,
+    /// `CD-ROM`, `qcow2 disk`, ..., with `, UEFI` when the firmware is OVMF.
+    pub fn describe(&self) -> String {
+        let what = match &self.mode {
+            BootMode::Kernel {
+                initrd: Some(_), ..
+            } => "kernel+initrd".to_string(),
+            BootMode::Kernel { initrd: None, .. } => "kernel".to_string(),
+            BootMode::Squashfs { .. } => "kernel+squashfs".to_string(),
+            BootMode::KernelIso { .. } => "kernel+iso".to_string(),
+            BootMode::Iso(_) => "CD-ROM".to_string(),
+            BootMode::Disk { format, .. } => format!("{format} disk"),
+            BootMode::GcpTar(_) => "gcp disk.raw".to_string(),
+        };
+        if self.uefi {
+            format!("{what}, UEFI")
+        } else {
+            what
+        }
+    }
+}
+
 /// File-name endings of outputs `detect` boots as images (not kernel outputs).
 const IMAGE_SUFFIXES: [&str; 7] = [
     ".iso",
@@ -310,6 +333,7 @@ mod tests {
         let iso = d.path().join("x-efi.iso");
         touch(&iso, "");
         let t = detect(&iso).unwrap();
+        assert_eq!(t.describe(), "CD-ROM, UEFI");
         assert_eq!(t.mode, BootMode::Iso(iso.clone()));
         assert!(t.uefi);
         assert_eq!(t.prefix, d.path().join("x-efi"));
@@ -358,6 +382,7 @@ mod tests {
         let gcp = d.path().join("g.img.tar.gz");
         touch(&gcp, "");
         let t = detect(&gcp).unwrap();
+        assert_eq!(t.describe(), "gcp disk.raw");
         assert_eq!(t.mode, BootMode::GcpTar(gcp));
         assert_eq!(t.prefix, d.path().join("g"));
     }

@@ -104,8 +104,9 @@ pub fn run(a: &RunArgs, cfg: &Config) -> Result<i32> {
     cfg.shell.status(
         "Booting",
         format!(
-            "{} ({}{kernel_note}, {} MiB, {} vCPU)",
+            "{} ({}, {}{kernel_note}, {} MiB, {} vCPU)",
             crate::source::display_path(&target.prefix),
+            target.describe(),
             plan.accel.qemu_name(),
             opts.mem_mb,
             opts.cpus
