@@ -38,23 +38,46 @@ const BUILDS: [(&str, &str); 3] = [
 ];
 
 /// What boots each format: the path given to `cargo linuxkit run` (relative to the fixture
-/// directory) and the root device the kernel command line must name, if any.
-const BOOTS: [(&str, &str, Option<&str>); 15] = [
-    ("kernel+initrd", "a/fmt", None),
-    ("kernel+squashfs", "b/fmt", Some("root=/dev/sda")),
-    ("kernel+iso", "c/fmt", Some("root=/dev/sr0")),
-    ("iso-bios", "a/fmt.iso", Some("root=/dev/sr0")),
-    ("iso-efi", "a/fmt-efi.iso", Some("root=/dev/sr0")),
-    ("iso-efi-initrd", "a/fmt-efi-initrd.iso", None),
-    ("raw-bios", "a/fmt-bios.img", None),
-    ("raw-efi", "a/fmt-efi.img", None),
-    ("qcow2-bios", "a/fmt.qcow2", None),
-    ("qcow2-efi", "a/fmt-efi.qcow2", None),
-    ("vhd", "a/fmt.vhd", None),
-    ("dynamic-vhd", "b/fmt.vhd", None),
-    ("vmdk", "a/fmt.vmdk", None),
-    ("gcp", "a/fmt.img.tar.gz", None),
-    ("aws", "a/fmt.raw", None),
+/// directory), the root device the kernel command line must name, if any, and how
+/// `cargo linuxkit run` must describe the boot path it detected.
+type Boot = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+);
+/// Every bootable format.
+const BOOTS: [Boot; 15] = [
+    ("kernel+initrd", "a/fmt", None, "kernel+initrd"),
+    (
+        "kernel+squashfs",
+        "b/fmt",
+        Some("root=/dev/sda"),
+        "kernel+squashfs",
+    ),
+    ("kernel+iso", "c/fmt", Some("root=/dev/sr0"), "kernel+iso"),
+    ("iso-bios", "a/fmt.iso", Some("root=/dev/sr0"), "CD-ROM"),
+    (
+        "iso-efi",
+        "a/fmt-efi.iso",
+        Some("root=/dev/sr0"),
+        "CD-ROM, UEFI",
+    ),
+    (
+        "iso-efi-initrd",
+        "a/fmt-efi-initrd.iso",
+        None,
+        "CD-ROM, UEFI",
+    ),
+    ("raw-bios", "a/fmt-bios.img", None, "raw disk"),
+    ("raw-efi", "a/fmt-efi.img", None, "raw disk, UEFI"),
+    ("qcow2-bios", "a/fmt.qcow2", None, "qcow2 disk"),
+    ("qcow2-efi", "a/fmt-efi.qcow2", None, "qcow2 disk, UEFI"),
+    ("vhd", "a/fmt.vhd", None, "vpc disk"),
+    ("dynamic-vhd", "b/fmt.vhd", None, "vpc disk"),
+    ("vmdk", "a/fmt.vmdk", None, "vmdk disk"),
+    ("gcp", "a/fmt.img.tar.gz", None, "gcp disk.raw"),
+    ("aws", "a/fmt.raw", None, "raw disk"),
 ];
 
 fn qemu_present() -> bool {
@@ -214,10 +237,7 @@ fn files_of(dir: &Path, format: &str, path: &str) -> Vec<PathBuf> {
 /// Boots `format` through `cargo linuxkit run`; checks the marker, the root device on the
 /// command line, and a clean poweroff. Returns the time from start to the marker.
 fn boot(dir: &Path, format: &str) -> Duration {
-    let (_, path, root) = BOOTS
-        .iter()
-        .find(|(f, _, _)| *f == format)
-        .expect("known format");
+    let (_, path, root, describe) = BOOTS.iter().find(|b| b.0 == format).expect("known format");
     let state = dir.join(format!("state-{format}"));
     let start = Instant::now();
     let mut child = Command::new(bin())
@@ -276,6 +296,10 @@ fn boot(dir: &Path, format: &str) -> Duration {
     assert_eq!(status.code(), Some(0), "{format}: {err}\n{tail}");
     assert!(err.contains("guest powered off"), "{format}: {err}");
     assert!(
+        err.contains(&format!("({describe}, tcg")),
+        "{format} is booted as {describe}: {err}"
+    );
+    assert!(
         !console.contains("Kernel panic"),
         "{format}: the guest panicked\n{tail}"
     );
@@ -289,7 +313,7 @@ fn boot_group(formats: &[&str]) {
     for f in formats {
         let path = BOOTS
             .iter()
-            .find(|(n, _, _)| n == f)
+            .find(|b| b.0 == *f)
             .map(|b| b.1)
             .expect("known format");
         let (len, alloc) = sizes(&files_of(dir, f, path));
