@@ -138,6 +138,8 @@ pub fn write_kernel_tar(
 
     let staging = tempfile::tempdir().map_err(io(std::env::temp_dir()))?;
     let mdir = staging.path().join("lib/modules").join(&src.version);
+    // Created first: an empty module set still gets the kernel's module metadata.
+    fs::create_dir_all(&mdir).map_err(io(&mdir))?;
     for f in &files {
         let to = mdir.join(f);
         if let Some(parent) = to.parent() {
@@ -158,7 +160,6 @@ pub fn write_kernel_tar(
         .map(|l| format!("{l}\n"))
         .collect();
     fs::write(mdir.join("modules.order"), order).map_err(io(mdir.join("modules.order")))?;
-    fs::create_dir_all(&mdir).map_err(io(&mdir))?;
 
     let tool = depmod();
     let output = Command::new(&tool)
@@ -255,5 +256,37 @@ kernel/fs/unused.ko:\n";
         );
         let err = module_closure(DEP, "", &["nosuch"], Path::new("/m/modules.dep")).unwrap_err();
         assert!(err.to_string().contains("nosuch"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_module_set_gives_a_kernel_tar_with_metadata() {
+        let d = tempfile::tempdir().unwrap();
+        let modules_dir = d.path().join("lib/modules/6.0.0-test");
+        fs::create_dir_all(&modules_dir).unwrap();
+        fs::write(modules_dir.join("modules.dep"), "").unwrap();
+        fs::write(
+            modules_dir.join("modules.builtin"),
+            "kernel/fs/ext4/ext4.ko\n",
+        )
+        .unwrap();
+        let src = KernelSource {
+            bzimage: d.path().join("vmlinuz"),
+            modules_dir,
+            version: "6.0.0-test".into(),
+        };
+        let out = d.path().join("kernel.tar");
+        let files = write_kernel_tar(&src, &[], &out).unwrap();
+        assert!(files.is_empty());
+        let mut names = Vec::new();
+        for e in tar::Archive::new(fs::File::open(&out).unwrap())
+            .entries()
+            .unwrap()
+        {
+            names.push(e.unwrap().path().unwrap().to_string_lossy().into_owned());
+        }
+        assert!(
+            names.contains(&"lib/modules/6.0.0-test/modules.builtin".to_string()),
+            "{names:?}"
+        );
     }
 }
