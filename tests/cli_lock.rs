@@ -130,6 +130,16 @@ fn write_package(dir: &Path, images: &[&str], locked: bool) {
 /// Runs `cargo-linuxkit --cache CACHE ARGS` in the fixture package (cargo offline, the
 /// workspace's target dir).
 fn cli(pkg: &Path, cache: &Path, args: &[&str]) -> Output {
+    let start = Instant::now();
+    let out = cli_timed(pkg, cache, args);
+    eprintln!(
+        "cargo-linuxkit {args:?}: {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
+    out
+}
+
+fn cli_timed(pkg: &Path, cache: &Path, args: &[&str]) -> Output {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
