@@ -164,6 +164,22 @@ impl BuildConfig {
                 Format::KernelInitrd
             });
         }
+        // Two formats writing the same file would silently keep only the last (upstream does):
+        // refuse, naming both.
+        for (i, a) in formats.iter().enumerate() {
+            if let Some(b) = formats[..i]
+                .iter()
+                .find(|b| b.file_name("NAME") == a.file_name("NAME"))
+            {
+                return Err(Error::Usage(format!(
+                    "formats {} and {} both write NAME{}: build them in separate runs or with \
+                     different --dir",
+                    b.name(),
+                    a.name(),
+                    a.file_name("NAME").trim_start_matches("NAME")
+                )));
+            }
+        }
         if formats.len() > 1 {
             if let Some(f) = formats.iter().find(|f| f.is_streamable()) {
                 return Err(Error::Usage(format!(
@@ -261,5 +277,11 @@ mod tests {
         assert!(e.to_string().contains("qcow"), "{e}");
         let c = BuildConfig::from_args(&args(&["kernel+initrd", "kernel+initrd"], None)).unwrap();
         assert_eq!(c.formats.len(), 1);
+        let e = BuildConfig::from_args(&args(&["vhd", "dynamic-vhd"], None)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "formats vhd and dynamic-vhd both write NAME.vhd: build them in separate runs or \
+             with different --dir"
+        );
     }
 }

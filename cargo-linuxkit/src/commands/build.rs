@@ -61,9 +61,20 @@ pub fn build_loaded(
     let platform = linuxkit_oci::store::Platform::linux(&bc.arch);
     let resolver = crate::resolve::resolver(cfg, platform.clone(), bc.pull)?;
     let mut refs: Vec<String> = Vec::new();
+    // Lockfiles are checked before anything is pulled (`--locked` fails first), and locked
+    // references are fetched by their pinned digest, never by a tag that may have moved.
+    let mut pinned: Vec<String> = Vec::new();
     for d in &loaded.definitions {
+        let written: Vec<String> = crate::build::written_references(d, &platform)
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect();
+        let lock = crate::resolve::lockfile_for_build(d, &written, cfg)?;
         for (r, p) in crate::build::references(d, &platform) {
             if p == platform && !refs.contains(&r) {
+                if let Some(pin) = lock.as_ref().and_then(|l| l.pinned(&r)) {
+                    pinned.push(pin);
+                }
                 refs.push(r);
             }
         }
@@ -87,6 +98,17 @@ pub fn build_loaded(
     }
     cfg.shell
         .status("Resolving", format!("{} image(s)", remote.len()));
+    let remote: Vec<String> = remote
+        .into_iter()
+        .map(|r| {
+            let prefix = format!("{r}@");
+            pinned
+                .iter()
+                .find(|p| p.starts_with(&prefix))
+                .cloned()
+                .unwrap_or(r)
+        })
+        .collect();
     crate::resolve::prefetch(&resolver, &remote)?;
     let local_provider;
     let provider: &dyn linuxkit_oci::store::ImageProvider = if local.is_empty() {

@@ -7,8 +7,9 @@
 
 use linuxkit_dsl::{Capability, Container, Image, Kernel, Namespace};
 
-/// Kernel modules for booting in QEMU with a virtio NIC (their dependencies are added).
-pub const MODULES: &str = "virtio_pci,virtio_net,overlay";
+/// Kernel modules for booting in QEMU with a virtio NIC, plus the disk and CD-ROM drivers the
+/// squashfs and ISO root formats need (their dependencies are added).
+pub const MODULES: &str = "virtio_pci,virtio_net,overlay,ahci,sd_mod,sr_mod,isofs,squashfs";
 
 /// The hello system.
 #[linuxkit_dsl::image]
