@@ -6,65 +6,16 @@
 
 mod cli_support;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Instant;
 
 use cargo_linuxkit::cli::GlobalArgs;
 use cargo_linuxkit::config::Config;
-use cli_support::{bin, text, workspace_root};
+use cli_support::{bin, start_registry, text, workspace_root, REGISTRY};
 use linuxkit_local::image::{write_image, ImageConfig};
 use linuxkit_local::layer::Layer;
 use linuxkit_oci::store::Platform;
-
-const REGISTRY: &str = "/usr/bin/docker-registry";
-
-/// A `docker-registry` process, killed on drop.
-struct Registry {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_registry(dir: &Path) -> Registry {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let config = dir.join("registry.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-            dir.join("data").display()
-        ),
-    )
-    .expect("registry config");
-    let child = Command::new(REGISTRY)
-        .arg("serve")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("docker-registry starts");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "docker-registry did not listen on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Registry { child, addr }
-}
 
 /// Writes a one-file image whose config carries `MARK=<mark>` into the publisher's cache and
 /// pushes it to the registry under `reference`; returns its manifest digest.
