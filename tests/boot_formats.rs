@@ -23,6 +23,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use cli_support::{bin, run_in, text, workspace_root};
+use linuxkit_testing::qemu_present;
 
 const MARKER: &str = "BOOT-FORMATS-MARKER";
 
@@ -79,20 +80,6 @@ const BOOTS: [Boot; 15] = [
     ("gcp", "a/fmt.img.tar.gz", None, "gcp disk.raw"),
     ("aws", "a/fmt.raw", None, "raw disk"),
 ];
-
-fn qemu_present() -> bool {
-    let found = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|p| p.join("qemu-system-x86_64").is_file())
-    });
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "qemu-system-x86_64 is required in CI (apt-get install qemu-system-x86)"
-        );
-        eprintln!("skipping: qemu-system-x86_64 not installed");
-    }
-    found
-}
 
 /// Writes the definition and its service directory under `dir`; returns the YAML path.
 fn write_definition(dir: &Path) -> PathBuf {

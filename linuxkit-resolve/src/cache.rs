@@ -312,29 +312,19 @@ impl Cache {
             }
         };
         // Every blob: the name is its digest.
-        let blobs = self.writer.blobs_dir();
         let mut damaged: BTreeMap<String, String> = BTreeMap::new();
         let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
-        for entry in fs::read_dir(&blobs).map_err(|source| ResolveError::Io {
-            path: blobs.clone(),
-            source,
-        })? {
-            let entry = entry.map_err(|source| ResolveError::Io {
-                path: blobs.clone(),
-                source,
-            })?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let digest = format!("sha256:{name}");
+        for (digest, path) in self.blob_files()? {
             if sha256_hex(&digest).is_err() {
                 report.problems.push(CacheProblem {
                     images: Vec::new(),
-                    what: format!("{}: not a blob name", entry.path().display()),
+                    what: format!("{}: not a blob name", path.display()),
                     fix: "remove the file".into(),
                     repaired: false,
                 });
                 continue;
             }
-            let (actual, size) = hash_file(&entry.path())?;
+            let (actual, size) = hash_file(&path)?;
             report.blobs += 1;
             report.bytes += size;
             if actual != digest {
@@ -495,22 +485,29 @@ impl Cache {
                 }
             }
         }
-        let blobs = self.writer.blobs_dir();
         let mut deleted = 0;
-        for entry in fs::read_dir(&blobs).map_err(|source| ResolveError::Io {
-            path: blobs.clone(),
-            source,
-        })? {
-            let entry = entry.map_err(|source| ResolveError::Io {
-                path: blobs.clone(),
-                source,
-            })?;
-            let digest = format!("sha256:{}", entry.file_name().to_string_lossy());
-            if !live.contains(&digest) && fs::remove_file(entry.path()).is_ok() {
+        for (digest, path) in self.blob_files()? {
+            if !live.contains(&digest) && fs::remove_file(path).is_ok() {
                 deleted += 1;
             }
         }
         Ok(deleted)
+    }
+
+    /// Every file in `blobs/sha256/` as (`sha256:<file name>`, path); names are not checked.
+    fn blob_files(&self) -> Result<Vec<(String, PathBuf)>, ResolveError> {
+        let blobs = self.writer.blobs_dir();
+        let io = |source| ResolveError::Io {
+            path: blobs.clone(),
+            source,
+        };
+        let mut files = Vec::new();
+        for entry in fs::read_dir(&blobs).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let digest = format!("sha256:{}", entry.file_name().to_string_lossy());
+            files.push((digest, entry.path()));
+        }
+        Ok(files)
     }
 
     /// Deletes the whole cache directory (`cache clean`), like upstream's `rm -rf`.

@@ -27,3 +27,19 @@ mod vm;
 
 pub use harness::{locked_references, BootOptions, Harness, TestingError};
 pub use vm::Vm;
+
+/// Whether `qemu-system-x86_64` is on `PATH`. A boot test returns early when it is not, except
+/// in CI (`CI` set), where a missing QEMU fails the test instead of skipping it.
+pub fn qemu_present() -> bool {
+    let found = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|p| p.join("qemu-system-x86_64").is_file())
+    });
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "qemu-system-x86_64 is required in CI (apt-get install qemu-system-x86)"
+        );
+        eprintln!("skipping: qemu-system-x86_64 not installed");
+    }
+    found
+}

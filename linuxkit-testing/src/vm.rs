@@ -83,14 +83,7 @@ impl Vm {
                     self.console_error(format!("no console line contains {needle:?}"), start)
                 );
             }
-            match self
-                .lines
-                .recv_timeout(left.min(Duration::from_millis(200)))
-            {
-                Ok(l) => self.console.push(l),
-                Err(RecvTimeoutError::Disconnected) => self.exited = true,
-                Err(RecvTimeoutError::Timeout) => {}
-            }
+            self.receive(left);
         }
     }
 
@@ -113,14 +106,7 @@ impl Vm {
             if left.is_zero() {
                 return Err(self.console_error("the VM did not power off".into(), start));
             }
-            match self
-                .lines
-                .recv_timeout(left.min(Duration::from_millis(200)))
-            {
-                Ok(l) => self.console.push(l),
-                Err(RecvTimeoutError::Disconnected) => self.exited = true,
-                Err(RecvTimeoutError::Timeout) => {}
-            }
+            self.receive(left);
         }
         self.child
             .wait()
@@ -143,6 +129,18 @@ impl Vm {
         }
         while let Ok(l) = self.lines.try_recv() {
             self.console.push(l);
+        }
+    }
+
+    /// Waits up to `left` (at most 200 ms) for one console line; notes QEMU's exit.
+    fn receive(&mut self, left: Duration) {
+        match self
+            .lines
+            .recv_timeout(left.min(Duration::from_millis(200)))
+        {
+            Ok(l) => self.console.push(l),
+            Err(RecvTimeoutError::Disconnected) => self.exited = true,
+            Err(RecvTimeoutError::Timeout) => {}
         }
     }
 

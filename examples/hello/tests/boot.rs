@@ -13,21 +13,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use linuxkit_testing::{BootOptions, Harness};
-
-fn qemu_present() -> bool {
-    let found = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|p| p.join("qemu-system-x86_64").is_file())
-    });
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "qemu-system-x86_64 is required in CI (apt-get install qemu-system-x86)"
-        );
-        eprintln!("skipping: qemu-system-x86_64 not installed");
-    }
-    found
-}
+use linuxkit_testing::{qemu_present, BootOptions, Harness};
 
 fn http_get(port: u16) -> std::io::Result<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
