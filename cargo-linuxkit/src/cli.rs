@@ -65,6 +65,10 @@ pub struct GlobalArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum CommandArgs {
+    /// Create a definition package that builds and boots as it is (or from LinuxKit YAML).
+    New(NewArgs),
+    /// Add a definition (and a Rust service) to the Cargo package in the current directory.
+    Init(InitArgs),
     /// List the image definitions of the workspace.
     List,
     /// Check image definitions (Rust images of the workspace or LinuxKit YAML files).
@@ -126,17 +130,74 @@ pub struct InputArgs {
     pub inputs: Vec<String>,
 }
 
+/// Where a new definition's `linuxkit-dsl` dependency comes from.
+#[derive(Debug, Args, Default, Clone)]
+pub struct DslArgs {
+    /// Depend on this crates.io version of linuxkit-dsl (default: this tool's version).
+    #[arg(long, value_name = "VERSION", conflicts_with_all = ["dsl_path", "dsl_git"])]
+    pub dsl_version: Option<String>,
+    /// Depend on a local checkout of linuxkit-dsl (the crate's directory).
+    #[arg(long, value_name = "DIR", conflicts_with = "dsl_git")]
+    pub dsl_path: Option<PathBuf>,
+    /// Depend on linuxkit-dsl from this git repository.
+    #[arg(long, value_name = "URL")]
+    pub dsl_git: Option<String>,
+    /// With --dsl-git: the branch.
+    #[arg(long, value_name = "BRANCH", requires = "dsl_git", conflicts_with = "dsl_rev")]
+    pub dsl_branch: Option<String>,
+    /// With --dsl-git: the revision.
+    #[arg(long, value_name = "REV", requires = "dsl_git")]
+    pub dsl_rev: Option<String>,
+}
+
+/// `new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// Directory of the new package (its name is the package and image name).
+    pub path: PathBuf,
+    /// Package and image name (default: the directory name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Start the definition from this LinuxKit YAML file.
+    #[arg(long, value_name = "FILE.yml")]
+    pub from: Option<PathBuf>,
+    /// The linuxkit-dsl dependency.
+    #[command(flatten)]
+    pub dsl: DslArgs,
+}
+
+/// `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Image name; the definition is `src/bin/<NAME>.rs` (default: `<package>-image`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Start the definition from this LinuxKit YAML file.
+    #[arg(long, value_name = "FILE.yml")]
+    pub from: Option<PathBuf>,
+    /// The linuxkit-dsl dependency.
+    #[command(flatten)]
+    pub dsl: DslArgs,
+}
+
 /// `import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The LinuxKit YAML file.
     pub file: PathBuf,
     /// Write the Rust code to this file instead of stdout.
-    #[arg(short, long, value_name = "FILE.rs")]
+    #[arg(short, long, value_name = "FILE.rs", conflicts_with = "add")]
     pub output: Option<PathBuf>,
     /// Name of the generated function (default: the file stem).
     #[arg(long = "fn", value_name = "NAME")]
     pub function: Option<String>,
+    /// Add the definition to the package in the current directory (`src/bin/<name>.rs`, the
+    /// target, `[package.metadata.linuxkit] definitions`) instead of printing it.
+    #[arg(long)]
+    pub add: bool,
+    /// With --add: the linuxkit-dsl dependency, when the package has none yet.
+    #[command(flatten)]
+    pub dsl: DslArgs,
 }
 
 /// `export`.

@@ -12,6 +12,12 @@ pub enum Error {
     /// `cargo metadata` failed.
     #[error("cannot read the Cargo workspace: {0}")]
     Metadata(#[from] cargo_metadata::Error),
+    /// A Rust definition was asked for outside any Cargo package.
+    #[error("no Cargo.toml in {dir} or any parent directory: image definitions in Rust live in a Cargo package; run `cargo linuxkit new NAME` to create one, or `cargo linuxkit init` in an existing package (LinuxKit .yml files build anywhere)")]
+    NoPackage {
+        /// The directory searched from.
+        dir: PathBuf,
+    },
     /// `[package.metadata.linuxkit]` is malformed or names a missing target.
     #[error("{manifest}: [package.metadata.linuxkit] {message}")]
     Manifest {

@@ -37,6 +37,29 @@ use config::Config;
 /// binary to print (diagnostics have already been printed).
 pub fn execute(args: &RawArgs, cfg: &Config) -> Result<i32> {
     match &args.command {
+        CommandArgs::New(a) => commands::scaffold::new(
+            &a.path,
+            &commands::scaffold::NewOptions {
+                name: a.name.clone(),
+                from: a.from.clone(),
+                dsl: commands::scaffold::DslSource::from_args(&a.dsl)?,
+            },
+            cfg,
+        ),
+        CommandArgs::Init(a) => commands::scaffold::init(
+            &commands::scaffold::NewOptions {
+                name: a.name.clone(),
+                from: a.from.clone(),
+                dsl: commands::scaffold::DslSource::from_args(&a.dsl)?,
+            },
+            cfg,
+        ),
+        CommandArgs::Import(a) if a.add => commands::scaffold::import_add(
+            &a.file,
+            a.function.as_deref(),
+            &commands::scaffold::DslSource::from_args(&a.dsl)?,
+            cfg,
+        ),
         CommandArgs::List => commands::list::run(cfg),
         CommandArgs::Check(a) => commands::check::run(&a.inputs, cfg),
         CommandArgs::Import(a) => {

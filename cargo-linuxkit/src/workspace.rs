@@ -56,6 +56,12 @@ pub struct Workspace {
 
 /// Reads the workspace with `cargo metadata --no-deps`.
 pub fn discover(manifest_path: Option<&Path>, flags: &CargoFlags) -> Result<Workspace> {
+    if manifest_path.is_none() {
+        let cwd = std::env::current_dir().map_err(Error::io("."))?;
+        if !cwd.ancestors().any(|d| d.join("Cargo.toml").is_file()) {
+            return Err(Error::NoPackage { dir: cwd });
+        }
+    }
     let mut cmd = MetadataCommand::new();
     cmd.no_deps();
     if let Some(p) = manifest_path {

@@ -1,8 +1,8 @@
-//! The `linuxkit-init` image: the workspace's static PID 1 as an OCI image that a definition
-//! names in `init:`.
+//! The `linuxkit-init` image: the static PID 1 embedded in this crate (built by `build.rs`
+//! from the `linuxkit-init` source of the same release) as an OCI image that a definition names
+//! in `init:`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use linuxkit_oci::store::Platform;
 
@@ -11,78 +11,44 @@ use crate::error::LocalError;
 use crate::image::{write_image, ImageConfig, WrittenImage};
 use crate::layer::Layer;
 
-/// The Rust target the static init is built for.
-pub const TARGET: &str = "x86_64-unknown-linux-gnu";
-
 /// The package of the init.
 pub const PACKAGE: &str = "linuxkit-init";
 
-/// Builds the static `linuxkit-init` (release, size-optimised, LTO, stripped, `crt-static`)
-/// from the workspace at `workspace` into `target_dir` and returns the binary's path. A
-/// separate target dir keeps the static flags from invalidating the normal build.
-pub fn build_static_init(workspace: &Path, target_dir: &Path) -> Result<PathBuf, LocalError> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(&cargo);
-    cmd.current_dir(workspace)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            PACKAGE,
-            "--target",
-            TARGET,
-        ])
-        .env("CARGO_TARGET_DIR", target_dir)
-        // rust-lld (the default linker since Rust 1.90) relocates glibc's undefined weak
-        // `__gmon_start__` in static-pie binaries, which then crash at start: use the system linker.
-        .env(
-            "RUSTFLAGS",
-            "-C target-feature=+crt-static -C linker-features=-lld",
-        )
-        // libseccomp-sys links the shared library unless told otherwise; in a static-pie that
-        // leaves unresolved dynamic references and the binary dies before main.
-        .env("LIBSECCOMP_LINK_TYPE", "static")
-        .env("LIBSECCOMP_LIB_PATH", libseccomp_dir())
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "z")
-        .env("CARGO_PROFILE_RELEASE_LTO", "true")
-        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "true")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS");
-    let described = format!(
-        "CARGO_TARGET_DIR={} RUSTFLAGS='-C target-feature=+crt-static -C linker-features=-lld' cargo build --release -p {PACKAGE} --target {TARGET}",
-        target_dir.display()
-    );
-    let out = cmd.output().map_err(|e| LocalError::Tool {
-        command: described.clone(),
-        message: format!("cannot run {}: {e}", Path::new(&cargo).display()),
-    })?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+/// Facts about the embedded init, written by the build script.
+pub mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/init_meta.rs"));
+}
+
+/// The static `linuxkit-init` this crate was built with (see `build.rs`): built from the
+/// source of the `linuxkit-init` crate of the same release, so every copy of cargo-linuxkit
+/// carries its init and `init:linuxkit-init` resolves anywhere, offline.
+static EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/linuxkit-init"));
+
+/// The embedded init binary, or an error when this build carries none (a documentation build).
+pub fn embedded_init() -> Result<&'static [u8], LocalError> {
+    if EMBEDDED.is_empty() {
         return Err(LocalError::Tool {
-            command: described,
+            command: "init:linuxkit-init".into(),
             message: format!(
-                "{}\n{}\n(static builds need libseccomp-dev: apt-get install libseccomp-dev)",
-                out.status,
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                "this build of cargo-linuxkit carries no init ({}): reinstall it with \
+                 `cargo install cargo-linuxkit`",
+                embedded::ORIGIN
             ),
         });
     }
-    Ok(target_dir.join(TARGET).join("release").join(PACKAGE))
+    Ok(EMBEDDED)
 }
 
-/// The directory holding `libseccomp.a` (Debian's multiarch path unless
-/// `LIBSECCOMP_LIB_PATH` is set).
-fn libseccomp_dir() -> std::ffi::OsString {
-    std::env::var_os("LIBSECCOMP_LIB_PATH").unwrap_or_else(|| "/usr/lib/x86_64-linux-gnu".into())
+/// The name of the embedded init in the cache: `linuxkit-local/linuxkit-init:<tag>`.
+pub fn embedded_name() -> String {
+    format!("linuxkit-local/{PACKAGE}:{}", embedded::TAG)
 }
 
 /// The init layer: `init` (the binary), `sbin/init -> /init`, and with `busybox` a debugging
 /// userland (`bin/busybox`, `bin/sh`, ...).
-pub fn init_layer(init: &Path, busybox: Option<&Path>) -> Result<Layer, LocalError> {
+pub fn init_layer(init: &[u8], busybox: Option<&Path>) -> Result<Layer, LocalError> {
     let mut l = Layer::new();
-    l.file("init", 0o755, init)?;
+    l.bytes("init", 0o755, init)?;
     l.symlink("sbin/init", "/init")?;
     if let Some(bb) = busybox {
         add_busybox(&mut l, bb)?;
@@ -90,18 +56,19 @@ pub fn init_layer(init: &Path, busybox: Option<&Path>) -> Result<Layer, LocalErr
     Ok(l)
 }
 
-/// Writes the init image named `reference` into the layout at `dir`.
+/// Writes the init image named `reference` into the layout at `dir` (`init` is the binary,
+/// usually [`embedded_init`]).
 pub fn write_init_image(
     dir: &Path,
     reference: &str,
-    init: &Path,
+    init: &[u8],
     busybox: Option<&Path>,
 ) -> Result<WrittenImage, LocalError> {
     let layer = init_layer(init, busybox)?;
     write_image(
         dir,
         reference,
-        &Platform::linux("amd64"),
+        &Platform::linux(embedded::ARCH),
         &ImageConfig::default(),
         &layer,
     )

@@ -5,9 +5,9 @@
 //!   fixed gzip header) that streams file contents from disk.
 //! - [`image`]: writes such a layer plus config and manifest into an OCI image layout
 //!   (through `linuxkit_oci::write::LayoutWriter`), named so `LayoutSet` finds it.
-//! - [`init`]: the `linuxkit-init` image — the workspace's static PID 1 at `/init` and
-//!   `/sbin/init` (optionally with busybox for debugging) — and the cargo build that makes
-//!   the static binary.
+//! - [`init`]: the `linuxkit-init` image — the static PID 1 at `/init` and `/sbin/init`
+//!   (optionally with busybox for debugging). The binary is embedded: `build.rs` builds it
+//!   from the `linuxkit-init` source of the same release, so it is there wherever the tool is.
 //! - [`kernel`]: a LinuxKit kernel image (`kernel` + `kernel.tar`) from a bzImage and a
 //!   subset of `/lib/modules/<version>` with regenerated module indexes.
 //! - [`busybox`]: a small image around the host's `busybox-static`, for tests and examples.

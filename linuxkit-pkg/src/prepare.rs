@@ -103,7 +103,7 @@ pub fn prepare(
     let mut out = Vec::new();
     for reference in &local {
         let parsed = LocalRef::parse(reference)?;
-        if matches!(parsed, LocalRef::Cargo { .. } | LocalRef::Init { .. }) && meta.is_none() {
+        if matches!(parsed, LocalRef::Cargo { .. }) && meta.is_none() {
             meta = Some(workspace_metadata(workspace_root)?);
         }
         out.push(prepare_one(
@@ -150,22 +150,12 @@ fn prepare_one(
             s
         }
         LocalRef::Init { busybox } => {
-            let meta = meta.ok_or_else(|| PkgError::CargoMetadata {
-                workspace: root.to_path_buf(),
-                message: "no metadata".into(),
-            })?;
-            let p = package_image(
-                meta,
-                reference,
-                linuxkit_local::init::PACKAGE,
-                Some(linuxkit_local::init::PACKAGE),
-            )?;
             let bb = if *busybox {
                 file_id(Path::new(linuxkit_local::busybox::HOST_BUSYBOX))
             } else {
                 String::new()
             };
-            format!("init {} {bb}", p.tag)
+            format!("init {} {bb}", linuxkit_local::init::embedded::TAG)
         }
         LocalRef::Kernel {
             file,
@@ -188,9 +178,13 @@ fn prepare_one(
         }
     };
     let stamp_path = stamp_file(target, reference);
-    let (mut tag, mut name) = match &pkg_image {
-        Some(p) => (Some(p.tag.clone()), Some(p.name())),
-        None => (None, None),
+    let (mut tag, mut name) = match (&pkg_image, parsed) {
+        (Some(p), _) => (Some(p.tag.clone()), Some(p.name())),
+        (None, LocalRef::Init { busybox: false }) => (
+            Some(linuxkit_local::init::embedded::TAG.to_string()),
+            Some(linuxkit_local::init::embedded_name()),
+        ),
+        (None, _) => (None, None),
     };
 
     // 2. Up to date: the stamp matches and the cache still names that manifest.
@@ -241,8 +235,7 @@ fn prepare_one(
             w
         }
         LocalRef::Init { busybox } => {
-            let init = linuxkit_local::init::build_static_init(root, &target.join("init"))
-                .map_err(local_err)?;
+            let init = linuxkit_local::init::embedded_init().map_err(local_err)?;
             let bb = if *busybox {
                 Some(linuxkit_local::busybox::host_busybox().ok_or_else(|| {
                     PkgError::BadReference {
@@ -253,8 +246,18 @@ fn prepare_one(
             } else {
                 None
             };
-            linuxkit_local::init::write_init_image(cache, reference, &init, bb.as_deref())
-                .map_err(local_err)?
+            let w = linuxkit_local::init::write_init_image(cache, reference, init, bb.as_deref())
+                .map_err(local_err)?;
+            if !*busybox {
+                let writer = LayoutWriter::create_or_open(cache).map_err(layout_err)?;
+                writer
+                    .add_root(
+                        &w.manifest,
+                        &linuxkit_resolve::expand(&linuxkit_local::init::embedded_name()),
+                    )
+                    .map_err(layout_err)?;
+            }
+            w
         }
         LocalRef::Kernel {
             file,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use linuxkit_local::busybox::{busybox_layer, host_busybox};
 use linuxkit_local::image::{write_image, ImageConfig};
-use linuxkit_local::init::{build_static_init, write_init_image};
+use linuxkit_local::init::{embedded_init, write_init_image};
 use linuxkit_local::kernel::{write_kernel_image, KernelSource};
 use linuxkit_oci::layout::{LayoutSet, OciLayout};
 use linuxkit_oci::store::Platform;
@@ -67,20 +67,18 @@ pub const BUSYBOX_REF: &str = "linuxkit-local/busybox:test";
 static IMAGES: OnceLock<(PathBuf, u64)> = OnceLock::new();
 static BUILD_LOCK: Mutex<()> = Mutex::new(());
 
-/// Builds the static init and writes the init, kernel and busybox images into a layout under
+/// Writes the embedded init, kernel and busybox images into a layout under
 /// target/boot-tests (once per test process). Returns the layout and the init size.
 pub fn local_images() -> (PathBuf, u64) {
     IMAGES
         .get_or_init(|| {
             let _g = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-            let ws = workspace();
-            let init = build_static_init(&ws, &ws.join("target").join("static"))
-                .unwrap_or_else(|e| panic!("building the static init: {e}"));
-            let init_size = std::fs::metadata(&init).expect("init binary").len();
+            let init = embedded_init().unwrap_or_else(|e| panic!("the embedded init: {e}"));
+            let init_size = init.len() as u64;
             // One shared layout: the images are reproducible (same digests every run) and the
             // layout writer locks index.json, so concurrent test binaries can share it.
             let layout = cache_dir().join("layout");
-            write_init_image(&layout, INIT_REF, &init, None).expect("init image");
+            write_init_image(&layout, INIT_REF, init, None).expect("init image");
             let kernel = KernelSource::host()
                 .expect("no /boot/vmlinuz-* with /lib/modules (apt-get install linux-image-amd64)");
             write_kernel_image(&layout, KERNEL_REF, &kernel, &["overlay", "veth"])
