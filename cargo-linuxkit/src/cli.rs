@@ -143,7 +143,12 @@ pub struct DslArgs {
     #[arg(long, value_name = "URL")]
     pub dsl_git: Option<String>,
     /// With --dsl-git: the branch.
-    #[arg(long, value_name = "BRANCH", requires = "dsl_git", conflicts_with = "dsl_rev")]
+    #[arg(
+        long,
+        value_name = "BRANCH",
+        requires = "dsl_git",
+        conflicts_with = "dsl_rev"
+    )]
     pub dsl_branch: Option<String>,
     /// With --dsl-git: the revision.
     #[arg(long, value_name = "REV", requires = "dsl_git")]

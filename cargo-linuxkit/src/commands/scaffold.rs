@@ -119,7 +119,7 @@ struct NewFile {
 }
 
 /// Fails, naming all of them, when any of `files` exists; nothing has been written then.
-fn refuse_existing(files: &[NewFile]) -> Result<()> {
+fn refuse_existing(files: &[NewFile], rename: &str) -> Result<()> {
     let existing: Vec<String> = files
         .iter()
         .filter(|f| f.path.symlink_metadata().is_ok())
@@ -129,7 +129,7 @@ fn refuse_existing(files: &[NewFile]) -> Result<()> {
         return Ok(());
     }
     Err(Error::Usage(format!(
-        "refusing to overwrite existing file{}: {} (move {} away, or choose another name with --name)",
+        "refusing to overwrite existing file{}: {} (move {} away, or choose another name with {rename})",
         if existing.len() == 1 { "" } else { "s" },
         existing.join(", "),
         if existing.len() == 1 { "it" } else { "them" },
@@ -202,7 +202,7 @@ pub fn service_source(name: &str) -> String {
 
 use std::time::Duration;
 
-extern "C" {{
+unsafe extern "C" {{
     fn kill(pid: i32, sig: i32) -> i32;
 }}
 
@@ -314,7 +314,10 @@ fn add_bin_target(doc: &mut DocumentMut, name: &str, path: &str) {
     let listed = doc
         .get("bin")
         .and_then(Item::as_array_of_tables)
-        .is_some_and(|bins| bins.iter().any(|b| b.get("name").and_then(Item::as_str) == Some(name)));
+        .is_some_and(|bins| {
+            bins.iter()
+                .any(|b| b.get("name").and_then(Item::as_str) == Some(name))
+        });
     if autobins && path == format!("src/bin/{name}.rs") || listed {
         return;
     }
@@ -523,10 +526,12 @@ fn package_manifest(cfg: &Config) -> Result<PathBuf> {
 
 fn read_manifest(manifest: &Path) -> Result<DocumentMut> {
     let text = std::fs::read_to_string(manifest).map_err(Error::io(manifest))?;
-    let doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| Error::Manifest {
-        manifest: manifest.to_path_buf(),
-        message: format!("is not valid TOML: {e}"),
-    })?;
+    let doc: DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| Error::Manifest {
+            manifest: manifest.to_path_buf(),
+            message: format!("is not valid TOML: {e}"),
+        })?;
     if doc.get("package").is_none() {
         return Err(Error::Manifest {
             manifest: manifest.to_path_buf(),
@@ -557,7 +562,10 @@ pub fn init(opts: &NewOptions, cfg: &Config) -> Result<i32> {
         .unwrap_or_else(|| PathBuf::from("."));
     let mut doc = read_manifest(&manifest)?;
     let package = package_name(&doc, &manifest)?;
-    let name = opts.name.clone().unwrap_or_else(|| format!("{package}-image"));
+    let name = opts
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{package}-image"));
     check_package_name(&name)?;
     let rel = format!("src/bin/{name}.rs");
     let files = definition_files(
@@ -568,7 +576,7 @@ pub fn init(opts: &NewOptions, cfg: &Config) -> Result<i32> {
         &dir.join("src").join("bin"),
         cfg,
     )?;
-    refuse_existing(&files)?;
+    refuse_existing(&files, "--name NAME")?;
     ensure_dsl_dependency(&mut doc, &opts.dsl);
     add_definition(&mut doc, &manifest, &name)?;
     add_bin_target(&mut doc, &name, &rel);
@@ -596,7 +604,12 @@ pub fn init(opts: &NewOptions, cfg: &Config) -> Result<i32> {
 
 /// `cargo linuxkit import FILE.yml --add`: the generated definition becomes a target of the
 /// package (file, `[[bin]]` when needed, `definitions` entry, `linuxkit-dsl` dependency).
-pub fn import_add(file: &Path, function: Option<&str>, dsl: &DslSource, cfg: &Config) -> Result<i32> {
+pub fn import_add(
+    file: &Path,
+    function: Option<&str>,
+    dsl: &DslSource,
+    cfg: &Config,
+) -> Result<i32> {
     let manifest = package_manifest(cfg)?;
     let dir = manifest
         .parent()
@@ -622,7 +635,7 @@ pub fn import_add(file: &Path, function: Option<&str>, dsl: &DslSource, cfg: &Co
         &dir.join("src").join("bin"),
         cfg,
     )?;
-    refuse_existing(&files)?;
+    refuse_existing(&files, "--fn NAME")?;
     ensure_dsl_dependency(&mut doc, dsl);
     if !add_definition(&mut doc, &manifest, &name)? {
         return Err(Error::Usage(format!(
@@ -636,7 +649,11 @@ pub fn import_add(file: &Path, function: Option<&str>, dsl: &DslSource, cfg: &Co
         .map_err(Error::io(&manifest))?;
     cfg.shell.status(
         "Imported",
-        format!("{} -> {} (image `{name}`)", file.display(), dir.join(&rel).display()),
+        format!(
+            "{} -> {} (image `{name}`)",
+            file.display(),
+            dir.join(&rel).display()
+        ),
     );
     Ok(0)
 }
@@ -665,7 +682,10 @@ mod tests {
         let defs = doc["package"]["metadata"]["linuxkit"]["definitions"]
             .as_array()
             .unwrap();
-        assert_eq!(defs.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>(), ["myos"]);
+        assert_eq!(
+            defs.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>(),
+            ["myos"]
+        );
         assert!(!m.contains("[package.metadata]\n"), "{m}");
         let v = new_manifest("myos", "myos", &DslSource::Version("0.1.0".into()));
         assert!(v.contains("linuxkit-dsl = \"0.1.0\""), "{v}");
@@ -680,13 +700,26 @@ mod tests {
         assert!(!add_definition(&mut doc, Path::new("Cargo.toml"), "app-image").unwrap());
         add_bin_target(&mut doc, "app-image", "src/bin/app-image.rs");
         let out = doc.to_string();
-        assert!(out.starts_with("# mine\n[package]\nname = \"app\" # keep\n"), "{out}");
+        assert!(
+            out.starts_with("# mine\n[package]\nname = \"app\" # keep\n"),
+            "{out}"
+        );
         assert!(out.contains("linuxkit-dsl = \"0.1.0\""), "{out}");
-        assert!(out.contains("[package.metadata.linuxkit]\ndefinitions = [\"app-image\"]"), "{out}");
-        assert!(!out.contains("[[bin]]"), "auto-discovered bins need no [[bin]]: {out}");
-        let mut doc: DocumentMut = "[package]\nname = \"a\"\nautobins = false\n".parse().unwrap();
+        assert!(
+            out.contains("[package.metadata.linuxkit]\ndefinitions = [\"app-image\"]"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("[[bin]]"),
+            "auto-discovered bins need no [[bin]]: {out}"
+        );
+        let mut doc: DocumentMut = "[package]\nname = \"a\"\nautobins = false\n"
+            .parse()
+            .unwrap();
         add_bin_target(&mut doc, "x", "src/bin/x.rs");
-        assert!(doc.to_string().contains("[[bin]]\nname = \"x\"\npath = \"src/bin/x.rs\""));
+        assert!(doc
+            .to_string()
+            .contains("[[bin]]\nname = \"x\"\npath = \"src/bin/x.rs\""));
     }
 
     #[test]
@@ -695,11 +728,22 @@ mod tests {
         let a = dir.path().join("a.rs");
         std::fs::write(&a, "keep").unwrap();
         let files = [
-            NewFile { path: a.clone(), contents: String::new() },
-            NewFile { path: dir.path().join("b.rs"), contents: String::new() },
+            NewFile {
+                path: a.clone(),
+                contents: String::new(),
+            },
+            NewFile {
+                path: dir.path().join("b.rs"),
+                contents: String::new(),
+            },
         ];
-        let e = refuse_existing(&files).unwrap_err().to_string();
-        assert!(e.contains(&a.display().to_string()) && !e.contains("b.rs"), "{e}");
+        let e = refuse_existing(&files, "--name NAME")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&a.display().to_string()) && !e.contains("b.rs"),
+            "{e}"
+        );
         assert_eq!(std::fs::read_to_string(&a).unwrap(), "keep");
     }
 }
