@@ -40,8 +40,8 @@ fn main() {
     }
     let embedded = out.join("linuxkit-init");
     let (tag, note) = if let Some(bin) = env::var_os("LINUXKIT_INIT_BINARY") {
-        let bytes = fs::read(&bin)
-            .unwrap_or_else(|e| fail(&format!("LINUXKIT_INIT_BINARY={bin:?}: {e}")));
+        let bytes =
+            fs::read(&bin).unwrap_or_else(|e| fail(&format!("LINUXKIT_INIT_BINARY={bin:?}: {e}")));
         fs::write(&embedded, &bytes).unwrap_or_else(|e| fail(&format!("{embedded:?}: {e}")));
         (
             hex::encode(Sha256::digest(&bytes))[..40].to_string(),
@@ -120,30 +120,37 @@ fn build(source: &Path, target: &str, out: &Path) -> PathBuf {
     let target_dir = nested_target_dir(out);
     let manifest = source.join("Cargo.toml");
     let mut cmd = Command::new(&cargo);
-    cmd.args(["build", "--release", "--bin", linuxkit_init::PACKAGE, "--target", target])
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .env("CARGO_TARGET_DIR", &target_dir)
-        // rust-lld (the default linker since Rust 1.90) mis-relocates glibc's undefined weak
-        // `__gmon_start__` in static-pie binaries, which then crash at start: use the system
-        // linker.
-        .env(
-            "RUSTFLAGS",
-            "-C target-feature=+crt-static -C linker-features=-lld",
-        )
-        // libseccomp-sys links the shared library unless told otherwise; in a static-pie that
-        // leaves unresolved dynamic references and the binary dies before main.
-        .env("LIBSECCOMP_LINK_TYPE", "static")
-        .env(
-            "LIBSECCOMP_LIB_PATH",
-            env::var_os("LIBSECCOMP_LIB_PATH").unwrap_or_else(|| libseccomp_dir(target).into()),
-        )
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "z")
-        .env("CARGO_PROFILE_RELEASE_LTO", "true")
-        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "true")
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .env("CARGO_TERM_COLOR", "never");
+    cmd.args([
+        "build",
+        "--release",
+        "--bin",
+        linuxkit_init::PACKAGE,
+        "--target",
+        target,
+    ])
+    .arg("--manifest-path")
+    .arg(&manifest)
+    .env("CARGO_TARGET_DIR", &target_dir)
+    // rust-lld (the default linker since Rust 1.90) mis-relocates glibc's undefined weak
+    // `__gmon_start__` in static-pie binaries, which then crash at start: use the system
+    // linker.
+    .env(
+        "RUSTFLAGS",
+        "-C target-feature=+crt-static -C linker-features=-lld",
+    )
+    // libseccomp-sys links the shared library unless told otherwise; in a static-pie that
+    // leaves unresolved dynamic references and the binary dies before main.
+    .env("LIBSECCOMP_LINK_TYPE", "static")
+    .env(
+        "LIBSECCOMP_LIB_PATH",
+        env::var_os("LIBSECCOMP_LIB_PATH").unwrap_or_else(|| libseccomp_dir(target).into()),
+    )
+    .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "z")
+    .env("CARGO_PROFILE_RELEASE_LTO", "true")
+    .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
+    .env("CARGO_PROFILE_RELEASE_STRIP", "true")
+    .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+    .env("CARGO_TERM_COLOR", "never");
     // The outer build's settings must not leak into the nested one (clippy's wrapper, the
     // outer target and flags).
     for var in [

@@ -19,6 +19,8 @@ pub enum FailureKind {
     DigestMismatch,
     /// Still failing after the configured retries (5xx, resets, timeouts).
     Transient,
+    /// The registry's host name does not resolve (DNS); not retried.
+    UnknownHost,
     /// Anything else the registry rejected.
     Other,
 }
@@ -38,6 +40,20 @@ pub enum ResolveError {
     Offline {
         /// The reference as written.
         reference: String,
+        /// The cache directory.
+        cache: PathBuf,
+    },
+    /// `cache pull --offline` of an image that is not in the cache (for the platform).
+    #[error(
+        "image {reference} is not in the cache {cache} (for {platform}) and offline mode is on, \
+         so `cache pull` cannot download it; run it again without --offline, or import the image \
+         with `cargo linuxkit cache import`"
+    )]
+    OfflinePull {
+        /// The reference as expanded (`:latest` added).
+        reference: String,
+        /// The requested platform.
+        platform: String,
         /// The cache directory.
         cache: PathBuf,
     },
@@ -80,7 +96,7 @@ pub enum ResolveError {
         reason: String,
     },
     /// A registry operation failed.
-    #[error("pulling {reference} from {registry}: {reason}{}", hint(*kind))]
+    #[error("pulling {reference} from {registry}: {reason}{}", hint(*kind, registry))]
     Registry {
         /// The reference as written.
         reference: String,
@@ -139,15 +155,32 @@ pub enum ResolveError {
     Many(Vec<ResolveError>),
 }
 
-fn hint(kind: FailureKind) -> &'static str {
-    match kind {
+fn hint(kind: FailureKind, registry: &str) -> String {
+    let hint = match kind {
         FailureKind::Unauthorized => {
             " (log in with `docker login`, or check ~/.docker/config.json and credential helpers)"
         }
         FailureKind::NotFound => " (check the name and tag)",
         FailureKind::DigestMismatch => " (the registry served corrupt content; nothing was cached)",
         FailureKind::Transient => " (gave up after retries; try again later or use a mirror)",
+        FailureKind::UnknownHost => {
+            return format!(
+                " (the registry host name {} does not resolve: check the name and the network, \
+                 point the registry at a reachable copy with `--mirror REGISTRY=URL`, or use only \
+                 cached images with `--offline`)",
+                host_name(registry)
+            )
+        }
         FailureKind::Other => "",
+    };
+    hint.to_string()
+}
+
+/// `host` of `host[:port]`.
+fn host_name(registry: &str) -> &str {
+    match registry.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => registry,
     }
 }
 

@@ -288,17 +288,19 @@ impl Resolver {
     /// `cache pull`: expands each name with `:latest` like LinuxKit and pulls it from the
     /// registry even when cached. Like upstream it also names the platform manifest
     /// `<name>-<arch>`. Returns the cache names.
+    ///
+    /// Offline (as `cargo fetch --offline`), nothing is downloaded: every image must already be
+    /// cached for the platform, and the names are returned; a missing one is an
+    /// [`ResolveError::OfflinePull`] naming it.
     pub fn pull(&self, names: &[String]) -> Result<Vec<String>, ResolveError> {
-        if self.options.offline {
-            return Err(ResolveError::Options(
-                "cannot pull in offline mode".to_string(),
-            ));
-        }
         let platform = self.options.platform.clone();
         let images = names
             .iter()
             .map(|n| ImageRef::parse(&expand_with_tag(n)))
             .collect::<Result<Vec<_>, _>>()?;
+        if self.options.offline {
+            return self.pull_offline(&images, &platform);
+        }
         let registry = self.registry()?;
         let writer = self.cache.writer();
         let all = self.options.all_platforms;
@@ -326,6 +328,65 @@ impl Resolver {
             1 => Err(errors.remove(0)),
             _ => Err(ResolveError::Many(errors)),
         }
+    }
+
+    /// `cache pull --offline`: checks that every image is cached for `platform` (adding its
+    /// `<name>-<arch>` root when it is missing, from the cache alone).
+    fn pull_offline(
+        &self,
+        images: &[ImageRef],
+        platform: &Platform,
+    ) -> Result<Vec<String>, ResolveError> {
+        let mut errors = Vec::new();
+        let mut out = Vec::new();
+        for image in images {
+            let found = match self.cached(image, platform) {
+                Ok(Some(_)) => self.cache.find(image),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            };
+            let res = match found {
+                Ok(Some(root)) => self.ensure_arch_name(image, root, platform),
+                Ok(None) => Err(ResolveError::OfflinePull {
+                    reference: image.original.clone(),
+                    platform: platform.to_string(),
+                    cache: self.cache.dir().to_path_buf(),
+                }),
+                Err(e) => Err(e),
+            };
+            match res {
+                Ok(()) => out.push(image.name.clone()),
+                Err(e) => errors.push(e),
+            }
+        }
+        match errors.len() {
+            0 => Ok(out),
+            1 => Err(errors.remove(0)),
+            _ => Err(ResolveError::Many(errors)),
+        }
+    }
+
+    /// Adds the `<name>-<arch>` root unless the cache already has that name.
+    fn ensure_arch_name(
+        &self,
+        image: &ImageRef,
+        root: linuxkit_oci::store::Descriptor,
+        platform: &Platform,
+    ) -> Result<(), ResolveError> {
+        let name = format!("{}-{}", image.name, platform.architecture);
+        if self.cache.list()?.iter().any(|e| e.name == name) {
+            return Ok(());
+        }
+        self.add_arch_name(image, root, platform)
+    }
+
+    /// How many registry requests were repeated after a transient failure (5xx, reset,
+    /// timeout) by this resolver so far; each is also announced with a `Retrying` status line.
+    pub fn retries(&self) -> u64 {
+        self.registry
+            .get()
+            .and_then(|r| r.as_ref().ok())
+            .map_or(0, Registry::retries)
     }
 
     /// Pushes the cached image `name` to `remote` (default: `name` itself), e.g. for

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -118,6 +119,8 @@ pub(crate) struct Registry {
     clients: Mutex<HashMap<(String, bool), Client>>,
     downloads: Arc<Semaphore>,
     progress: Progress,
+    /// Attempts repeated after a transient failure, over all operations.
+    retries: AtomicU64,
 }
 
 /// What one pull needs everywhere.
@@ -142,7 +145,13 @@ impl Registry {
             clients: Mutex::new(HashMap::new()),
             downloads,
             progress,
+            retries: AtomicU64::new(0),
         }
+    }
+
+    /// How many attempts were repeated after a transient failure so far.
+    pub(crate) fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 
     fn endpoint(&self, registry: &str) -> Endpoint {
@@ -200,7 +209,9 @@ impl Registry {
         }
     }
 
-    /// Runs `op` with retries and exponential backoff while it fails transiently.
+    /// Runs `op` with retries and exponential backoff while it fails transiently (each retry is
+    /// counted and announced with a `Retrying` status line). Other failures, an unknown host
+    /// among them, are returned at once.
     async fn retry<T, F, Fut>(&self, mut op: F) -> Result<T, ResolveError>
     where
         F: FnMut() -> Fut,
@@ -225,6 +236,15 @@ impl Registry {
                             reason: format!("{reason} (after {attempt} attempts)"),
                         });
                     }
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    self.progress.status(
+                        "Retrying",
+                        &format!(
+                            "{reference} from {registry} (attempt {} of {}): {reason}",
+                            attempt + 1,
+                            self.config.retry.attempts.max(1)
+                        ),
+                    );
                     tokio::time::sleep(delay).await;
                     delay = delay.saturating_mul(2);
                     attempt += 1;
@@ -631,6 +651,10 @@ fn classify(e: OciDistributionError) -> (FailureKind, String) {
         E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => FailureKind::Unauthorized,
         E::ImageManifestNotFoundError(_) => FailureKind::NotFound,
         E::DigestError(_) => FailureKind::DigestMismatch,
+        // A host name that does not resolve will not resolve a second later either: fail at
+        // once instead of retrying (hyper's connector reports it as a "dns error" source of a
+        // connect error; the type itself is private).
+        E::RequestError(r) if r.is_connect() && is_dns_failure(r) => FailureKind::UnknownHost,
         E::RequestError(r) => {
             if r.is_timeout() || r.is_connect() || r.is_request() || r.is_body() || r.is_decode() {
                 FailureKind::Transient
@@ -651,6 +675,18 @@ fn classify(e: OciDistributionError) -> (FailureKind, String) {
         _ => FailureKind::Other,
     };
     (kind, error_chain(&e))
+}
+
+/// Whether a connect error failed in name resolution (rather than connecting).
+fn is_dns_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if c.to_string().starts_with("dns error") {
+            return true;
+        }
+        cur = c.source();
+    }
+    false
 }
 
 /// The error and its sources, joined (reqwest hides the useful part in sources).

@@ -558,3 +558,99 @@ fn offline_names_a_missing_platform() {
     assert!(matches!(err, ResolveError::OfflinePlatform { .. }), "{err}");
     assert!(err.to_string().contains("linux/arm64"), "{err}");
 }
+
+#[test]
+fn cache_pull_offline_succeeds_when_cached_and_names_a_missing_image() {
+    let Some(reg) = registry() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let base = format!("{}/fixture/base:v1", reg.host());
+    let plain = format!("{}/fixture/plain:v1", reg.host());
+    // `plain` only through a build-style resolve: no `<name>-<arch>` root yet.
+    let online = Resolver::new(options(tmp.path())).unwrap();
+    online.pull(std::slice::from_ref(&base)).unwrap();
+    online.resolve_image(&plain, &Platform::host()).unwrap();
+    let mut off = options(tmp.path());
+    off.offline = true;
+    // No registry is asked: a mirror that refuses every connection would fail any request.
+    off.mirrors = vec![format!("{}=http://127.0.0.1:1", reg.host())];
+    let r = Resolver::new(off).unwrap();
+    let names = r.pull(&[base.clone(), plain.clone()]).unwrap();
+    assert_eq!(names, vec![base.clone(), plain.clone()]);
+    let arch = Platform::host().architecture;
+    let listed: Vec<String> = r
+        .cache()
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert!(listed.contains(&format!("{plain}-{arch}")), "{listed:?}");
+    // Pulling again offline changes nothing.
+    let before = snapshot(tmp.path());
+    r.pull(std::slice::from_ref(&base)).unwrap();
+    assert_eq!(snapshot(tmp.path()), before);
+
+    let missing = format!("{}/fixture/layered:v1", reg.host());
+    let err = r.pull(&[base.clone(), missing.clone()]).unwrap_err();
+    assert!(matches!(err, ResolveError::OfflinePull { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&missing) && msg.contains("not in the cache"),
+        "{msg}"
+    );
+    assert!(msg.contains("without --offline"), "{msg}");
+    assert_eq!(
+        snapshot(tmp.path()),
+        before,
+        "a failed offline pull writes nothing"
+    );
+    assert_eq!(r.retries(), 0);
+}
+
+#[test]
+fn unknown_registry_host_fails_at_once_with_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut opts = options(tmp.path());
+    opts.retry = RetryPolicy {
+        attempts: 4,
+        initial_backoff: Duration::from_millis(10),
+    };
+    let r = Resolver::new(opts).unwrap();
+    let reference = "nonexistent-registry.invalid/foo/bar:1";
+    let err = r.resolve_image(reference, &amd64()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ResolveError::Registry {
+                kind: FailureKind::UnknownHost,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("nonexistent-registry.invalid") && msg.contains(reference),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("--offline") && msg.contains("--mirror"),
+        "{msg}"
+    );
+    assert_eq!(r.retries(), 0, "a DNS failure is not retried: {msg}");
+    // `cache pull` goes through the same path.
+    let err = r.pull(&[reference.to_string()]).unwrap_err();
+    assert!(err.to_string().contains("--offline"), "{err}");
+    assert_eq!(r.retries(), 0);
+}
+
+#[test]
+fn transient_failures_are_counted_as_retries() {
+    let Some(reg) = registry() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let proxy = FaultProxy::start(reg.host());
+    proxy.add("/manifests/", Fault::Status(503, "busy"), 2);
+    let r = proxied(&proxy, tmp.path());
+    r.resolve(PASSWD, &amd64()).unwrap();
+    assert_eq!(r.retries(), 2);
+}

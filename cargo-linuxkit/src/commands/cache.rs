@@ -82,8 +82,16 @@ pub fn run(args: &CacheArgs, cfg: &Config) -> Result<i32> {
         CacheArgs::Verify { repair } => return verify(cfg, *repair),
         CacheArgs::Pull { names } => {
             let resolver = crate::resolve::resolver(cfg, Platform::host(), true)?;
+            // Offline, nothing is downloaded: every image must already be cached (as with
+            // `cargo fetch --offline`), and is reported fresh.
+            let (verb, reason) = if cfg.offline {
+                ("Fresh", "cache-fresh")
+            } else {
+                ("Pulled", "cache-pulled")
+            };
             for n in resolver.pull(names).map_err(resolve_err)? {
-                cfg.shell.status("Pulled", n);
+                cfg.shell.status(verb, &n);
+                cfg.shell.json_message(json!({"reason": reason, "name": n}));
             }
         }
     }

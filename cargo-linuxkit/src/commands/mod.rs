@@ -9,6 +9,6 @@ pub mod import;
 pub mod list;
 pub mod lock;
 pub mod pkg;
-pub mod scaffold;
 pub mod run;
+pub mod scaffold;
 pub mod update;
