@@ -98,10 +98,12 @@ impl Image {
         self
     }
 
-    /// Appends a container run once, in order, at boot.
+    /// Appends a container run once, in order, at boot: a [`Container`] or a catalogue
+    /// package such as `pkgs::dhcpcd().once()` (see [`crate::pkgs`]).
     #[track_caller]
     #[must_use]
-    pub fn onboot(mut self, container: Container) -> Self {
+    pub fn onboot(mut self, container: impl Into<Container>) -> Self {
+        let container = container.into();
         let path = format!("onboot[{}]", self.onboot.len());
         adopt_nested(&container.name, &path);
         record(path, Location::caller());
@@ -112,7 +114,8 @@ impl Image {
     /// Appends a container run once, in order, at shutdown.
     #[track_caller]
     #[must_use]
-    pub fn onshutdown(mut self, container: Container) -> Self {
+    pub fn onshutdown(mut self, container: impl Into<Container>) -> Self {
+        let container = container.into();
         let path = format!("onshutdown[{}]", self.onshutdown.len());
         adopt_nested(&container.name, &path);
         record(path, Location::caller());
@@ -123,7 +126,8 @@ impl Image {
     /// Appends a long-running service (names must be unique).
     #[track_caller]
     #[must_use]
-    pub fn service(mut self, container: Container) -> Self {
+    pub fn service(mut self, container: impl Into<Container>) -> Self {
+        let container = container.into();
         let path = format!("services[{}]", self.services.len());
         adopt_nested(&container.name, &path);
         record(path, Location::caller());

@@ -72,7 +72,7 @@ pub fn rust_ident(name: &str) -> String {
 }
 
 /// A Rust string literal: a raw string for multi-line text, else an escaped literal.
-fn lit(s: &str) -> String {
+pub(crate) fn lit(s: &str) -> String {
     let raw_ok = s.contains('\n')
         && !s.contains("\"#")
         && !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t');
@@ -166,8 +166,8 @@ fn image_expr(image: &Image) -> String {
         None => "Image::default()".to_string(),
     };
     let mut c = Chain::new(head, 8);
-    if !image.init.is_empty() {
-        c.call("init", str_list(&image.init));
+    for call in crate::pkgs::import::init_calls(&image.init) {
+        c.call("init", call);
     }
     for (method, list) in [
         ("onboot", &image.onboot),
@@ -198,7 +198,8 @@ fn image_expr(image: &Image) -> String {
 }
 
 fn kernel_expr(k: &Kernel) -> String {
-    let mut s = format!("Kernel::new({})", lit(&k.image));
+    let mut s = crate::pkgs::import::kernel_head(&k.image)
+        .unwrap_or_else(|| format!("Kernel::new({})", lit(&k.image)));
     if let Some(v) = &k.cmdline {
         let _ = write!(s, ".cmdline({})", lit(v));
     }
@@ -236,7 +237,7 @@ fn caps_calls(c: &mut Chain, single: &str, plural: &str, names: &str, list: &[St
     }
 }
 
-fn ns_arg(value: &str) -> String {
+pub(crate) fn ns_arg(value: &str) -> String {
     match value {
         "host" => "Namespace::Host".into(),
         "new" => "Namespace::New".into(),
@@ -271,6 +272,9 @@ fn typed_rlimit(s: &str) -> Option<String> {
 }
 
 fn container_expr(ct: &Container, indent: usize) -> String {
+    if let Some(call) = crate::pkgs::import::container_call(ct) {
+        return call;
+    }
     let mut c = Chain::new(
         format!("Container::new({}, {})", lit(&ct.name), lit(&ct.image)),
         indent,

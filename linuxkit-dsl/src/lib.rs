@@ -7,6 +7,7 @@
 //! - [`yaml`]: LinuxKit YAML parsing (file:line:col errors), writing, merging, item locator.
 //! - [`check`]: every check that needs no image contents, as [`Problem`]s with item paths.
 //! - [`emit`]: the evaluation protocol of definition targets ([`main!`]).
+//! - [`pkgs`]: the catalogue of LinuxKit's standard packages (`pkgs::getty().insecure()`).
 //! - [`codegen`]: a model as idiomatic Rust builder code (`cargo linuxkit import`).
 //! - [`testing`]: policies asserted on definitions from `cargo test`.
 //! - Compile-time checks from `linuxkit-macros`, re-exported: `#[image]`, `image_ref!`,
@@ -18,6 +19,7 @@ pub mod codegen;
 pub mod emit;
 pub mod location;
 pub mod model;
+pub mod pkgs;
 pub mod testing;
 pub mod types;
 pub mod yaml;

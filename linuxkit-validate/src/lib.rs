@@ -28,5 +28,7 @@ pub use mounts::{
 pub use process::{
     capability, capability_list, parse_rlimit, rlimit, Rlimit, CAPABILITIES, RLIMITS,
 };
-pub use reference::{image_reference, image_source, is_local_source, LOCAL_SCHEMES};
+pub use reference::{
+    image_reference, image_source, is_local_source, split_reference, LOCAL_SCHEMES,
+};
 pub use scalars::{env_name, env_var, octal_mode, parse_octal_mode, sysctl_key, volume_name};

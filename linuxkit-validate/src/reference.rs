@@ -33,16 +33,7 @@ pub fn image_reference(s: &str) -> Result<(), String> {
             "image reference must not contain whitespace: {s:?}"
         ));
     }
-    let (rest, digest) = match s.split_once('@') {
-        Some((rest, digest)) => (rest, Some(digest)),
-        None => (s, None),
-    };
-    // The tag separator is the last ':' after the last '/' (a ':' before it is a port).
-    let after_slash = rest.rfind('/').map_or(0, |i| i + 1);
-    let (name, tag) = match rest[after_slash..].rfind(':') {
-        Some(i) => (&rest[..after_slash + i], Some(&rest[after_slash + i + 1..])),
-        None => (rest, None),
-    };
+    let (name, tag, digest) = split_reference(s);
     check_name(s, name)?;
     if let Some(tag) = tag {
         check_tag(s, tag)?;
@@ -51,6 +42,25 @@ pub fn image_reference(s: &str) -> Result<(), String> {
         check_digest(s, digest)?;
     }
     Ok(())
+}
+
+/// Splits a reference into its name, tag and digest without checking them:
+/// `localhost:5000/a/b:1@sha256:..` is (`localhost:5000/a/b`, `Some("1")`, `Some("sha256:..")`).
+/// The tag separator is the last `:` after the last `/` (a `:` before it is a port).
+pub fn split_reference(s: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (rest, digest) = match s.split_once('@') {
+        Some((rest, digest)) => (rest, Some(digest)),
+        None => (s, None),
+    };
+    let after_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    match rest[after_slash..].rfind(':') {
+        Some(i) => (
+            &rest[..after_slash + i],
+            Some(&rest[after_slash + i + 1..]),
+            digest,
+        ),
+        None => (rest, None, digest),
+    }
 }
 
 fn check_name(s: &str, name: &str) -> Result<(), String> {

@@ -1,4 +1,4 @@
-use linuxkit_dsl::{Container, File, Image, Mount, MountType, Namespace};
+use linuxkit_dsl::{pkgs, Container, File, Image, Mount, MountType, Namespace};
 
 use crate::base::*;
 
@@ -6,14 +6,14 @@ use crate::base::*;
 #[linuxkit_dsl::image]
 pub fn docker() -> Image {
     linuxkit_base(CMDLINE_S390)
-        .onboot(sysctl())
-        .onboot(Container::new("sysfs", SYSFS))
-        .onboot(format())
-        .onboot(mount_disk("/var/lib/docker"))
-        .service(getty_insecure())
-        .service(rngd())
-        .service(dhcpcd())
-        .service(Container::new("ntpd", OPENNTPD))
+        .onboot(pkgs::sysctl())
+        .onboot(pkgs::sysfs())
+        .onboot(pkgs::format())
+        .onboot(pkgs::mount("/var/lib/docker"))
+        .service(pkgs::getty().insecure())
+        .service(pkgs::rngd())
+        .service(pkgs::dhcpcd())
+        .service(pkgs::openntpd())
         .service(
             Container::new("docker", "docker:20.10.6-dind")
                 .all_capabilities()

@@ -1,4 +1,4 @@
-use linuxkit_dsl::{File, Image};
+use linuxkit_dsl::{pkgs, File, Image};
 
 use crate::base::*;
 
@@ -6,11 +6,11 @@ use crate::base::*;
 #[linuxkit_dsl::image]
 pub fn getty() -> Image {
     linuxkit_base(CMDLINE_S390)
-        .onboot(sysctl())
-        .onboot(dhcpcd_once())
-        // `getty_insecure()` would allow a passwordless root login.
-        .service(crate::base::getty())
-        .service(rngd())
+        .onboot(pkgs::sysctl())
+        .onboot(pkgs::dhcpcd().once())
+        // `pkgs::getty().insecure()` would allow a passwordless root login.
+        .service(pkgs::getty())
+        .service(pkgs::rngd())
         .file(File::new("etc/getty.shadow").contents(
             "root:$6$6tPd2uhHrecCEKug$8mKfcgfwguP7f.BLdZsT1Wz7WIIJOBY1oUFHzIv9/O71M2J0EPdtFqFGTxB1UK5ejqQxRFQ.ZSG9YXR0SNsc11:17322:0:::::",
         ))

@@ -1,4 +1,4 @@
-use linuxkit_dsl::{File, Image};
+use linuxkit_dsl::{pkgs, File, Image};
 
 use crate::base::*;
 
@@ -6,11 +6,11 @@ use crate::base::*;
 #[linuxkit_dsl::image]
 pub fn linuxkit() -> Image {
     linuxkit_base(CMDLINE)
-        .onboot(sysctl())
-        .onboot(dhcpcd_once())
+        .onboot(pkgs::sysctl())
+        .onboot(pkgs::dhcpcd().once())
         .onshutdown(shutdown_message())
-        .service(getty_insecure())
-        .service(rngd())
+        .service(pkgs::getty().insecure())
+        .service(pkgs::rngd())
         .service(nginx("1.19.5-alpine").bind("/etc/resolv.conf:/etc/resolv.conf"))
         .file(File::new("etc/linuxkit-config").metadata_yaml())
 }

@@ -1,4 +1,4 @@
-use linuxkit_dsl::Image;
+use linuxkit_dsl::{pkgs, Image};
 
 use crate::base::*;
 
@@ -6,6 +6,6 @@ use crate::base::*;
 #[linuxkit_dsl::image]
 pub fn minimal() -> Image {
     minimal_base(CMDLINE)
-        .onboot(dhcpcd_once())
-        .service(getty_insecure())
+        .onboot(pkgs::dhcpcd().once())
+        .service(pkgs::getty().insecure())
 }

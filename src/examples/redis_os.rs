@@ -1,4 +1,4 @@
-use linuxkit_dsl::{Container, Image, Namespace};
+use linuxkit_dsl::{pkgs, Container, Image, Namespace};
 
 use crate::base::*;
 
@@ -6,8 +6,8 @@ use crate::base::*;
 #[linuxkit_dsl::image]
 pub fn redis_os() -> Image {
     minimal_base(CMDLINE_S390)
-        .onboot(dhcpcd_once())
-        .service(getty_insecure())
+        .onboot(pkgs::dhcpcd().once())
+        .service(pkgs::getty().insecure())
         // redis:4.0.6-alpine had a multi-arch trust issue upstream, hence 4.0.5.
         .service(
             Container::new("redis", "redis:4.0.5-alpine")

@@ -1,4 +1,4 @@
-use linuxkit_dsl::{Container, File, Image};
+use linuxkit_dsl::{pkgs, File, Image};
 
 use crate::base::*;
 
@@ -6,12 +6,12 @@ use crate::base::*;
 #[linuxkit_dsl::image]
 pub fn sshd() -> Image {
     linuxkit_base(CMDLINE_S390)
-        .onboot(sysctl())
-        .onboot(Container::new("rngd1", RNGD).command(["/sbin/rngd", "-1"]))
-        .service(getty_insecure())
-        .service(rngd())
-        .service(dhcpcd())
-        .service(Container::new("sshd", SSHD).add_bind("/root/.ssh:/root/.ssh"))
+        .onboot(pkgs::sysctl())
+        .onboot(pkgs::rngd().once().name("rngd1"))
+        .service(pkgs::getty().insecure())
+        .service(pkgs::rngd())
+        .service(pkgs::dhcpcd())
+        .service(pkgs::sshd().root_ssh_from_host())
         .file(
             File::new("root/.ssh/authorized_keys")
                 .source("~/.ssh/id_rsa.pub")

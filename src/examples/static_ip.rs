@@ -1,4 +1,4 @@
-use linuxkit_dsl::{Container, File, Image};
+use linuxkit_dsl::{pkgs, File, Image};
 
 use crate::base::*;
 
@@ -9,12 +9,8 @@ use crate::base::*;
 #[linuxkit_dsl::image]
 pub fn static_ip() -> Image {
     minimal_base(CMDLINE)
-        .onboot(Container::new("ip", IP).bind("/etc/ip:/etc/ip").command([
-            "ip",
-            "-b",
-            "/etc/ip/eth0.conf",
-        ]))
-        .service(getty_insecure())
+        .onboot(pkgs::ip().batch_file("/etc/ip/eth0.conf"))
+        .service(pkgs::getty().insecure())
         .file(File::new("etc/ip/eth0.conf").contents(lines(&[
             "address add 10.10.1.225/24 dev eth0",
             "link set eth0 up",

@@ -1,4 +1,4 @@
-use linuxkit_dsl::{Container, Image};
+use linuxkit_dsl::{pkgs, Image};
 
 use crate::base::*;
 
@@ -6,19 +6,12 @@ use crate::base::*;
 #[linuxkit_dsl::image]
 pub fn swap() -> Image {
     linuxkit_base(CMDLINE_S390)
-        .onboot(sysctl())
-        .onboot(dhcpcd_once())
-        .onboot(format())
-        .onboot(mount_disk("/var/external"))
-        // Without "--encrypt" the swap file is unencrypted.
-        .onboot(Container::new("swap", SWAP).command([
-            "/swap.sh",
-            "--path",
-            "/var/external/swap",
-            "--size",
-            "1G",
-            "--encrypt",
-        ]))
-        .service(getty_insecure())
-        .service(rngd())
+        .onboot(pkgs::sysctl())
+        .onboot(pkgs::dhcpcd().once())
+        .onboot(pkgs::format())
+        .onboot(pkgs::mount("/var/external"))
+        // Without `.encrypt()` the swap file is unencrypted.
+        .onboot(pkgs::swap("/var/external/swap", pkgs::Size::gib(1)).encrypt())
+        .service(pkgs::getty().insecure())
+        .service(pkgs::rngd())
 }

@@ -1,36 +1,18 @@
-use linuxkit_dsl::{BindNs, Container, File, Image, Interface, Namespace, Runtime};
+use linuxkit_dsl::{pkgs, File, Image};
 
 use crate::base::*;
-
-/// A wireguard interface `wg<n>` in its own network namespace, bound at `/run/netns/wg<n>`.
-fn wireguard_interface(n: u32) -> Container {
-    let name = format!("wg{n}");
-    Container::new(&name, IP)
-        .net(Namespace::New)
-        .bind("/etc/wireguard:/etc/wireguard")
-        .command([
-            "/usr/bin/lk-wg-config",
-            "configure",
-            &format!("/etc/wireguard/{name}.conf"),
-        ])
-        .runtime(
-            Runtime::new()
-                .interface(Interface::new(&name).add("wireguard").create_in_root())
-                .bind_ns(BindNs::new().net(format!("/run/netns/{name}"))),
-        )
-}
 
 /// Two wireguard peers on one machine (`wireguard.yml`): nginx is reachable through wg0 from
 /// the getty in wg1's namespace.
 #[linuxkit_dsl::image]
 pub fn wireguard() -> Image {
     linuxkit_base(CMDLINE)
-        .onboot(sysctl())
-        .onboot(dhcpcd_once())
-        .onboot(wireguard_interface(0))
-        .onboot(wireguard_interface(1))
-        .service(getty_insecure().net("/run/netns/wg1"))
-        .service(rngd())
+        .onboot(pkgs::sysctl())
+        .onboot(pkgs::dhcpcd().once())
+        .onboot(pkgs::ip().wireguard("wg0"))
+        .onboot(pkgs::ip().wireguard("wg1"))
+        .service(pkgs::getty().insecure().net("/run/netns/wg1"))
+        .service(pkgs::rngd())
         .service(nginx("1.13.8-alpine").net("/run/netns/wg0"))
         .file(File::new("etc/wireguard/wg0.conf").contents(lines(&[
             "[Interface]",
