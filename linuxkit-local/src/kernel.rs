@@ -62,9 +62,38 @@ impl KernelSource {
                     })
             })
             .collect();
-        found.sort_by(|a, b| a.version.cmp(&b.version));
+        found.sort_by(|a, b| compare_versions(&a.version, &b.version));
         found.pop()
     }
+}
+
+/// Orders kernel releases as versions: runs of digits compare as numbers, so `6.1.0-10-amd64`
+/// is newer than `6.1.0-9-amd64` (a plain string sort says the opposite).
+fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    /// A run of digits (as a number) or of other characters.
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    enum Part<'a> {
+        Num(u128),
+        Text(&'a str),
+    }
+    fn parts(s: &str) -> Vec<Part<'_>> {
+        let mut out = Vec::new();
+        let mut rest = s;
+        while let Some(first) = rest.chars().next() {
+            let digit = first.is_ascii_digit();
+            let end = rest
+                .find(|c: char| c.is_ascii_digit() != digit)
+                .unwrap_or(rest.len());
+            let (run, tail) = rest.split_at(end);
+            out.push(match run.parse() {
+                Ok(n) if digit => Part::Num(n),
+                _ => Part::Text(run),
+            });
+            rest = tail;
+        }
+        out
+    }
+    parts(a).cmp(&parts(b)).then_with(|| a.cmp(b))
 }
 
 fn name_of(path: &str) -> String {
@@ -235,6 +264,27 @@ kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko kernel/net/
 kernel/drivers/net/net_failover.ko: kernel/net/core/failover.ko\n\
 kernel/net/core/failover.ko:\n\
 kernel/fs/unused.ko:\n";
+
+    #[test]
+    fn kernel_releases_compare_as_versions() {
+        use std::cmp::Ordering::*;
+        assert_eq!(compare_versions("6.1.0-10-amd64", "6.1.0-9-amd64"), Greater);
+        assert_eq!(compare_versions("6.1.0-56-amd64", "6.1.0-57-amd64"), Less);
+        assert_eq!(
+            compare_versions("6.10.0-1-amd64", "6.9.12-1-amd64"),
+            Greater
+        );
+        assert_eq!(compare_versions("6.1.0-9-amd64", "6.1.0-9-amd64"), Equal);
+        let mut v = vec![
+            "6.1.0-10-amd64",
+            "6.1.0-9-amd64",
+            "5.10.0-30-amd64",
+            "6.1.0-10-rt-amd64",
+        ];
+        v.sort_by(|a, b| compare_versions(a, b));
+        assert_eq!(v.last(), Some(&"6.1.0-10-rt-amd64"));
+        assert_eq!(v[0], "5.10.0-30-amd64");
+    }
 
     #[test]
     fn closure_takes_dependencies_and_skips_builtins() {
