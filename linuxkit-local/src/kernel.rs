@@ -275,7 +275,7 @@ kernel/fs/unused.ko:\n";
             Greater
         );
         assert_eq!(compare_versions("6.1.0-9-amd64", "6.1.0-9-amd64"), Equal);
-        let mut v = vec![
+        let mut v = [
             "6.1.0-10-amd64",
             "6.1.0-9-amd64",
             "5.10.0-30-amd64",
