@@ -49,17 +49,6 @@ pub fn expand(reference: &str) -> String {
     }
 }
 
-/// Upstream's `ReferenceExpand(ref, ReferenceWithTag())`: [`expand`], then `:latest` when the
-/// reference has neither a tag nor a digest.
-pub fn expand_with_tag(reference: &str) -> String {
-    let mut out = expand(reference);
-    let last = out.rsplit('/').next().unwrap_or_default();
-    if !last.contains(':') && !last.contains('@') {
-        out.push_str(":latest");
-    }
-    out
-}
-
 /// A parsed reference: containerd's `reference.Spec`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spec {
@@ -264,11 +253,6 @@ mod tests {
         assert_eq!(expand("foo/bar"), "docker.io/foo/bar");
         assert_eq!(expand("myregistry.io/foo"), "myregistry.io/foo");
         assert_eq!(expand("foo/bar/baz"), "foo/bar/baz");
-        assert_eq!(expand_with_tag("redis"), "docker.io/library/redis:latest");
-        assert_eq!(
-            expand_with_tag("redis:alpine"),
-            "docker.io/library/redis:alpine"
-        );
     }
 
     #[test]
@@ -280,10 +264,6 @@ mod tests {
             "127.0.0.1:5000/fixture/base:v1"
         );
         assert_eq!(expand("alpine:3.20"), "docker.io/library/alpine:3.20");
-        assert_eq!(
-            expand_with_tag("localhost:5000/foo"),
-            "localhost:5000/foo:latest"
-        );
     }
 
     #[test]

@@ -43,20 +43,33 @@ fn has(image: &Image, path: &str, message: &str) {
 
 #[test]
 fn upstream_examples_have_no_errors() {
+    let mut checked = 0;
     for entry in std::fs::read_dir(examples_dir()).unwrap() {
         let path = entry.unwrap().path();
-        let Ok(text) = std::fs::read_to_string(&path) else {
+        if path.extension().is_none_or(|e| e != "yml") {
             continue;
-        };
-        let Ok(image) = crate::from_yaml_str(&text, "x") else {
-            continue;
-        };
+        }
+        let mut text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // static-ip.yml has a comment line inside a block scalar that libyaml-based parsers
+        // (upstream's among them) reject; the rest of the file is checked.
+        if path.file_name().is_some_and(|n| n == "static-ip.yml") {
+            text = text
+                .lines()
+                .filter(|l| !l.starts_with("#      domain"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+        }
+        let image = crate::from_yaml_str(&text, &path.display().to_string())
+            .unwrap_or_else(|e| panic!("an upstream example does not parse: {e}"));
         let errors: Vec<_> = check(&image)
             .into_iter()
             .filter(|p| p.severity == Severity::Error)
             .collect();
         assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
+        checked += 1;
     }
+    assert!(checked >= 30, "only {checked} upstream examples found");
 }
 
 #[test]
