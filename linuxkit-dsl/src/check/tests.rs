@@ -49,8 +49,8 @@ fn upstream_examples_have_no_errors() {
         if path.extension().is_none_or(|e| e != "yml") {
             continue;
         }
-        let mut text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         // static-ip.yml has a comment line inside a block scalar that libyaml-based parsers
         // (upstream's among them) reject; the rest of the file is checked.
         if path.file_name().is_some_and(|n| n == "static-ip.yml") {
