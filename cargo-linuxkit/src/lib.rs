@@ -15,6 +15,8 @@
 //! - [`shell`], [`diag`]: status lines, diagnostics, JSON messages.
 //! - [`error`]: the typed [`Error`].
 
+#![forbid(unsafe_code)]
+
 pub mod build;
 pub mod cli;
 pub mod commands;

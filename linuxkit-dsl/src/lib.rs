@@ -13,6 +13,8 @@
 //! - Compile-time checks from `linuxkit-macros`, re-exported: `#[image]`, `image_ref!`,
 //!   `path!`, `bind!`, `tmpfs!`, `mode!`, ...
 
+#![forbid(unsafe_code)]
+
 pub mod builder;
 pub mod check;
 pub mod codegen;

@@ -13,6 +13,8 @@
 //! - [`busybox`]: a small image around the host's `busybox-static`, for tests and examples.
 //! - [`error`]: the error type, [`LocalError`].
 
+#![forbid(unsafe_code)]
+
 pub mod busybox;
 pub mod error;
 pub mod image;

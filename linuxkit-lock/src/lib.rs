@@ -32,6 +32,8 @@
 //!
 //! This crate has no engine dependencies: `linuxkit-macros` reads the file at compile time.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;

@@ -36,6 +36,8 @@
 //! assert_eq!(web().services[0].name, "nginx");
 //! ```
 
+#![forbid(unsafe_code)]
+
 use proc_macro::TokenStream;
 
 mod definition;

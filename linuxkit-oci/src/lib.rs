@@ -6,6 +6,8 @@
 //! - [`digest`]: content digests.
 //! - [`write`]: writing OCI image layouts (verified blobs, atomic `index.json` under a lock).
 
+#![forbid(unsafe_code)]
+
 pub mod digest;
 pub mod layout;
 pub mod store;

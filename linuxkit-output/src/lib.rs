@@ -41,6 +41,8 @@
 //!   the same inputs give the same bytes. `kernel+erofs`, `rpi3` and `docker` are not
 //!   supported here (`docker` is streamed by the CLI).
 
+#![forbid(unsafe_code)]
+
 mod bios;
 mod bootfiles;
 mod convert;

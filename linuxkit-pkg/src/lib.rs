@@ -26,6 +26,8 @@
 //! a package's tag changes when any of its source files, its path dependencies, `Cargo.lock`
 //! or its linuxkit metadata change.
 
+#![forbid(unsafe_code)]
+
 pub mod error;
 pub mod package;
 pub mod pkg;

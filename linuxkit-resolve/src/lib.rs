@@ -35,6 +35,8 @@
 //! - Offline mode never opens a network connection; neither does a warm resolution.
 //! - Only loopback registries, `insecure_registries` and `http://` mirrors use plain HTTP.
 
+#![forbid(unsafe_code)]
+
 pub mod auth;
 pub mod cache;
 pub mod error;

@@ -22,6 +22,8 @@
 //! Everything runs through the real pipeline crates (`linuxkit-pkg`, `linuxkit-build`,
 //! `linuxkit-output`, `linuxkit-run`); artifacts go under `<target>/linuxkit-testing`.
 
+#![forbid(unsafe_code)]
+
 mod harness;
 mod vm;
 

@@ -15,6 +15,8 @@
 //!   [`volume_name`].
 //! - [`process`]: [`capability`], [`capability_list`] (and [`CAPABILITIES`]), [`rlimit`] (and [`parse_rlimit`]).
 
+#![forbid(unsafe_code)]
+
 pub mod mounts;
 pub mod process;
 pub mod reference;
