@@ -111,7 +111,8 @@ fn run_case(case: &Path, images: &LayoutSet, tree_py: &Path) -> Outcome {
     if is_err {
         return match result {
             Err(e) => {
-                let expected = fs::read_to_string(case.join("expected/error.txt")).unwrap_or_default();
+                let expected =
+                    fs::read_to_string(case.join("expected/error.txt")).unwrap_or_default();
                 let upstream = expected
                     .lines()
                     .find_map(|l| l.strip_prefix("error: "))
