@@ -138,8 +138,11 @@ fn mark_in(tar_path: &Path) -> String {
 
 #[test]
 fn lock_pins_tags_update_bumps_them_and_locked_builds_fail_when_stale() {
-    if !Path::new(REGISTRY).exists() && std::env::var_os("CI").is_none() {
-        eprintln!("skipping: {REGISTRY} is missing (apt-get install docker-registry)");
+    if !linuxkit_testing::prerequisite(
+        Path::new(REGISTRY).exists(),
+        REGISTRY,
+        "apt-get install docker-registry",
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");

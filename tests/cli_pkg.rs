@@ -9,8 +9,11 @@ use cli_support::{run_in, start_registry, text, workspace_root, REGISTRY};
 
 #[test]
 fn pkg_build_tags_by_content_and_push_round_trips_through_a_registry() {
-    if !Path::new(REGISTRY).exists() && std::env::var_os("CI").is_none() {
-        eprintln!("skipping: {REGISTRY} is missing (apt-get install docker-registry)");
+    if !linuxkit_testing::prerequisite(
+        Path::new(REGISTRY).exists(),
+        REGISTRY,
+        "apt-get install docker-registry",
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -132,8 +132,11 @@ struct Tmpfs(PathBuf);
 
 impl Tmpfs {
     fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
-        if !is_root() {
-            eprintln!("SKIPPED: mounting a small tmpfs needs root (CI runs as root)");
+        if !linuxkit_testing::prerequisite(
+            is_root(),
+            "root (to mount a small tmpfs)",
+            "run as root",
+        ) {
             return None;
         }
         std::fs::create_dir_all(dir).unwrap();
@@ -142,8 +145,11 @@ impl Tmpfs {
             .arg(dir)
             .status()
             .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("SKIPPED: mount -t tmpfs failed (no mount permission in this sandbox)");
+        if !linuxkit_testing::prerequisite(
+            ok,
+            "permission to mount -t tmpfs",
+            "run as root outside a restricted sandbox",
+        ) {
             return None;
         }
         Some(Tmpfs(dir.to_path_buf()))

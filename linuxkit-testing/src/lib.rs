@@ -30,18 +30,35 @@ mod vm;
 pub use harness::{locked_references, BootOptions, Harness, TestingError};
 pub use vm::Vm;
 
-/// Whether `qemu-system-x86_64` is on `PATH`. A boot test returns early when it is not, except
-/// in CI (`CI` set), where a missing QEMU fails the test instead of skipping it.
-pub fn qemu_present() -> bool {
-    let found = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|p| p.join("qemu-system-x86_64").is_file())
-    });
-    if !found {
+/// Whether a test's prerequisite is here. When it is not, the test should return early, after
+/// this printed `SKIPPED: <what> is missing (<install>)`, except in CI (`CI` set), where a missing
+/// prerequisite fails the test instead of skipping it. Every test with a prerequisite (QEMU, root,
+/// a registry binary, a host tool) asks through this function.
+pub fn prerequisite(present: bool, what: &str, install: &str) -> bool {
+    if !present {
         assert!(
             std::env::var_os("CI").is_none(),
-            "qemu-system-x86_64 is required in CI (apt-get install qemu-system-x86)"
+            "{what} is required in CI ({install})"
         );
-        eprintln!("skipping: qemu-system-x86_64 not installed");
+        eprintln!("SKIPPED: {what} is missing ({install})");
     }
-    found
+    present
+}
+
+/// The path of program `name` on `PATH`, if it is there.
+pub fn on_path(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Whether `qemu-system-x86_64` is on `PATH` (a [`prerequisite`]).
+pub fn qemu_present() -> bool {
+    prerequisite(
+        on_path("qemu-system-x86_64").is_some(),
+        "qemu-system-x86_64",
+        "apt-get install qemu-system-x86",
+    )
 }

@@ -30,19 +30,9 @@ pub fn cache_dir() -> PathBuf {
 
 /// QEMU, or None (the test is skipped) when it is missing and CI is unset.
 pub fn qemu() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("qemu-system-x86_64"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "qemu-system-x86_64 is required in CI (apt-get install qemu-system-x86)"
-        );
-        eprintln!("skipping: qemu-system-x86_64 not installed");
-    }
-    found
+    linuxkit_testing::qemu_present()
+        .then(|| linuxkit_testing::on_path("qemu-system-x86_64"))
+        .flatten()
 }
 
 /// A built system ready to boot.
