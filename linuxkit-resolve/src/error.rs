@@ -155,6 +155,20 @@ pub enum ResolveError {
     Many(Vec<ResolveError>),
 }
 
+impl ResolveError {
+    /// `Ok(value)` when `errors` is empty, the one error, or [`ResolveError::Many`].
+    pub(crate) fn none_or_many<T>(
+        value: T,
+        mut errors: Vec<ResolveError>,
+    ) -> Result<T, ResolveError> {
+        match errors.len() {
+            0 => Ok(value),
+            1 => Err(errors.remove(0)),
+            _ => Err(ResolveError::Many(errors)),
+        }
+    }
+}
+
 fn hint(kind: FailureKind, registry: &str) -> String {
     let hint = match kind {
         FailureKind::Unauthorized => {

@@ -280,11 +280,7 @@ impl Resolver {
                 }
             }
         }
-        match errors.len() {
-            0 => Ok(()),
-            1 => Err(errors.remove(0)),
-            _ => Err(ResolveError::Many(errors)),
-        }
+        ResolveError::none_or_many((), errors)
     }
 
     /// `cache pull`: expands each name with `:latest` like LinuxKit and pulls it from the
@@ -325,11 +321,7 @@ impl Resolver {
                 Err(e) => errors.push(e),
             }
         }
-        match errors.len() {
-            0 => Ok(out),
-            1 => Err(errors.remove(0)),
-            _ => Err(ResolveError::Many(errors)),
-        }
+        ResolveError::none_or_many(out, errors)
     }
 
     /// `cache pull --offline`: checks that every image is cached for `platform` (adding its
@@ -342,30 +334,29 @@ impl Resolver {
         let mut errors = Vec::new();
         let mut out = Vec::new();
         for image in images {
-            let found = match self.cached(image, platform) {
-                Ok(Some(_)) => self.cache.find(image),
-                Ok(None) => Ok(None),
-                Err(e) => Err(e),
-            };
-            let res = match found {
-                Ok(Some(root)) => self.ensure_arch_name(image, root, platform),
-                Ok(None) => Err(ResolveError::OfflinePull {
-                    reference: image.original.clone(),
-                    platform: platform.to_string(),
-                    cache: self.cache.dir().to_path_buf(),
-                }),
-                Err(e) => Err(e),
-            };
-            match res {
+            match self.check_cached(image, platform) {
                 Ok(()) => out.push(image.name.clone()),
                 Err(e) => errors.push(e),
             }
         }
-        match errors.len() {
-            0 => Ok(out),
-            1 => Err(errors.remove(0)),
-            _ => Err(ResolveError::Many(errors)),
-        }
+        ResolveError::none_or_many(out, errors)
+    }
+
+    /// One image of [`Self::pull_offline`]: complete in the cache for `platform`, or an
+    /// [`ResolveError::OfflinePull`] naming it.
+    fn check_cached(&self, image: &ImageRef, platform: &Platform) -> Result<(), ResolveError> {
+        let root = match self.cached(image, platform)? {
+            Some(_) => self.cache.find(image)?,
+            None => None,
+        };
+        let Some(root) = root else {
+            return Err(ResolveError::OfflinePull {
+                reference: image.original.clone(),
+                platform: platform.to_string(),
+                cache: self.cache.dir().to_path_buf(),
+            });
+        };
+        self.ensure_arch_name(image, root, platform)
     }
 
     /// Adds the `<name>-<arch>` root unless the cache already has that name.

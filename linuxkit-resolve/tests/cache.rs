@@ -7,7 +7,7 @@ use std::fs;
 use std::io::{Read as _, Write as _};
 use std::path::Path;
 
-use common::{fixtures_dir, options};
+use common::{cache_names, fixtures_dir, options};
 use linuxkit_oci::store::{ImageProvider, Platform};
 use linuxkit_resolve::{Resolver, ResolverOptions};
 
@@ -40,13 +40,7 @@ fn import_layout_dir_registers_containerd_names_like_upstream() {
         let mut tar = tar::Archive::new(img.layers[0].open_tar(n).unwrap());
         assert!(tar.entries().unwrap().count() > 3);
     }
-    let listed: Vec<String> = r
-        .cache()
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+    let listed = cache_names(&r);
     assert_eq!(listed, names);
 }
 
@@ -218,13 +212,7 @@ fn concurrent_writers_keep_one_root_per_name() {
         h.join().unwrap();
     }
     let r = Resolver::new(offline(&cache)).unwrap();
-    let names: Vec<String> = r
-        .cache()
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+    let names = cache_names(&r);
     assert_eq!(names.len(), 3, "{names:?}");
     r.resolve(
         "127.0.0.1:5000/fixture/layered:v1",

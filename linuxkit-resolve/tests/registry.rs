@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{fixtures_dir, options, registry, Fault, FaultProxy, FIXTURES};
+use common::{cache_names, fixtures_dir, options, registry, Fault, FaultProxy, FIXTURES};
 use linuxkit_oci::layout::OciLayout;
 use linuxkit_oci::store::{ImageProvider, Platform, StoreError};
 use linuxkit_resolve::{FailureKind, ResolveError, Resolver, RetryPolicy};
@@ -162,13 +162,7 @@ fn digest_pinned_and_docker_hub_mirror_references() {
     // `fixture/base:v1` is docker.io/fixture/base:v1, served by the Docker Hub mirror.
     let img = r.resolve("fixture/base:v1", &amd64()).unwrap();
     assert_eq!(img.manifest_digest, BASE_DIGEST);
-    let names: Vec<String> = r
-        .cache()
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+    let names = cache_names(&r);
     assert_eq!(
         names,
         vec![pinned.clone(), "docker.io/fixture/base:v1".to_string()]
@@ -577,13 +571,7 @@ fn cache_pull_offline_succeeds_when_cached_and_names_a_missing_image() {
     let names = r.pull(&[base.clone(), plain.clone()]).unwrap();
     assert_eq!(names, vec![base.clone(), plain.clone()]);
     let arch = Platform::host().architecture;
-    let listed: Vec<String> = r
-        .cache()
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+    let listed = cache_names(&r);
     assert!(listed.contains(&format!("{plain}-{arch}")), "{listed:?}");
     // Pulling again offline changes nothing.
     let before = snapshot(tmp.path());

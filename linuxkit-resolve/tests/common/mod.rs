@@ -138,6 +138,16 @@ pub fn http_status(host: &str, path: &str) -> Option<u16> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The names in a resolver's cache index, in order.
+pub fn cache_names(r: &Resolver) -> Vec<String> {
+    r.cache()
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect()
+}
+
 /// Options for a quiet resolver on `cache`.
 pub fn options(cache: &Path) -> ResolverOptions {
     ResolverOptions {
