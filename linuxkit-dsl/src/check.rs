@@ -262,22 +262,16 @@ impl Checker {
             self.mount(&format!("{path}.mounts[{i}]"), m, true);
         }
         for (i, e) in c.env.iter().flatten().enumerate() {
-            if let Err(msg) = linuxkit_validate::env_var(e) {
-                self.error(
-                    format!("{path}.env[{i}]"),
-                    msg,
-                    "write environment entries as `KEY=value`",
-                );
-            }
+            self.env(&format!("{path}.env[{i}]"), e);
         }
         if let Some(cwd) = &c.cwd {
-            self.absolute(format!("{path}.cwd"), cwd, "the working directory");
+            self.cwd(&format!("{path}.cwd"), cwd);
         }
         if matches!(&c.command, Some(cmd) if cmd.is_empty()) {
-            self.warn(
+            self.error(
                 format!("{path}.command"),
                 "command is an empty list".into(),
-                "an empty command gives the container no process arguments; remove `command` to use the image's",
+                "upstream builds it, but runc refuses a container without arguments (\"args must not be empty\"): remove `command` to use the image's",
             );
         }
         for (field, value) in [
@@ -296,11 +290,7 @@ impl Checker {
             ("readonlyPaths", &c.readonly_paths),
         ] {
             for (i, p) in list.iter().flatten().enumerate() {
-                self.absolute(
-                    format!("{path}.{field}[{i}]"),
-                    p,
-                    "a masked or read-only path",
-                );
+                self.container_path(&format!("{path}.{field}[{i}]"), "path", p);
             }
         }
         for (field, id) in [("uid", &c.uid), ("gid", &c.gid)] {
@@ -320,7 +310,7 @@ impl Checker {
                 );
             }
         }
-        if let Some(p) = &c.rootfs_propagation {
+        if let Some(p) = c.rootfs_propagation.as_ref().filter(|p| !p.is_empty()) {
             if p.parse::<Propagation>().is_err() {
                 self.error(
                     format!("{path}.rootfsPropagation"),
@@ -457,12 +447,56 @@ impl Checker {
                 return;
             }
         }
-        if let Err(msg) = linuxkit_validate::bind(bind) {
+        let source = parts[0];
+        if source.is_empty() {
             self.error(
                 path.into(),
-                msg,
-                "source: absolute host path or volume name; destination: absolute path",
+                format!("bind has an empty source: {bind}"),
+                "write binds as `source:destination[:options]` with an absolute host path or a volume name",
             );
+        } else if source.contains('\0') {
+            self.error(
+                path.into(),
+                format!("bind source must not contain a NUL character: {bind:?}"),
+                "remove the NUL character",
+            );
+        } else if source.starts_with('/') && source.split('/').any(|c| c == "..") {
+            let clean = linuxkit_validate::gopath::clean(source.as_bytes());
+            let clean = String::from_utf8_lossy(&clean);
+            self.warn(
+                path.into(),
+                format!("bind source has a '..' component: {source}"),
+                format!("upstream builds it and the host resolves it as `{clean}`: write `{clean}`"),
+            );
+        }
+        self.container_path(path, "bind destination", parts[1]);
+        if let Some(options) = parts.get(2) {
+            self.option_list(path, options, true);
+        }
+    }
+
+    /// A comma-separated option list of a bind or tmpfs entry. An empty option (`/a:/b:`,
+    /// `ro,,nosuid`) works upstream (runc takes it as empty data) but drops LinuxKit's
+    /// defaults; an unknown one is an error where `strict`, else a warning.
+    fn option_list(&mut self, path: &str, options: &str, strict: bool) {
+        if options.split(',').any(str::is_empty) {
+            self.warn(
+                path.into(),
+                format!("empty mount option in {options:?}"),
+                "upstream builds it (runc ignores the empty option), but an empty list replaces LinuxKit's default options: remove the trailing ':' or the extra ','",
+            );
+        }
+        let given: Vec<&str> = options.split(',').filter(|o| !o.is_empty()).collect();
+        if given.is_empty() {
+            return;
+        }
+        if let Err(msg) = linuxkit_validate::mount_options(&given.join(",")) {
+            let hint = "check the option spelling; the kernel rejects unknown mount options";
+            if strict {
+                self.error(path.into(), msg, hint);
+            } else {
+                self.warn(path.into(), msg, hint);
+            }
         }
     }
 
@@ -473,12 +507,15 @@ impl Checker {
                 format!("cannot parse tmpfs, too many ':': {tmpfs}"),
                 "write tmpfs entries as `destination[:option,option]`",
             );
-        } else if let Err(msg) = linuxkit_validate::tmpfs(tmpfs) {
-            self.error(
-                path.into(),
-                msg,
-                "write tmpfs entries as `destination[:option,option]` with an absolute destination",
-            );
+            return;
+        }
+        let (destination, options) = match tmpfs.split_once(':') {
+            Some((d, o)) => (d, Some(o)),
+            None => (tmpfs, None),
+        };
+        self.container_path(path, "tmpfs destination", destination);
+        if let Some(options) = options {
+            self.option_list(path, options, true);
         }
     }
 
@@ -512,11 +549,7 @@ impl Checker {
                 );
             }
         } else if in_container {
-            self.absolute(
-                format!("{path}.destination"),
-                &m.destination,
-                "a mount destination",
-            );
+            self.mount_destination(&format!("{path}.destination"), &m.destination);
         }
         if in_container && kind == "bind" && !m.source.is_empty() && !m.source.starts_with('/') {
             let options = m.options.as_deref().unwrap_or_default();
@@ -526,15 +559,80 @@ impl Checker {
                 .is_some_and(|o| o == "ro");
             self.volume_ref(&format!("{path}.source"), &m.source.clone(), !ro);
         }
-        if let Some(options) = &m.options {
-            if !options.is_empty() {
-                if let Err(msg) = linuxkit_validate::mount_options(&options.join(",")) {
-                    self.warn(
-                        format!("{path}.options"),
-                        msg,
-                        "check the option spelling; the kernel rejects unknown mount options",
-                    );
-                }
+        if let Some(options) = m.options.as_ref().filter(|o| !o.is_empty()) {
+            self.option_list(&format!("{path}.options"), &options.join(","), false);
+        }
+    }
+
+    /// A path inside the container that upstream takes as written and runc resolves under
+    /// the container's root (relative, or with `..`): a warning that names the path runc uses.
+    fn container_path(&mut self, path: &str, what: &str, value: &str) {
+        match linuxkit_validate::container_path(what, value) {
+            Ok(None) => {}
+            Ok(Some(abs)) => {
+                let message = if value.starts_with('/') {
+                    format!("{what} has a '..' component: {value}")
+                } else {
+                    format!("{what} is not absolute: {value}")
+                };
+                self.warn(
+                    path.into(),
+                    message,
+                    format!("upstream builds it and runc resolves it inside the container's root as `{abs}`: write `{abs}`"),
+                );
+            }
+            Err(msg) => self.error(
+                path.into(),
+                msg,
+                format!("a {what} inside the container is an absolute path such as `/data`"),
+            ),
+        }
+    }
+
+    /// A container mount's destination (see [`Self::container_path`]).
+    fn mount_destination(&mut self, path: &str, destination: &str) {
+        self.container_path(path, "mount destination", destination);
+    }
+
+    /// The working directory: runc refuses a relative one ("Cwd must be an absolute path"),
+    /// cleans `..`, and upstream takes an empty one as unset.
+    fn cwd(&mut self, path: &str, cwd: &str) {
+        if cwd.is_empty() {
+            self.warn(
+                path.into(),
+                "cwd is empty: the image's working directory is used".into(),
+                "remove `cwd` (upstream takes an empty cwd as unset)",
+            );
+        } else if !cwd.starts_with('/') {
+            self.error(
+                path.into(),
+                format!("cwd must be an absolute path: {cwd}"),
+                format!("upstream builds it, but runc refuses to start the container (\"Cwd must be an absolute path\"): write `/{cwd}`"),
+            );
+        } else {
+            self.container_path(path, "cwd", cwd);
+        }
+    }
+
+    /// An environment entry, with runc's rules: `=` and a non-empty name are required, no NUL;
+    /// a name with whitespace works but no shell can read it.
+    fn env(&mut self, path: &str, entry: &str) {
+        if let Err(msg) = linuxkit_validate::env_var(entry) {
+            let works = entry
+                .split_once('=')
+                .is_some_and(|(name, _)| !name.is_empty() && !entry.contains('\0'));
+            if works {
+                self.warn(
+                    path.into(),
+                    msg,
+                    "upstream and runc pass it to the process, but no shell can read a name with whitespace or control characters: rename the variable",
+                );
+            } else {
+                self.error(
+                    path.into(),
+                    msg,
+                    "upstream builds it, but runc refuses to start the container: write environment entries as `KEY=value`",
+                );
             }
         }
     }
@@ -543,10 +641,10 @@ impl Checker {
         match value {
             "" | "host" | "root" | "new" => {}
             "none" if field == "net" => {}
-            "none" => self.warn(
+            "none" => self.error(
                 path.into(),
                 format!("`{field}: none` is taken as a namespace path named \"none\""),
-                format!("use `{field}: new` for a fresh namespace"),
+                format!("upstream builds it, but runc cannot find a namespace at the relative path `none` and refuses to start the container: use `{field}: new` for a fresh namespace"),
             ),
             p if !p.starts_with('/') => self.error(
                 path.into(),
@@ -610,7 +708,9 @@ impl Checker {
     }
 
     fn device(&mut self, path: &str, d: &crate::model::Device) {
-        if !matches!(d.kind.as_str(), "c" | "b" | "u" | "p" | "a") {
+        // `path: all` without a type is runc's default type `a` (every device).
+        let all_without_type = d.path == "all" && d.kind.is_empty();
+        if !all_without_type && !matches!(d.kind.as_str(), "c" | "b" | "u" | "p" | "a") {
             self.error(
                 format!("{path}.type"),
                 format!("unknown device type: {}", d.kind),
@@ -620,7 +720,7 @@ impl Checker {
         if d.path == "all" {
             return;
         }
-        self.absolute(format!("{path}.path"), &d.path, "a device path");
+        self.container_path(&format!("{path}.path"), "device path", &d.path);
         match d.mode.as_deref() {
             None => self.error(
                 format!("{path}.mode"),
@@ -654,7 +754,8 @@ impl Checker {
                 "files are written inside the image root",
             );
         }
-        if let Some(mode) = &f.mode {
+        // An empty mode is unset, as upstream reads it (`if f.Mode != ""`).
+        if let Some(mode) = f.mode.as_ref().filter(|m| !m.is_empty()) {
             if let Err(e) = u32::from_str_radix(mode, 8) {
                 self.error(
                     format!("{path}.mode"),
@@ -688,11 +789,19 @@ impl Checker {
             return;
         }
         if f.symlink.is_some() {
-            if f.contents.is_some() || f.source.is_some() || f.metadata.is_some() {
+            if f.source.is_some() || f.metadata.is_some() {
+                // Upstream's message (it takes the symlink's empty contents for contents).
+                let which = if f.metadata.is_some() { "metadata" } else { "source" };
+                self.error(
+                    path.into(),
+                    format!("specified Contents and {} for file: {}", capitalized(which), f.path),
+                    format!("upstream refuses a symlink with a `{which}` too: keep one of `symlink` and `{which}`"),
+                );
+            } else if f.contents.is_some() {
                 self.warn(
                     path.into(),
-                    "contents, source and metadata are ignored on a symlink".into(),
-                    "remove them or the `symlink`",
+                    "contents are ignored on a symlink".into(),
+                    "upstream ignores them too: remove `contents` or the `symlink`",
                 );
             }
             return;
@@ -743,6 +852,13 @@ impl Checker {
             );
         }
     }
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -298,7 +298,7 @@ impl Supervisor {
     ) -> Result<(Container, i32)> {
         let t0 = Instant::now();
         let rt = runtime::load(bundle)?;
-        runtime::prepare_filesystem(&rt)?;
+        runtime::prepare_filesystem(bundle, &rt)?;
         runtime::resolve_volume_binds(bundle, Path::new(runtime::VOLUMES_ROOT))?;
         let t_prep = t0.elapsed().as_millis();
         let out = self.add_stream(id, prefix, log)?;

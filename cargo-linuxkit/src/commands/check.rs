@@ -6,31 +6,53 @@ use linuxkit_dsl::check::{check, Severity};
 use crate::config::Config;
 use crate::diag::{Diagnostic, Level};
 use crate::error::{Error, Result};
-use crate::source::{load, Definition};
+use crate::source::{load, Definition, Origin};
 
-/// The problems of one definition as diagnostics.
-pub fn diagnostics(def: &Definition) -> Vec<Diagnostic> {
+/// The problems of one definition as diagnostics. With `deny_warnings`, warnings are reported
+/// as errors (and say so), as `-D warnings` does for rustc.
+pub fn diagnostics(def: &Definition, deny_warnings: bool) -> Vec<Diagnostic> {
     check(&def.image)
         .into_iter()
-        .map(|p| Diagnostic {
-            level: match p.severity {
-                Severity::Error => Level::Error,
-                Severity::Warning => Level::Warning,
-            },
-            message: p.message,
-            span: def.span(&p.path),
-            item: Some(p.path).filter(|s| !s.is_empty()),
-            image: Some(def.name.clone()),
-            hint: Some(p.hint).filter(|h| !h.is_empty()),
+        .map(|p| {
+            let denied = deny_warnings && p.severity == Severity::Warning;
+            let hint = if denied {
+                let why = "a warning, denied by --deny-warnings (or `deny-warnings = true` in [package.metadata.linuxkit])";
+                Some(if p.hint.is_empty() {
+                    why.to_string()
+                } else {
+                    format!("{}; {why}", p.hint)
+                })
+            } else {
+                Some(p.hint).filter(|h| !h.is_empty())
+            };
+            Diagnostic {
+                level: match p.severity {
+                    Severity::Error => Level::Error,
+                    Severity::Warning if denied => Level::Error,
+                    Severity::Warning => Level::Warning,
+                },
+                message: p.message,
+                span: def.span(&p.path),
+                item: Some(p.path).filter(|s| !s.is_empty()),
+                image: Some(def.name.clone()),
+                hint,
+            }
         })
         .collect()
 }
 
-/// Prints the problems of `defs`; returns the number of errors.
+/// Whether the warnings of `def` are errors: `--deny-warnings` (or its environment variable),
+/// or `deny-warnings = true` in the metadata of the package that defines it.
+pub fn denies_warnings(def: &Definition, cfg: &Config) -> bool {
+    cfg.deny_warnings
+        || matches!(&def.origin, Origin::Rust { target, .. } if target.deny_warnings)
+}
+
+/// Prints the problems of `defs`; returns the number of errors (denied warnings included).
 pub fn report(defs: &[Definition], cfg: &Config) -> usize {
     let mut errors = 0;
     for d in defs {
-        for diag in diagnostics(d) {
+        for diag in diagnostics(d, denies_warnings(d, cfg)) {
             if diag.level == Level::Error {
                 errors += 1;
             }
