@@ -70,9 +70,9 @@ struct Checker {
 /// Capability strings LinuxKit accepts: `CAP_*` exactly, or `all`/`none` alone.
 const CAP_SECTIONS: [&str; 3] = ["capabilities", "capabilities.add", "ambient"];
 
-/// Image references the checker leaves to the resolver (templates, explicit source schemes).
+/// Image references the checker leaves to the resolver (explicit source schemes).
 fn is_special_reference(s: &str) -> bool {
-    s.starts_with("@pkg:") || s.contains("://")
+    s.contains("://")
 }
 
 impl Checker {
@@ -115,6 +115,16 @@ impl Checker {
 
     fn reference(&mut self, path: String, what: &str, reference: &str) {
         if is_special_reference(reference) {
+            return;
+        }
+        if let Some(pkg) = reference.strip_prefix("@pkg:") {
+            self.error(
+                path,
+                format!("`@pkg:` templates are not supported: {reference}"),
+                format!(
+                    "upstream builds the LinuxKit package at `{pkg}` from its Dockerfile with Docker, which cargo-linuxkit does not use: build and push it with `linuxkit pkg build`/`push` and name its tag, or package a workspace crate as `cargo:NAME`"
+                ),
+            );
             return;
         }
         if let Err(e) = linuxkit_validate::image_source(reference) {
