@@ -12,7 +12,7 @@ use linuxkit_dsl::yaml::{merge_with_origins, Locator, Origins};
 use linuxkit_dsl::{Image, Locations, SourceLocation};
 
 use crate::config::Config;
-use crate::diag::{Diagnostic, Span};
+use crate::diag::{Diagnostic, Level, Span};
 use crate::error::{Error, Result};
 use crate::evaluate::evaluate;
 use crate::workspace::{discover, DefinitionTarget, Workspace};
@@ -233,11 +233,29 @@ pub fn load_yaml(files: &[String], cfg: &Config) -> Result<Definition> {
             let text = std::fs::read_to_string(f).map_err(Error::io(f))?;
             (f.clone(), text)
         };
-        let parsed = linuxkit_dsl::yaml::from_yaml_str(&text, &display)
-            .and_then(|img| Ok((img, Locator::new(&text, &display)?)));
+        let parsed = linuxkit_dsl::yaml::parse(&text, &display)
+            .and_then(|p| Ok((p, Locator::new(&text, &display)?)));
         match parsed {
-            Ok((img, locator)) => {
-                images.push(img);
+            Ok((parsed, locator)) => {
+                for w in parsed.warnings {
+                    let denied = cfg.deny_warnings;
+                    problems += usize::from(denied);
+                    cfg.shell.diagnostic(&Diagnostic {
+                        level: if denied { Level::Error } else { Level::Warning },
+                        span: Some(Span {
+                            file: w.file,
+                            line: w.line,
+                            column: w.column,
+                        }),
+                        hint: Some(if denied {
+                            format!("{}; {}", w.hint, crate::commands::check::DENIED)
+                        } else {
+                            w.hint
+                        }),
+                        ..Diagnostic::error(w.message)
+                    });
+                }
+                images.push(parsed.image);
                 inputs.push(YamlInput { display, locator });
             }
             Err(e) => {

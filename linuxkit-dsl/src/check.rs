@@ -70,10 +70,6 @@ struct Checker {
 /// Capability strings LinuxKit accepts: `CAP_*` exactly, or `all`/`none` alone.
 const CAP_SECTIONS: [&str; 3] = ["capabilities", "capabilities.add", "ambient"];
 
-/// Image references the checker leaves to the resolver (explicit source schemes).
-fn is_special_reference(s: &str) -> bool {
-    s.contains("://")
-}
 
 impl Checker {
     fn new(image: &Image) -> Self {
@@ -114,16 +110,21 @@ impl Checker {
     }
 
     fn reference(&mut self, path: String, what: &str, reference: &str) {
-        if is_special_reference(reference) {
-            return;
-        }
         if let Some(pkg) = reference.strip_prefix("@pkg:") {
             self.error(
                 path,
                 format!("`@pkg:` templates are not supported: {reference}"),
                 format!(
-                    "upstream builds the LinuxKit package at `{pkg}` from its Dockerfile with Docker, which cargo-linuxkit does not use: build and push it with `linuxkit pkg build`/`push` and name its tag, or package a workspace crate as `cargo:NAME`"
+                    "upstream replaces it by the tag it computes from the LinuxKit package source at `{pkg}` (git tree hash) and pulls that image: write the tag `linuxkit pkg show-tag {pkg}` prints, or package a workspace crate as `cargo:NAME`"
                 ),
+            );
+            return;
+        }
+        if reference.contains("://") {
+            self.error(
+                path,
+                format!("extract {what} image reference: invalid reference format: {reference}"),
+                "image references have no scheme (containerd refuses `://`): write `registry/repository:tag`",
             );
             return;
         }
@@ -139,10 +140,10 @@ impl Checker {
     fn run(&mut self, image: &Image) {
         if let Some(kernel) = &image.kernel {
             if kernel.image.is_empty() {
-                self.error(
+                self.warn(
                     "kernel".into(),
-                    "kernel section has no image".into(),
-                    "set `kernel.image`, e.g. `linuxkit/kernel:6.12.59`",
+                    "kernel section has no image: it is ignored".into(),
+                    "upstream builds it without a kernel (its cmdline is dropped), and bootable formats then fail: set `kernel.image`, e.g. `linuxkit/kernel:6.12.59`",
                 );
             } else {
                 self.reference("kernel.image".into(), "kernel", &kernel.image);
@@ -200,8 +201,14 @@ impl Checker {
                     "give each volume its own name",
                 );
             }
-            if let Some(reference) = &v.image {
-                self.reference(format!("{path}.image"), "volume", reference);
+            match v.image.as_deref() {
+                Some("") => self.warn(
+                    format!("{path}.image"),
+                    "volume image is empty: the volume is blank".into(),
+                    "upstream makes a blank volume, as without `image`: remove `image: \"\"`",
+                ),
+                Some(reference) => self.reference(format!("{path}.image"), "volume", reference),
+                None => {}
             }
             match v.format.as_deref() {
                 None | Some("oci") | Some("filesystem") => {}
@@ -229,19 +236,7 @@ impl Checker {
     }
 
     fn container(&mut self, path: &str, what: &str, c: &Container) {
-        if c.name.is_empty() {
-            self.error(
-                format!("{path}.name"),
-                "container name is empty".into(),
-                "every onboot, onshutdown and services entry needs a `name`",
-            );
-        } else if c.name.contains('/') {
-            self.error(
-                format!("{path}.name"),
-                format!("container name must not contain '/': {}", c.name),
-                "the name is used as a directory name and container id",
-            );
-        }
+        self.container_name(path, what, &c.name);
         if c.image.is_empty() {
             self.error(
                 format!("{path}.image"),
@@ -278,10 +273,16 @@ impl Checker {
             self.cwd(&format!("{path}.cwd"), cwd);
         }
         if matches!(&c.command, Some(cmd) if cmd.is_empty()) {
-            self.error(
+            self.warn(
                 format!("{path}.command"),
-                "command is an empty list".into(),
-                "upstream builds it, but runc refuses a container without arguments (\"args must not be empty\"): remove `command` to use the image's",
+                "command is an empty list: the container has no process arguments".into(),
+                "upstream builds it (an empty list replaces the image's command), but runc refuses to start it (\"args must not be empty\"): remove `command` to use the image's",
+            );
+        } else if matches!(&c.command, Some(cmd) if cmd[0].is_empty()) {
+            self.warn(
+                format!("{path}.command[0]"),
+                "the command's program is empty".into(),
+                "upstream builds it, but runc cannot find a program named \"\" and refuses to start it: name the program",
             );
         }
         for (field, value) in [
@@ -300,7 +301,15 @@ impl Checker {
             ("readonlyPaths", &c.readonly_paths),
         ] {
             for (i, p) in list.iter().flatten().enumerate() {
-                self.container_path(&format!("{path}.{field}[{i}]"), "path", p);
+                if p.is_empty() {
+                    self.warn(
+                        format!("{path}.{field}[{i}]"),
+                        "path is empty: it has no effect".into(),
+                        "upstream builds it and runc skips it: remove it",
+                    );
+                } else {
+                    self.container_path(&format!("{path}.{field}[{i}]"), "path", p);
+                }
             }
         }
         for (field, id) in [("uid", &c.uid), ("gid", &c.gid)] {
@@ -370,20 +379,28 @@ impl Checker {
                     ("uts", &b.uts),
                 ] {
                     if let Some(p) = p.as_deref().filter(|p| !p.is_empty()) {
-                        self.absolute(
-                            format!("{path}.runtime.bindNS.{field}"),
-                            p,
-                            "a namespace bind path",
-                        );
+                        self.bind_ns(&format!("{path}.runtime.bindNS.{field}"), p);
                     }
                 }
             }
         }
     }
 
-    fn absolute(&mut self, path: String, value: &str, what: &str) {
-        if let Err(msg) = linuxkit_validate::absolute_path(value) {
-            self.error(path, msg, format!("{what} must be an absolute path"));
+    /// A `runtime.bindNS` path: LinuxKit's init creates it from `/`, so a relative path or one
+    /// with `..` works as the cleaned absolute path.
+    fn bind_ns(&mut self, path: &str, value: &str) {
+        match linuxkit_validate::container_path("namespace bind path", value) {
+            Ok(None) => {}
+            Ok(Some(abs)) => self.warn(
+                path.into(),
+                format!("namespace bind path is not a clean absolute path: {value}"),
+                format!("upstream builds it and its init resolves it from `/` as `{abs}`: write `{abs}`"),
+            ),
+            Err(msg) => self.error(
+                path.into(),
+                msg,
+                "write an absolute path such as `/run/netns/name`",
+            ),
         }
     }
 
@@ -410,6 +427,51 @@ impl Checker {
                     hint,
                 );
             }
+        }
+    }
+
+    /// Names become bundle directories and container ids: runc's (`NNN-name` for onboot and
+    /// onshutdown) or containerd's (services).
+    fn container_name(&mut self, path: &str, what: &str, name: &str) {
+        let path = format!("{path}.name");
+        let service = what == "service";
+        if name.is_empty() {
+            if service {
+                self.error(
+                    path,
+                    "container name is empty".into(),
+                    "upstream builds it, but the bundle lands in the services directory itself and no service starts: name it",
+                );
+            } else {
+                self.warn(
+                    path,
+                    "container name is empty".into(),
+                    "upstream runs it as `NNN-`: name it",
+                );
+            }
+        } else if name.contains('/') {
+            self.error(
+                path,
+                format!("container name must not contain '/': {name}"),
+                "upstream builds it, but the bundle lands in a subdirectory where the runner never finds it: the name is a directory name and container id",
+            );
+        } else if service && !is_containerd_id(name) {
+            self.error(
+                path,
+                format!("service name is not a valid containerd identifier: {name}"),
+                "upstream builds it, but containerd refuses to create the service: use letters and digits separated by single '.', '_' or '-', at most 76 characters",
+            );
+        } else if !service
+            && (matches!(name, "." | "..")
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_+.-".contains(&b)))
+        {
+            self.error(
+                path,
+                format!("{what} container name is not a valid runc container id: {name}"),
+                "upstream builds it, but runc refuses the id `NNN-name`: use letters, digits, '_', '+', '.' and '-'",
+            );
         }
     }
 
@@ -479,29 +541,53 @@ impl Checker {
                 format!("upstream builds it and the host resolves it as `{clean}`: write `{clean}`"),
             );
         }
-        self.container_path(path, "bind destination", parts[1]);
+        self.destination(path, "bind destination", parts[1]);
         if let Some(options) = parts.get(2) {
-            self.option_list(path, options, true);
+            self.option_list(path, options, true, true);
         }
     }
 
-    /// A comma-separated option list of a bind or tmpfs entry. An empty option (`/a:/b:`,
-    /// `ro,,nosuid`) works upstream (runc takes it as empty data) but drops LinuxKit's
-    /// defaults; an unknown one is an error where `strict`, else a warning.
-    fn option_list(&mut self, path: &str, options: &str, strict: bool) {
-        if options.split(',').any(str::is_empty) {
+    /// A comma-separated option list of a bind, tmpfs or mount entry. Unknown options are
+    /// errors where `strict`, else warnings. On a bind (`bind`), runc refuses any option it
+    /// hands to the filesystem as data (`key=value`, `defaults`, ...), and an option list that
+    /// is only empty options beyond the first (`ro,,`: data `","`).
+    fn option_list(&mut self, path: &str, options: &str, strict: bool, bind: bool) {
+        let empty = options.split(',').filter(|o| o.is_empty()).count();
+        if bind && empty > 1 {
+            self.error(
+                path.into(),
+                format!("empty mount options in {options:?}"),
+                "upstream builds it, but runc takes the empty options as filesystem data and refuses the bind mount: remove the extra ','",
+            );
+        } else if empty > 0 && bind {
             self.warn(
                 path.into(),
                 format!("empty mount option in {options:?}"),
-                "upstream builds it (runc ignores the empty option), but an empty list replaces LinuxKit's default options: remove the trailing ':' or the extra ','",
+                "upstream builds it (runc ignores one empty option), but options given replace LinuxKit's default `rw,rbind,rshared`: remove the trailing ':' or the extra ','",
+            );
+        } else if empty > 0 {
+            self.warn(
+                path.into(),
+                format!("empty mount option in {options:?}"),
+                "upstream builds it and the empty option is ignored: remove the extra ','",
             );
         }
         let given: Vec<&str> = options.split(',').filter(|o| !o.is_empty()).collect();
         if given.is_empty() {
             return;
         }
-        if let Err(msg) = linuxkit_validate::mount_options(&given.join(",")) {
-            let hint = "check the option spelling; the kernel rejects unknown mount options";
+        let given = given.join(",");
+        let checked = if bind {
+            linuxkit_validate::bind_options(&given)
+        } else {
+            linuxkit_validate::mount_options(&given)
+        };
+        if let Err(msg) = checked {
+            let hint = if bind {
+                "upstream builds it, but runc refuses to start the container: a bind mount takes only mount flags and propagation options"
+            } else {
+                "check the option spelling; the kernel rejects unknown mount options"
+            };
             if strict {
                 self.error(path.into(), msg, hint);
             } else {
@@ -523,9 +609,9 @@ impl Checker {
             Some((d, o)) => (d, Some(o)),
             None => (tmpfs, None),
         };
-        self.container_path(path, "tmpfs destination", destination);
+        self.destination(path, "tmpfs destination", destination);
         if let Some(options) = options {
-            self.option_list(path, options, true);
+            self.option_list(path, options, true, false);
         }
     }
 
@@ -559,18 +645,39 @@ impl Checker {
                 );
             }
         } else if in_container {
-            self.mount_destination(&format!("{path}.destination"), &m.destination);
+            self.destination(&format!("{path}.destination"), "mount destination", &m.destination);
         }
+        let options = m.options.as_deref().unwrap_or_default();
+        let bind_flag = options.iter().any(|o| o == "bind" || o == "rbind");
         if in_container && kind == "bind" && !m.source.is_empty() && !m.source.starts_with('/') {
-            let options = m.options.as_deref().unwrap_or_default();
             let ro = options
                 .iter()
                 .find(|o| *o == "ro" || *o == "rw")
                 .is_some_and(|o| o == "ro");
+            let before = self.problems.len();
             self.volume_ref(&format!("{path}.source"), &m.source.clone(), !ro);
+            if self.problems.len() == before {
+                self.warn(
+                    format!("{path}.source"),
+                    format!("a `mounts` bind of volume {} keeps the volume name as its source", m.source),
+                    format!("upstream builds it so, and runc then looks for `{}` in the bundle directory and fails: bind the volume with `binds: [\"{}:{}\"]`", m.source, m.source, m.destination),
+                );
+            }
         }
-        if let Some(options) = m.options.as_ref().filter(|o| !o.is_empty()) {
-            self.option_list(&format!("{path}.options"), &options.join(","), false);
+        if in_container && kind == "bind" && !bind_flag {
+            self.warn(
+                format!("{path}.options"),
+                "a `type: bind` mount without a `bind` or `rbind` option".into(),
+                "runc mounts it as a filesystem of type `bind`, which fails: add `rbind` to its options",
+            );
+        }
+        if !options.is_empty() {
+            self.option_list(
+                &format!("{path}.options"),
+                &options.join(","),
+                false,
+                in_container && bind_flag,
+            );
         }
     }
 
@@ -599,9 +706,21 @@ impl Checker {
         }
     }
 
-    /// A container mount's destination (see [`Self::container_path`]).
-    fn mount_destination(&mut self, path: &str, destination: &str) {
-        self.container_path(path, "mount destination", destination);
+    /// A mount destination (see [`Self::container_path`]): runc refuses one that is the
+    /// container's root once cleaned (`/x/..`).
+    fn destination(&mut self, path: &str, what: &str, destination: &str) {
+        let cleaned = linuxkit_validate::container_path(what, destination)
+            .ok()
+            .map(|p| p.unwrap_or_else(|| String::from_utf8_lossy(&linuxkit_validate::gopath::clean(destination.as_bytes())).into_owned()));
+        if cleaned.as_deref() == Some("/") {
+            self.error(
+                path.into(),
+                format!("{what} is the container's root: {destination}"),
+                "upstream builds it, but runc refuses a mount on the top of the root filesystem: mount it on a directory such as `/data`",
+            );
+        } else {
+            self.container_path(path, what, destination);
+        }
     }
 
     /// The working directory: runc refuses a relative one ("Cwd must be an absolute path"),
@@ -651,10 +770,10 @@ impl Checker {
         match value {
             "" | "host" | "root" | "new" => {}
             "none" if field == "net" => {}
-            "none" => self.error(
+            "none" => self.warn(
                 path.into(),
                 format!("`{field}: none` is taken as a namespace path named \"none\""),
-                format!("upstream builds it, but runc cannot find a namespace at the relative path `none` and refuses to start the container: use `{field}: new` for a fresh namespace"),
+                format!("upstream builds it so (only `net: none` means a new namespace), and runc then refuses to start the container: use `{field}: new` for a fresh namespace"),
             ),
             p if !p.starts_with('/') => self.error(
                 path.into(),
@@ -709,28 +828,61 @@ impl Checker {
             );
             return;
         }
+        let mut values = Vec::new();
         for v in &parts[1..] {
-            if let Err(msg) = v.parse::<RlimitValue>() {
-                self.error(path.into(), msg, "limits are numbers or `unlimited`");
-                return;
+            match v.parse::<RlimitValue>() {
+                Ok(value) => values.push(value),
+                Err(msg) => {
+                    self.error(path.into(), msg, "limits are numbers or `unlimited`");
+                    return;
+                }
             }
+        }
+        let limit = |v: &RlimitValue| match v {
+            RlimitValue::Unlimited => u64::MAX,
+            RlimitValue::Value(n) => *n,
+        };
+        if limit(&values[0]) > limit(&values[1]) {
+            self.error(
+                path.into(),
+                format!("rlimit soft limit is above the hard limit: {}", r.trim()),
+                "upstream builds it, but the kernel refuses it and runc does not start the container: make the soft limit at most the hard one",
+            );
         }
     }
 
     fn device(&mut self, path: &str, d: &crate::model::Device) {
-        // `path: all` without a type is runc's default type `a` (every device).
-        let all_without_type = d.path == "all" && d.kind.is_empty();
-        if !all_without_type && !matches!(d.kind.as_str(), "c" | "b" | "u" | "p" | "a") {
+        // `path: all` is a cgroup rule only: runc takes "", a, b, c. A device node also gets a
+        // cgroup rule of its type, so only c and b work there.
+        let ok = if d.path == "all" {
+            matches!(d.kind.as_str(), "" | "a" | "b" | "c")
+        } else {
+            matches!(d.kind.as_str(), "b" | "c")
+        };
+        if !ok {
+            let known = matches!(d.kind.as_str(), "u" | "p" | "a");
             self.error(
                 format!("{path}.type"),
                 format!("unknown device type: {}", d.kind),
-                "device types are c (char), b (block), u (unbuffered), p (fifo)",
+                if known {
+                    "upstream builds it, but runc refuses the device (its cgroup rule takes only a, b, c): use c (char) or b (block); `a` only with `path: all`"
+                } else {
+                    "device types are c (char) and b (block); `a` (all) with `path: all`"
+                },
             );
         }
         if d.path == "all" {
             return;
         }
-        self.container_path(&format!("{path}.path"), "device path", &d.path);
+        if d.path.is_empty() {
+            self.warn(
+                format!("{path}.path"),
+                "device path is empty: no device node is made".into(),
+                "upstream builds it and runc only allows the device in the cgroup: give a path such as `/dev/fuse` to create the node, or use `path: all` with major/minor for a cgroup rule",
+            );
+        } else {
+            self.container_path(&format!("{path}.path"), "device path", &d.path);
+        }
         match d.mode.as_deref() {
             None => self.error(
                 format!("{path}.mode"),
@@ -738,7 +890,7 @@ impl Checker {
                 "set the device node's mode, e.g. `\"0666\"` (`.mode(0o666)`)",
             ),
             Some(m) => {
-                if let Err(e) = u32::from_str_radix(m, 8) {
+                if let Err(e) = i32::from_str_radix(m, 8) {
                     self.error(
                         format!("{path}.mode"),
                         format!("cannot parse device mode as octal value: {e}"),
@@ -766,7 +918,7 @@ impl Checker {
         }
         // An empty mode is unset, as upstream reads it (`if f.Mode != ""`).
         if let Some(mode) = f.mode.as_ref().filter(|m| !m.is_empty()) {
-            if let Err(e) = u32::from_str_radix(mode, 8) {
+            if let Err(e) = i32::from_str_radix(mode, 8) {
                 self.error(
                     format!("{path}.mode"),
                     format!("cannot parse file mode as octal value: {e}"),
@@ -862,6 +1014,14 @@ impl Checker {
             );
         }
     }
+}
+
+/// containerd's identifier rule: alphanumeric runs joined by single `.`, `_` or `-`, at most
+/// 76 characters.
+fn is_containerd_id(s: &str) -> bool {
+    s.len() <= 76
+        && s.split(['.', '_', '-'])
+            .all(|run| !run.is_empty() && run.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 fn capitalized(s: &str) -> String {

@@ -34,4 +34,4 @@ pub use model::*;
 pub use types::{
     Capability, DeviceType, MountType, Namespace, Propagation, Rlimit, RlimitValue, UnknownName,
 };
-pub use yaml::{from_yaml_str, merge, to_yaml_string, Locator, YamlError};
+pub use yaml::{from_yaml_str, merge, to_yaml_string, Locator, Parsed, YamlError, YamlWarning};

@@ -454,6 +454,10 @@ impl FromStr for RlimitValue {
         if t.eq_ignore_ascii_case("unlimited") {
             return Ok(RlimitValue::Unlimited);
         }
+        // Go's `strconv.ParseUint`, which upstream uses, takes no sign.
+        if t.starts_with('+') {
+            return Err(format!("cannot parse {t} as uint64: invalid syntax (no sign allowed)"));
+        }
         t.parse::<u64>()
             .map(RlimitValue::Value)
             .map_err(|e| format!("cannot parse {t} as uint64: {e}"))

@@ -202,7 +202,7 @@ pub fn parse_bind(s: &str) -> Result<BindSpec<'_>, String> {
     }
     check_path("bind destination", destination)?;
     if let Some(options) = options {
-        mount_options(options)?;
+        bind_options(options)?;
     }
     Ok(BindSpec {
         source,
@@ -233,6 +233,40 @@ pub fn tmpfs(s: &str) -> Result<(), String> {
         mount_options(options)?;
     }
     Ok(())
+}
+
+/// Options of [`MOUNT_FLAGS`] that runc does not apply itself but hands to the filesystem as
+/// data (`defaults` is a flag of value 0, `acl` has no flag; the rest are filesystem options).
+pub const FILESYSTEM_FLAGS: &[&str] = &[
+    "acl",
+    "noacl",
+    "defaults",
+    "newinstance",
+    "userxattr",
+    "nsdelegate",
+    "memory_recursiveprot",
+    "noswap",
+    "inode32",
+    "inode64",
+    "nouuid",
+    "discard",
+    "nodiscard",
+];
+
+/// Checks the options of a bind mount: [`mount_options`], and none that runc hands to the
+/// filesystem as data (`key=value`, [`FILESYSTEM_FLAGS`]): runc refuses to start a container
+/// whose bind mount has any ("bind mounts cannot have any filesystem-specific options applied").
+pub fn bind_options(s: &str) -> Result<(), String> {
+    mount_options(s)?;
+    match s
+        .split(',')
+        .find(|o| o.contains('=') || FILESYSTEM_FLAGS.contains(o))
+    {
+        Some(o) => Err(format!(
+            "mount option {o:?} is filesystem data, which runc refuses on a bind mount: use flags such as ro, nosuid, nodev, noexec, rbind, rshared"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Checks a comma-separated list of mount options: known flags (see [`MOUNT_FLAGS`]) or

@@ -8,6 +8,9 @@ use crate::diag::{Diagnostic, Level};
 use crate::error::{Error, Result};
 use crate::source::{load, Definition, Origin};
 
+/// What a denied warning's hint ends with.
+pub const DENIED: &str = "a warning, denied by --deny-warnings (or `deny-warnings = true` in [package.metadata.linuxkit])";
+
 /// The problems of one definition as diagnostics. With `deny_warnings`, warnings are reported
 /// as errors (and say so), as `-D warnings` does for rustc.
 pub fn diagnostics(def: &Definition, deny_warnings: bool) -> Vec<Diagnostic> {
@@ -16,11 +19,10 @@ pub fn diagnostics(def: &Definition, deny_warnings: bool) -> Vec<Diagnostic> {
         .map(|p| {
             let denied = deny_warnings && p.severity == Severity::Warning;
             let hint = if denied {
-                let why = "a warning, denied by --deny-warnings (or `deny-warnings = true` in [package.metadata.linuxkit])";
                 Some(if p.hint.is_empty() {
-                    why.to_string()
+                    DENIED.to_string()
                 } else {
-                    format!("{}; {why}", p.hint)
+                    format!("{}; {DENIED}", p.hint)
                 })
             } else {
                 Some(p.hint).filter(|h| !h.is_empty())
