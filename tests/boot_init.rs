@@ -201,9 +201,14 @@ fn boot_onboot_services_and_shutdown() {
         console.find("MARK relative bind from-host-root").is_some(),
         "{text}"
     );
-    assert!(console.find("MARK relative tmpfs tmpfs").is_some(), "{text}");
     assert!(
-        console.find("MARK relative overlay from-host-root").is_some(),
+        console.find("MARK relative tmpfs tmpfs").is_some(),
+        "{text}"
+    );
+    assert!(
+        console
+            .find("MARK relative overlay from-host-root")
+            .is_some(),
         "{text}"
     );
     assert!(

@@ -87,7 +87,11 @@ fn examples() -> Vec<Entry> {
             });
         }
     }
-    assert!(out.len() >= 35, "only {} upstream examples found", out.len());
+    assert!(
+        out.len() >= 35,
+        "only {} upstream examples found",
+        out.len()
+    );
     out
 }
 
@@ -290,7 +294,10 @@ fn upstream_accepted_files_are_accepted() {
                 "ACCEPTED, upstream refuses".into()
             }
             (Err(e), true) => {
-                wrong.push(format!("{}: upstream builds it, we refuse it: {e}", entry.name));
+                wrong.push(format!(
+                    "{}: upstream builds it, we refuse it: {e}",
+                    entry.name
+                ));
                 format!("REFUSED, upstream builds it: {e}")
             }
         };
@@ -343,7 +350,11 @@ fn export_means_the_same() {
         let image = from_yaml_str(&entry.text, &entry.name).unwrap_or_else(|e| panic!("{e}"));
         let yaml = to_yaml_string(&image).unwrap();
         let back = from_yaml_str(&yaml, &entry.name).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-        assert_eq!(back, image, "{}: export changed the meaning:\n{yaml}", entry.name);
+        assert_eq!(
+            back, image,
+            "{}: export changed the meaning:\n{yaml}",
+            entry.name
+        );
     }
 }
 

@@ -12,7 +12,7 @@ use linuxkit_dsl::yaml::{merge_with_origins, Locator, Origins};
 use linuxkit_dsl::{Image, Locations, SourceLocation};
 
 use crate::config::Config;
-use crate::diag::{Diagnostic, Level, Span};
+use crate::diag::{Diagnostic, Span};
 use crate::error::{Error, Result};
 use crate::evaluate::evaluate;
 use crate::workspace::{discover, DefinitionTarget, Workspace};
@@ -46,6 +46,8 @@ pub enum Origin {
         inputs: Vec<YamlInput>,
         /// Merged item path -> input.
         origins: Origins,
+        /// What the YAML reader warned about (reported with `check`'s problems).
+        warnings: Vec<linuxkit_dsl::YamlWarning>,
     },
 }
 
@@ -77,7 +79,9 @@ impl Definition {
                     column: loc.column as usize,
                 })
             }
-            Origin::Yaml { inputs, origins } => {
+            Origin::Yaml {
+                inputs, origins, ..
+            } => {
                 let (input, local) = if inputs.len() == 1 {
                     (0, path.to_string())
                 } else {
@@ -221,6 +225,7 @@ pub fn load_workspace(ws: &Workspace, names: &[String], cfg: &Config) -> Result<
 pub fn load_yaml(files: &[String], cfg: &Config) -> Result<Definition> {
     let mut images = Vec::new();
     let mut inputs = Vec::new();
+    let mut warnings = Vec::new();
     let mut problems = 0;
     for f in files {
         let (display, text) = if f == "-" {
@@ -237,24 +242,7 @@ pub fn load_yaml(files: &[String], cfg: &Config) -> Result<Definition> {
             .and_then(|p| Ok((p, Locator::new(&text, &display)?)));
         match parsed {
             Ok((parsed, locator)) => {
-                for w in parsed.warnings {
-                    let denied = cfg.deny_warnings;
-                    problems += usize::from(denied);
-                    cfg.shell.diagnostic(&Diagnostic {
-                        level: if denied { Level::Error } else { Level::Warning },
-                        span: Some(Span {
-                            file: w.file,
-                            line: w.line,
-                            column: w.column,
-                        }),
-                        hint: Some(if denied {
-                            format!("{}; {}", w.hint, crate::commands::check::DENIED)
-                        } else {
-                            w.hint
-                        }),
-                        ..Diagnostic::error(w.message)
-                    });
-                }
+                warnings.extend(parsed.warnings);
                 images.push(parsed.image);
                 inputs.push(YamlInput { display, locator });
             }
@@ -289,6 +277,10 @@ pub fn load_yaml(files: &[String], cfg: &Config) -> Result<Definition> {
     Ok(Definition {
         name,
         image,
-        origin: Origin::Yaml { inputs, origins },
+        origin: Origin::Yaml {
+            inputs,
+            origins,
+            warnings,
+        },
     })
 }

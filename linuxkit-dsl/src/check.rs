@@ -70,7 +70,6 @@ struct Checker {
 /// Capability strings LinuxKit accepts: `CAP_*` exactly, or `all`/`none` alone.
 const CAP_SECTIONS: [&str; 3] = ["capabilities", "capabilities.add", "ambient"];
 
-
 impl Checker {
     fn new(image: &Image) -> Self {
         let names = image
@@ -538,7 +537,9 @@ impl Checker {
             self.warn(
                 path.into(),
                 format!("bind source has a '..' component: {source}"),
-                format!("upstream builds it and the host resolves it as `{clean}`: write `{clean}`"),
+                format!(
+                    "upstream builds it and the host resolves it as `{clean}`: write `{clean}`"
+                ),
             );
         }
         self.destination(path, "bind destination", parts[1]);
@@ -645,7 +646,11 @@ impl Checker {
                 );
             }
         } else if in_container {
-            self.destination(&format!("{path}.destination"), "mount destination", &m.destination);
+            self.destination(
+                &format!("{path}.destination"),
+                "mount destination",
+                &m.destination,
+            );
         }
         let options = m.options.as_deref().unwrap_or_default();
         let bind_flag = options.iter().any(|o| o == "bind" || o == "rbind");
@@ -711,7 +716,14 @@ impl Checker {
     fn destination(&mut self, path: &str, what: &str, destination: &str) {
         let cleaned = linuxkit_validate::container_path(what, destination)
             .ok()
-            .map(|p| p.unwrap_or_else(|| String::from_utf8_lossy(&linuxkit_validate::gopath::clean(destination.as_bytes())).into_owned()));
+            .map(|p| {
+                p.unwrap_or_else(|| {
+                    String::from_utf8_lossy(&linuxkit_validate::gopath::clean(
+                        destination.as_bytes(),
+                    ))
+                    .into_owned()
+                })
+            });
         if cleaned.as_deref() == Some("/") {
             self.error(
                 path.into(),
@@ -953,7 +965,11 @@ impl Checker {
         if f.symlink.is_some() {
             if f.source.is_some() || f.metadata.is_some() {
                 // Upstream's message (it takes the symlink's empty contents for contents).
-                let which = if f.metadata.is_some() { "metadata" } else { "source" };
+                let which = if f.metadata.is_some() {
+                    "metadata"
+                } else {
+                    "source"
+                };
                 self.error(
                     path.into(),
                     format!("specified Contents and {} for file: {}", capitalized(which), f.path),

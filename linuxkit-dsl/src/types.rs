@@ -456,7 +456,9 @@ impl FromStr for RlimitValue {
         }
         // Go's `strconv.ParseUint`, which upstream uses, takes no sign.
         if t.starts_with('+') {
-            return Err(format!("cannot parse {t} as uint64: invalid syntax (no sign allowed)"));
+            return Err(format!(
+                "cannot parse {t} as uint64: invalid syntax (no sign allowed)"
+            ));
         }
         t.parse::<u64>()
             .map(RlimitValue::Value)

@@ -144,7 +144,8 @@ pub fn parse(text: &str, file_name: &str) -> Result<Parsed, YamlError> {
             pos.line,
             pos.column,
             format!("{path}: mapping key written twice"),
-            "upstream refuses a key written twice in one mapping (`already defined`): keep one".into(),
+            "upstream refuses a key written twice in one mapping (`already defined`): keep one"
+                .into(),
         ));
     }
     for node in &locator.scalars {
@@ -158,8 +159,14 @@ pub fn parse(text: &str, file_name: &str) -> Result<Parsed, YamlError> {
                         )
                     } else {
                         (
-                            format!("{}: invalid type: {kind} {}, expected a string", node.path, node.value),
-                            format!("upstream's schema refuses a {kind} here: quote it, \"{}\"", node.value),
+                            format!(
+                                "{}: invalid type: {kind} {}, expected a string",
+                                node.path, node.value
+                            ),
+                            format!(
+                                "upstream's schema refuses a {kind} here: quote it, \"{}\"",
+                                node.value
+                            ),
                         )
                     };
                     return Err(err(node.pos.line, node.pos.column, message, hint));
@@ -238,18 +245,35 @@ fn core_type(value: &str) -> Option<&'static str> {
     };
     let mantissa_ok = mantissa.chars().filter(|c| *c == '.').count() <= 1
         && mantissa.chars().any(|c| c.is_ascii_digit())
-        && mantissa.chars().all(|c| c == '.' || c == '_' || c.is_ascii_digit());
+        && mantissa
+            .chars()
+            .all(|c| c == '.' || c == '_' || c.is_ascii_digit());
     let exponent_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['-', '+']).unwrap_or(e), 10));
-    (mantissa_ok && exponent_ok && (mantissa.contains('.') || exponent.is_some())).then_some("float")
+    (mantissa_ok && exponent_ok && (mantissa.contains('.') || exponent.is_some()))
+        .then_some("float")
 }
 
 /// Whether the schema lets the value at `path` be a `kind` scalar (not a string): booleans,
 /// numbers and ids, and everything under `resources`. `sysctl` and `annotations` values are
 /// strings whatever their key says.
 fn takes_non_string(path: &str, kind: &str) -> bool {
-    const NUMBERS: [&str; 7] = ["oomScoreAdj", "hostID", "containerID", "size", "major", "minor", "additionalGids"];
+    const NUMBERS: [&str; 7] = [
+        "oomScoreAdj",
+        "hostID",
+        "containerID",
+        "size",
+        "major",
+        "minor",
+        "additionalGids",
+    ];
     const IDS: [&str; 2] = ["uid", "gid"];
-    const BOOLS: [&str; 5] = ["readonly", "noNewPrivileges", "directory", "optional", "createInRoot"];
+    const BOOLS: [&str; 5] = [
+        "readonly",
+        "noNewPrivileges",
+        "directory",
+        "optional",
+        "createInRoot",
+    ];
     if path.contains(".sysctl.") || path.contains(".annotations.") {
         return false;
     }

@@ -354,8 +354,7 @@ pub fn resolve_volume_binds(bundle: &Path, volumes_root: &Path) -> Result<()> {
     let path = bundle.join("config.json");
     let bytes = fs::read(&path).io("read", &path)?;
     // Nothing to do (the common case) is decided without parsing the spec.
-    if !volumes_root.is_dir() && contains(&bytes, b"\"PATH=") && !has_relative_destination(&bytes)
-    {
+    if !volumes_root.is_dir() && contains(&bytes, b"\"PATH=") && !has_relative_destination(&bytes) {
         return Ok(());
     }
     let mut spec: serde_json::Value =

@@ -202,7 +202,9 @@ mod tests {
             ("/a", "/b/c", Some("../b/c")),
         ] {
             assert_eq!(
-                rel(base.as_bytes(), targ.as_bytes()).map(|v| String::from_utf8(v).unwrap()).as_deref(),
+                rel(base.as_bytes(), targ.as_bytes())
+                    .map(|v| String::from_utf8(v).unwrap())
+                    .as_deref(),
                 want,
                 "rel({base:?}, {targ:?})"
             );

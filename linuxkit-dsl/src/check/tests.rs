@@ -402,8 +402,16 @@ fn devices() {
         "services[0].devices[3].type",
         "unknown device type: z",
     );
-    has(&image, "services[0].devices[3].path", "device path is not absolute");
-    has(&image, "services[0].devices[4].type", "unknown device type: p");
+    has(
+        &image,
+        "services[0].devices[3].path",
+        "device path is not absolute",
+    );
+    has(
+        &image,
+        "services[0].devices[4].type",
+        "unknown device type: p",
+    );
     assert!(!found(&image)
         .iter()
         .any(|(p, _)| p.starts_with("services[0].devices[2]")));
