@@ -17,6 +17,7 @@
 
 pub mod builder;
 pub mod check;
+#[cfg(feature = "codegen")]
 pub mod codegen;
 pub mod emit;
 pub mod location;
