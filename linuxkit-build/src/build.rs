@@ -152,7 +152,7 @@ pub fn build_tar(
         let mut h = Header::new("Dockerfile", type_flag::REG);
         h.mode = 0o644;
         h.size = DOCKERFILE.len() as i64;
-        h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME));
+        h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME as i64));
         out.write_bytes(h, DOCKERFILE.as_bytes())?;
     }
 

@@ -18,6 +18,10 @@
 
 #![forbid(unsafe_code)]
 
+/// The modification time LinuxKit gives every file it generates (2017-04-18T16:30:00Z):
+/// tar entries, cpio entries, filesystem images. One constant for every output.
+pub const DEFAULT_MTIME: u64 = 1_492_533_000;
+
 pub mod gopath;
 pub mod mounts;
 pub mod process;
