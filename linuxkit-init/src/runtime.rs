@@ -6,84 +6,16 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
-use serde::Deserialize;
 
 use crate::error::{InitError, IoContext, Result, SysContext};
 use crate::mountopts;
 use crate::netlink::Rtnl;
 use crate::{error, info};
 
-/// Where `linuxkit build` puts volumes (`<name>/{lower,tmp,merged}`).
-pub const VOLUMES_ROOT: &str = "/containers/volumes";
-
-/// `runtime.json` as `linuxkit build` writes it (LinuxKit's `Runtime`). Read leniently —
-/// unknown fields are ignored — because PID 1 must boot images built by any LinuxKit version.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Runtime {
-    /// cgroups to create (relative to `/sys/fs/cgroup`).
-    pub cgroups: Option<Vec<String>>,
-    /// Mounts made before the container is created (the rootfs first).
-    pub mounts: Option<Vec<Mount>>,
-    /// Directories to create.
-    pub mkdir: Option<Vec<String>>,
-    /// Interfaces to create or move into the container.
-    pub interfaces: Option<Vec<Interface>>,
-    /// Namespaces to bind-mount after creation.
-    #[serde(rename = "bindNS")]
-    pub bind_ns: Option<BindNs>,
-    /// containerd namespace (unused: there is no containerd).
-    pub namespace: Option<String>,
-}
-
-/// An OCI mount of `runtime.json`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Mount {
-    /// Mount point.
-    pub destination: String,
-    /// Filesystem type (empty for binds and remounts).
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Source.
-    pub source: String,
-    /// Options.
-    pub options: Option<Vec<String>>,
-}
-
-/// A `runtime.json` interface entry.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct Interface {
-    /// Interface name.
-    pub name: String,
-    /// Type to create (`veth`, ...).
-    pub add: String,
-    /// veth peer.
-    pub peer: String,
-    /// Create in the root namespace, then move.
-    pub create_in_root: bool,
-}
-
-/// Paths to bind the container's namespaces to.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct BindNs {
-    /// cgroup namespace.
-    pub cgroup: Option<String>,
-    /// IPC namespace.
-    pub ipc: Option<String>,
-    /// mount namespace.
-    pub mnt: Option<String>,
-    /// network namespace.
-    pub net: Option<String>,
-    /// PID namespace.
-    pub pid: Option<String>,
-    /// user namespace.
-    pub user: Option<String>,
-    /// UTS namespace.
-    pub uts: Option<String>,
-}
+/// `runtime.json` as `linuxkit build` writes it (LinuxKit's `Runtime`), read leniently —
+/// unknown fields ignored, `null` as empty — because PID 1 must boot images built by any
+/// LinuxKit version. The type is the one the build serialises (`linuxkit-bundle`).
+pub use linuxkit_bundle::{Interface, Mount, Runtime};
 
 /// Reads `<bundle>/runtime.json` (a missing file means an empty runtime).
 pub fn load(bundle: &Path) -> Result<Runtime> {
@@ -107,21 +39,21 @@ pub fn resolve_path(bundle: &Path, path: &str) -> PathBuf {
     if Path::new(path).is_absolute() {
         PathBuf::from(path)
     } else {
-        bundle.join("rootfs").join(path)
+        bundle.join(linuxkit_bundle::ROOTFS).join(path)
     }
 }
 
 /// Mounts, then `mkdir`, then cgroups (LinuxKit's `prepareFilesystem`). Relative mount
 /// destinations and directories are relative to the container's root (see [`resolve_path`]).
 pub fn prepare_filesystem(bundle: &Path, rt: &Runtime) -> Result<()> {
-    for m in rt.mounts.iter().flatten() {
+    for m in &rt.mounts {
         do_mount(m, &resolve_path(bundle, &m.destination))?;
     }
-    for dir in rt.mkdir.iter().flatten() {
+    for dir in &rt.mkdir {
         let dir = resolve_path(bundle, dir);
         fs::create_dir_all(&dir).io("mkdir", &dir)?;
     }
-    for cg in rt.cgroups.iter().flatten() {
+    for cg in &rt.cgroups {
         let path = Path::new("/sys/fs/cgroup").join(cg.trim_start_matches('/'));
         fs::create_dir_all(&path).io("create cgroup", &path)?;
     }
@@ -131,10 +63,10 @@ pub fn prepare_filesystem(bundle: &Path, rt: &Runtime) -> Result<()> {
 /// One `runtime.json` mount on `target` (its destination, resolved): creates the mount point
 /// and any `upperdir=`/`workdir=` paths, mounts, then applies propagation flags.
 pub fn do_mount(m: &Mount, target: &Path) -> Result<()> {
-    let options = m.options.clone().unwrap_or_default();
-    let opts = mountopts::parse(&options);
+    let options = &m.options;
+    let opts = mountopts::parse(options);
     fs::create_dir_all(target).io("create mount point", target)?;
-    for o in &options {
+    for o in options {
         if let Some(dir) = o
             .strip_prefix("upperdir=")
             .or_else(|| o.strip_prefix("workdir="))
@@ -177,31 +109,17 @@ pub fn do_mount(m: &Mount, target: &Path) -> Result<()> {
 /// container's network namespace, then bind-mounts `/proc/<pid>/ns/<type>` onto each
 /// non-empty `bindNS` path.
 pub fn prepare_process(rt: &Runtime, pid: i32) -> Result<()> {
-    if let Some(ifaces) = rt.interfaces.as_ref().filter(|v| !v.is_empty()) {
+    if !rt.interfaces.is_empty() {
         let mut rtnl = Rtnl::open().map_err(|source| InitError::Netlink {
             what: "open a route netlink socket".into(),
             source,
         })?;
-        for iface in ifaces {
+        for iface in &rt.interfaces {
             interface(&mut rtnl, iface, pid)?;
         }
     }
-    if let Some(b) = &rt.bind_ns {
-        let pairs = [
-            ("cgroup", &b.cgroup),
-            ("ipc", &b.ipc),
-            ("mnt", &b.mnt),
-            ("net", &b.net),
-            ("pid", &b.pid),
-            ("user", &b.user),
-            ("uts", &b.uts),
-        ];
-        for (ns, path) in pairs {
-            let Some(path) = path.as_deref().filter(|p| !p.is_empty()) else {
-                continue;
-            };
-            bind_ns(pid, ns, Path::new(path))?;
-        }
+    for (ns, path) in rt.bind_ns.paths() {
+        bind_ns(pid, ns, Path::new(path))?;
     }
     Ok(())
 }
