@@ -80,10 +80,15 @@ impl SbomBuilder {
     }
 
     /// Records that `image` is used at `location` (`kernel`, `init[0]`, `services[2]`, ...),
-    /// its files under `prefix`; returns its handle. An image used twice (same reference, same
-    /// manifest) is one package, listing both locations.
+    /// its files under `prefix`; returns its handle. An image used twice (the same manifest,
+    /// however its reference is written) is one package, named as first written, listing
+    /// every location.
     pub fn image(&mut self, image: ImageInfo, location: &str, prefix: &str) -> usize {
-        if let Some(i) = self.images.iter().position(|e| e.info == image) {
+        if let Some(i) = self
+            .images
+            .iter()
+            .position(|e| e.info.manifest_digest == image.manifest_digest)
+        {
             self.images[i].locations.push(location.to_string());
             return i;
         }
