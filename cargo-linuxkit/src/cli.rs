@@ -246,9 +246,12 @@ pub struct BuildArgs {
     /// Disk size for disk formats (NNNM, NNNG or GiB).
     #[arg(long, value_name = "SIZE")]
     pub size: Option<String>,
-    /// Accepted for compatibility: no SBOM is generated.
+    /// Write no SBOM (by default `sbom.spdx.json`, SPDX 2.3, is written into the image).
     #[arg(long)]
     pub no_sbom: bool,
+    /// Path of the SBOM in the image's root filesystem.
+    #[arg(long, value_name = "FILE", default_value = linuxkit_build::DEFAULT_SBOM_PATH)]
+    pub sbom_output: String,
     /// Accepted for compatibility: images never come from a Docker engine.
     #[arg(long)]
     pub docker: bool,
