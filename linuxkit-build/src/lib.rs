@@ -7,6 +7,7 @@
 //! - [`build`]: the build driver ([`build_tar`], [`BuildOptions`], [`BuildReport`]); with
 //!   [`BuildOptions::sbom`] it reads each image's package databases and attestations as it
 //!   streams them and ends the tar with `sbom.spdx.json` (`linuxkit-sbom`).
+//! - [`audit`]: what each container may do, read off the `config.json` the build writes.
 //! - [`error`]: [`BuildError`], in upstream's wording.
 //! - [`gotar`]: a tar reader/writer with Go `archive/tar` semantics (byte identity).
 //! - `flatten`: layer flattening like go-containerregistry `mutate.Extract`.
@@ -17,6 +18,7 @@
 //!   per-container OCI configuration, image labels, metadata files, reference normalisation,
 //!   Go-style JSON.
 
+pub mod audit;
 pub mod build;
 pub mod error;
 mod files;
