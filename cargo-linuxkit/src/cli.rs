@@ -91,6 +91,28 @@ pub enum CommandArgs {
     Lock,
     /// Re-resolve tags and update linuxkit.lock, printing `old -> new` per changed image.
     Update(UpdateArgs),
+    /// Show what each container may do once image labels and the definition are merged
+    /// (capabilities, host namespaces, writable host binds, devices, ...); `--deny` gates CI.
+    Audit(AuditArgs),
+}
+
+/// `audit`.
+#[derive(Debug, Args, Default)]
+pub struct AuditArgs {
+    /// The images to audit.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Fail when a container breaks RULE (repeatable): CAP_<NAME>[=CONTAINER,...],
+    /// unpinned, host-network[=CONTAINER,...], writable-rootfs[=CONTAINER,...]; the listed
+    /// containers are allowed.
+    #[arg(long, value_name = "RULE")]
+    pub deny: Vec<String>,
+    /// Target architecture in OCI spelling (amd64, arm64, ...).
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Always pull images, even when they are cached.
+    #[arg(long)]
+    pub pull: bool,
 }
 
 /// `update`.
