@@ -102,7 +102,7 @@ pub struct AuditArgs {
     /// The images to audit.
     #[command(flatten)]
     pub input: InputArgs,
-    /// Fail when a container breaks RULE (repeatable): CAP_<NAME>[=CONTAINER,...],
+    /// Fail when a container breaks RULE (repeatable): CAP_NAME[=CONTAINER,...],
     /// unpinned, host-network[=CONTAINER,...], writable-rootfs[=CONTAINER,...]; the listed
     /// containers are allowed.
     #[arg(long, value_name = "RULE")]
