@@ -170,11 +170,12 @@ fn compute_stamp(
     let formats: Vec<&str> = bc.formats.iter().map(|f| f.name()).collect();
     h.update(
         format!(
-            "\n{formats:?} {name} {} {} {} {}",
+            "\n{formats:?} {name} {} {} {} {} {:?}",
             bc.arch,
             bc.decompress_kernel,
             bc.size_mb,
-            def.files_base().display()
+            def.files_base().display(),
+            bc.sbom
         )
         .as_bytes(),
     );
@@ -276,6 +277,10 @@ pub fn build_one(
     opts.docker = docker;
     opts.files_base = def.files_base();
     opts.decompress_kernel = bc.decompress_kernel;
+    opts.sbom = bc.sbom.as_ref().map(|path| linuxkit_build::SbomOptions {
+        path: path.clone(),
+        name: def.name.clone(),
+    });
 
     cfg.shell.status("Assembling", format!("`{}`", def.name));
     let build_err = |source| Error::Build {

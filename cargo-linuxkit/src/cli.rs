@@ -95,6 +95,28 @@ pub enum CommandArgs {
     Lock,
     /// Re-resolve tags and update linuxkit.lock, printing `old -> new` per changed image.
     Update(UpdateArgs),
+    /// Show what each container may do once image labels and the definition are merged
+    /// (capabilities, host namespaces, writable host binds, devices, ...); `--deny` gates CI.
+    Audit(AuditArgs),
+}
+
+/// `audit`.
+#[derive(Debug, Args, Default)]
+pub struct AuditArgs {
+    /// The images to audit.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Fail when a container breaks RULE (repeatable): CAP_NAME[=CONTAINER,...],
+    /// unpinned, host-network[=CONTAINER,...], writable-rootfs[=CONTAINER,...]; the listed
+    /// containers are allowed.
+    #[arg(long, value_name = "RULE")]
+    pub deny: Vec<String>,
+    /// Target architecture in OCI spelling (amd64, arm64, ...).
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Always pull images, even when they are cached.
+    #[arg(long)]
+    pub pull: bool,
 }
 
 /// `update`.
@@ -250,9 +272,12 @@ pub struct BuildArgs {
     /// Disk size for disk formats (NNNM, NNNG or GiB).
     #[arg(long, value_name = "SIZE")]
     pub size: Option<String>,
-    /// Accepted for compatibility: no SBOM is generated.
+    /// Write no SBOM (by default `sbom.spdx.json`, SPDX 2.3, is written into the image).
     #[arg(long)]
     pub no_sbom: bool,
+    /// Path of the SBOM in the image's root filesystem.
+    #[arg(long, value_name = "FILE", default_value = linuxkit_build::DEFAULT_SBOM_PATH)]
+    pub sbom_output: String,
     /// Accepted for compatibility: images never come from a Docker engine.
     #[arg(long)]
     pub docker: bool,

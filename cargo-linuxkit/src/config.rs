@@ -144,6 +144,8 @@ pub struct BuildConfig {
     pub size_mb: u64,
     /// Ignore the build stamp.
     pub force: bool,
+    /// Where the SBOM goes in the image (`None`: `--no-sbom`).
+    pub sbom: Option<String>,
 }
 
 impl BuildConfig {
@@ -241,6 +243,10 @@ impl BuildConfig {
             decompress_kernel: a.decompress_kernel,
             size_mb,
             force: a.force,
+            sbom: (!a.no_sbom).then(|| match a.sbom_output.trim_start_matches('/') {
+                "" => linuxkit_build::DEFAULT_SBOM_PATH.to_string(),
+                p => p.to_string(),
+            }),
         })
     }
 }

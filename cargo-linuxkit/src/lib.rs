@@ -74,5 +74,6 @@ pub fn execute(args: &RawArgs, cfg: &Config) -> Result<i32> {
         CommandArgs::Pkg(a) => commands::pkg::run(a, cfg),
         CommandArgs::Lock => commands::lock::run(cfg),
         CommandArgs::Update(a) => commands::update::run(&a.images, cfg),
+        CommandArgs::Audit(a) => commands::audit::run(a, cfg),
     }
 }

@@ -4,7 +4,8 @@
 //! - [`layer`]: a reproducible single-layer tar+gzip writer (sorted entries, fixed mtimes,
 //!   fixed gzip header) that streams file contents from disk.
 //! - [`image`]: writes such a layer plus config and manifest into an OCI image layout
-//!   (through `linuxkit_oci::write::LayoutWriter`), named so `LayoutSet` finds it.
+//!   (through `linuxkit_oci::write::LayoutWriter`), named so `LayoutSet` finds it; optionally
+//!   with an attestation (an SBOM) under an index, as BuildKit stores them.
 //! - [`init`]: the `linuxkit-init` image — the static PID 1 at `/init` and `/sbin/init`
 //!   (optionally with busybox for debugging). The binary is embedded: `build.rs` builds it
 //!   from the `linuxkit-init` source of the same release, so it is there wherever the tool is.
@@ -23,5 +24,5 @@ pub mod kernel;
 pub mod layer;
 
 pub use error::LocalError;
-pub use image::{write_image, ImageConfig, WrittenImage};
+pub use image::{write_image, write_image_attested, Attest, ImageConfig, WrittenImage};
 pub use layer::{Layer, DEFAULT_MTIME};

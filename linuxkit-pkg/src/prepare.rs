@@ -8,12 +8,14 @@ use std::time::UNIX_EPOCH;
 
 use cargo_metadata::Metadata;
 use linuxkit_local::kernel::{write_kernel_image, KernelSource};
+use linuxkit_oci::attestation::{statement, PREDICATE_SPDX};
 use linuxkit_oci::layout::OciLayout;
 use linuxkit_oci::store::{ImageProvider, Platform, ResolvedImage, StoreError};
 use linuxkit_oci::write::LayoutWriter;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::crates::crate_graph;
 use crate::error::{io, PkgError};
 use crate::package::{build_static, hash_tree, package_image, workspace_metadata};
 use crate::reference::{is_local, KernelFile, LocalRef};
@@ -62,7 +64,11 @@ pub fn split_local(references: &[String]) -> (Vec<String>, Vec<String>) {
 struct Stamp {
     reference: String,
     stamp: String,
+    /// The root the cache names the reference by (the manifest, or an index with its SBOM).
     digest: String,
+    /// The image manifest (stamps without it are out of date).
+    #[serde(default)]
+    manifest: String,
 }
 
 fn stamp_file(target: &Path, reference: &str) -> PathBuf {
@@ -193,11 +199,12 @@ fn prepare_one(
             if let Ok(s) = serde_json::from_slice::<Stamp>(&bytes) {
                 if s.stamp == stamp
                     && s.reference == reference
+                    && !s.manifest.is_empty()
                     && names(cache, reference, &s.digest)
                 {
                     return Ok(Prepared {
                         reference: reference.to_string(),
-                        manifest_digest: s.digest,
+                        manifest_digest: s.manifest,
                         tag,
                         name,
                         fresh: true,
@@ -225,12 +232,33 @@ fn prepare_one(
             tag = Some(p.tag.clone());
             name = Some(p.name());
             let layer = p.layer(&binary).map_err(local_err)?;
-            let w =
-                linuxkit_local::write_image(cache, reference, &platform, &p.image_config(), &layer)
-                    .map_err(local_err)?;
+            // Its SBOM: the crates of the binary, attached as BuildKit attaches a scan.
+            let crates = crate_graph(root, &p.package, opts.offline)?;
+            let sbom = linuxkit_sbom::cargo::crates_document(
+                &p.name(),
+                concat!("cargo-linuxkit-", env!("CARGO_PKG_VERSION")),
+                &crates,
+                0,
+            );
+            let name = p.name();
+            let attest = |m: &linuxkit_oci::store::Descriptor| {
+                (
+                    statement(&name, m, PREDICATE_SPDX, sbom.clone()),
+                    PREDICATE_SPDX.to_string(),
+                )
+            };
+            let w = linuxkit_local::write_image_attested(
+                cache,
+                reference,
+                &platform,
+                &p.image_config(),
+                &layer,
+                &attest,
+            )
+            .map_err(local_err)?;
             let writer = LayoutWriter::create_or_open(cache).map_err(layout_err)?;
             writer
-                .add_root(&w.manifest, &linuxkit_resolve::expand(&p.name()))
+                .add_root(&w.root, &linuxkit_resolve::expand(&p.name()))
                 .map_err(layout_err)?;
             w
         }
@@ -252,7 +280,7 @@ fn prepare_one(
                 let writer = LayoutWriter::create_or_open(cache).map_err(layout_err)?;
                 writer
                     .add_root(
-                        &w.manifest,
+                        &w.root,
                         &linuxkit_resolve::expand(&linuxkit_local::init::embedded_name()),
                     )
                     .map_err(layout_err)?;
@@ -285,7 +313,8 @@ fn prepare_one(
     let s = Stamp {
         reference: reference.to_string(),
         stamp,
-        digest: written.manifest.digest.clone(),
+        digest: written.root.digest.clone(),
+        manifest: written.manifest.digest.clone(),
     };
     if let Some(parent) = stamp_path.parent() {
         fs::create_dir_all(parent).map_err(io(parent))?;

@@ -282,6 +282,32 @@ impl Harness {
         })
     }
 
+    /// What every onboot, onshutdown and service container of `image` may do once its image's
+    /// `org.mobyproject.config` label is merged (as `cargo linuxkit audit` shows it, read off
+    /// the `config.json` the build writes); `EffectiveContainer`s for
+    /// `linuxkit_dsl::testing::Policy::check_effective` come from [`ContainerAudit::effective`].
+    ///
+    /// [`ContainerAudit::effective`]: linuxkit_build::audit::ContainerAudit::effective
+    pub fn audit(
+        &self,
+        image: &Image,
+        name: &str,
+    ) -> Result<Vec<linuxkit_build::audit::ContainerAudit>, TestingError> {
+        let containers = Image {
+            kernel: None,
+            init: Vec::new(),
+            ..image.clone()
+        };
+        self.with_provider(&containers, name, |provider| {
+            linuxkit_build::audit::audit(image, provider, &self.platform).map_err(|e| {
+                TestingError::Build {
+                    image: name.to_string(),
+                    message: e.to_string(),
+                }
+            })
+        })
+    }
+
     /// Builds `image` as kernel+initrd named `name` under the harness's directory; returns the
     /// output prefix (`<dir>/<name>`, for `linuxkit_run::detect`).
     pub fn build(&self, image: &Image, name: &str) -> Result<PathBuf, TestingError> {

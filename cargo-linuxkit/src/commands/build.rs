@@ -59,19 +59,74 @@ pub fn build_loaded(
         });
     }
     let platform = linuxkit_oci::store::Platform::linux(&bc.arch);
-    let resolver = crate::resolve::resolver(cfg, platform.clone(), bc.pull)?;
+    let images = fetch_images(loaded, &platform, bc.pull, cfg)?;
+    let dir = default_dir(loaded);
+    let out = images.with_provider(cfg, |provider| {
+        let mut out = Vec::new();
+        for d in &loaded.definitions {
+            let b = crate::build::build_one(d, bc, provider, cfg, &dir)?;
+            cfg.shell.json_message(json!({
+                "reason": "linuxkit-artifact",
+                "image": b.image,
+                "formats": bc.formats.iter().map(|f| f.name()).collect::<Vec<_>>(),
+                "files": b.files,
+                "fresh": b.fresh,
+            }));
+            out.push(b);
+        }
+        Ok(out)
+    })?;
+    cfg.shell
+        .json_message(json!({"reason": "build-finished", "success": true}));
+    Ok(out)
+}
+
+/// The images of some definitions, available for one platform (see [`fetch_images`]).
+pub struct Images {
+    resolver: linuxkit_resolve::Resolver,
+    local: bool,
+}
+
+impl Images {
+    /// Runs `f` with the provider a build resolves through: local sources from the cache by
+    /// the name written, everything else through the resolver.
+    pub fn with_provider<T>(
+        &self,
+        cfg: &Config,
+        f: impl FnOnce(&dyn linuxkit_oci::store::ImageProvider) -> Result<T>,
+    ) -> Result<T> {
+        if !self.local {
+            return f(&self.resolver);
+        }
+        let p = linuxkit_pkg::LocalProvider::new(&cfg.cache_dir, &self.resolver)
+            .map_err(|e| Error::Resolve(Box::new(e)))?;
+        f(&p)
+    }
+}
+
+/// Makes every image of `loaded` available for `platform`, as a build needs them: the
+/// lockfiles are checked first (`--locked`), local sources (`cargo:`, `kernel:`, `init:`,
+/// `dir:`) are built from the workspace into the cache, registry images are pulled when
+/// missing (locked ones by their digest; all of them again with `pull`; none offline).
+pub fn fetch_images(
+    loaded: &Loaded,
+    platform: &linuxkit_oci::store::Platform,
+    pull: bool,
+    cfg: &Config,
+) -> Result<Images> {
+    let resolver = crate::resolve::resolver(cfg, platform.clone(), pull)?;
     let mut refs: Vec<String> = Vec::new();
     // Lockfiles are checked before anything is pulled (`--locked` fails first), and locked
     // references are fetched by their pinned digest, never by a tag that may have moved.
     let mut pinned: Vec<String> = Vec::new();
     for d in &loaded.definitions {
-        let written: Vec<String> = crate::build::written_references(d, &platform)
+        let written: Vec<String> = crate::build::written_references(d, platform)
             .into_iter()
             .map(|(r, _)| r)
             .collect();
         let lock = crate::resolve::lockfile_for_build(d, &written, cfg)?;
-        for (r, p) in crate::build::references(d, &platform) {
-            if p == platform && !refs.contains(&r) {
+        for (r, p) in crate::build::references(d, platform) {
+            if p == *platform && !refs.contains(&r) {
                 if let Some(pin) = lock.as_ref().and_then(|l| l.pinned(&r)) {
                     pinned.push(pin);
                 }
@@ -110,30 +165,10 @@ pub fn build_loaded(
         })
         .collect();
     crate::resolve::prefetch(&resolver, &remote)?;
-    let local_provider;
-    let provider: &dyn linuxkit_oci::store::ImageProvider = if local.is_empty() {
-        &resolver
-    } else {
-        local_provider = linuxkit_pkg::LocalProvider::new(&cfg.cache_dir, &resolver)
-            .map_err(|e| Error::Resolve(Box::new(e)))?;
-        &local_provider
-    };
-    let dir = default_dir(loaded);
-    let mut out = Vec::new();
-    for d in &loaded.definitions {
-        let b = crate::build::build_one(d, bc, provider, cfg, &dir)?;
-        cfg.shell.json_message(json!({
-            "reason": "linuxkit-artifact",
-            "image": b.image,
-            "formats": bc.formats.iter().map(|f| f.name()).collect::<Vec<_>>(),
-            "files": b.files,
-            "fresh": b.fresh,
-        }));
-        out.push(b);
-    }
-    cfg.shell
-        .json_message(json!({"reason": "build-finished", "success": true}));
-    Ok(out)
+    Ok(Images {
+        resolver,
+        local: !local.is_empty(),
+    })
 }
 
 fn bc_dir(bc: &BuildConfig) -> Option<PathBuf> {

@@ -85,6 +85,7 @@ fn boot_path(target: Option<&str>, cfg: &Config) -> Result<PathBuf> {
         decompress_kernel: false,
         size_mb: 1024,
         force: false,
+        sbom: Some(linuxkit_build::DEFAULT_SBOM_PATH.to_string()),
     };
     let dir = crate::commands::build::default_dir(&loaded);
     crate::commands::build::build_loaded(&loaded, &bc, cfg)?;
