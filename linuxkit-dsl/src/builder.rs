@@ -41,6 +41,12 @@ fn push<T>(list: &mut Option<Vec<T>>, item: T) {
     list.get_or_insert_with(Vec::new).push(item);
 }
 
+/// Parses a JSON array of free-form values (block IO device entries, as `cargo linuxkit
+/// import` writes them); anything but a JSON array gives an empty list.
+pub fn json_values(text: &str) -> Vec<serde_json::Value> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
 /// Key-value entries as a map of strings (sysctls, annotations).
 fn string_map<I, K, V>(entries: I) -> BTreeMap<String, String>
 where

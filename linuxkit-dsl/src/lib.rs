@@ -27,7 +27,7 @@ pub mod testing;
 pub mod types;
 pub mod yaml;
 
-pub use builder::octal_mode_string;
+pub use builder::{json_values, octal_mode_string};
 pub use check::{check, Problem, Severity};
 pub use linuxkit_macros::*;
 pub use location::{Locations, SourceLocation};
