@@ -140,6 +140,12 @@ pub struct BuildConfig {
     pub size_mb: u64,
     /// Ignore the build stamp.
     pub force: bool,
+    /// The Secure Boot signing key (flag or environment; a package's metadata comes later).
+    pub secure_boot_key: Option<crate::secureboot::PathSetting>,
+    /// Its certificate.
+    pub secure_boot_cert: Option<crate::secureboot::PathSetting>,
+    /// dm-verity for the root file system image.
+    pub verity: bool,
 }
 
 impl BuildConfig {
@@ -222,6 +228,20 @@ impl BuildConfig {
                 name: a.name.clone(),
             },
         };
+        if a.verity {
+            if let Some(f) = formats
+                .iter()
+                .find(|f| !linuxkit_output::VERITY_FORMATS.contains(f))
+            {
+                return Err(Error::Usage(format!(
+                    "--verity protects a root file system image, which {} does not have; it \
+                     applies to {}: build {} in a separate run without --verity",
+                    f.name(),
+                    linuxkit_output::VERITY_FORMATS.map(|f| f.name()).join(", "),
+                    f.name()
+                )));
+            }
+        }
         let size_mb = match &a.size {
             Some(s) => linuxkit_run::options::parse_size_mb(s).map_err(Error::Usage)?,
             None => 1024,
@@ -237,6 +257,17 @@ impl BuildConfig {
             decompress_kernel: a.decompress_kernel,
             size_mb,
             force: a.force,
+            secure_boot_key: crate::secureboot::flag_or_env(
+                a.secure_boot_key.as_deref(),
+                "--secure-boot-key",
+                crate::secureboot::KEY_ENV,
+            ),
+            secure_boot_cert: crate::secureboot::flag_or_env(
+                a.secure_boot_cert.as_deref(),
+                "--secure-boot-cert",
+                crate::secureboot::CERT_ENV,
+            ),
+            verity: a.verity,
         })
     }
 }

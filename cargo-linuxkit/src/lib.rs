@@ -26,6 +26,7 @@ pub mod error;
 pub mod evaluate;
 pub mod fsutil;
 pub mod resolve;
+pub mod secureboot;
 pub mod shell;
 pub mod source;
 pub mod workspace;

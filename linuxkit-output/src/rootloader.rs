@@ -180,7 +180,7 @@ pub(crate) fn loader(
     };
 
     // Every directory the files need, parents first.
-    let mut dirs: BTreeSet<String> = ["bin", "dev", "lower", "proc", "root", "upper"]
+    let mut dirs: BTreeSet<String> = ["bin", "dev", "lower", "proc", "root", "sys", "upper"]
         .iter()
         .map(|s| s.to_string())
         .collect();
@@ -304,6 +304,7 @@ bb=/bin/busybox
 fail() {{ echo "linuxkit root loader: $*"; exit 1; }}
 $bb mount -t devtmpfs devtmpfs /dev
 $bb mount -t proc proc /proc
+$bb mount -t sysfs sysfs /sys
 for m in {list}; do
   $bb insmod /lib/modules/{release}/$m || fail "cannot load $m"
 done
@@ -324,6 +325,7 @@ $bb mkdir -p /upper/data /upper/work
 $bb mount -t overlay -o lowerdir=/lower,upperdir=/upper/data,workdir=/upper/work overlay /root \
   || fail "cannot put a tmpfs overlay on $root"
 $bb umount /proc
+$bb umount /sys
 $bb umount -l /dev
 exec $bb switch_root /root /init
 "#

@@ -12,6 +12,8 @@
 //!   decompression (PVH entry).
 //! - [`qemu`]: the QEMU command line (a pure function) and the supervised VM process
 //!   (signals, terminal restore, timeout, guest exit status).
+//! - [`secureboot`]: Secure Boot enforced — OVMF's secure-boot firmware and a variable store
+//!   that enrolls the image's certificate as PK, KEK and db.
 //! - [`error`]: the typed errors, each naming what to install or fix.
 
 pub mod accel;
@@ -19,6 +21,7 @@ pub mod error;
 pub mod kernel;
 pub mod options;
 pub mod qemu;
+pub mod secureboot;
 pub mod target;
 
 pub use error::RunError;
