@@ -225,13 +225,15 @@ fn write_stamp(dir: &Path, name: &str, stamp: &str, files: &[PathBuf]) {
     }
 }
 
-/// Builds one definition. `default_dir` is used when the destination has no `--dir`.
+/// Builds one definition. `default_dir` is used when the destination has no `--dir`;
+/// `signing` signs the UKIs of EFI formats (see [`crate::secureboot::signing_key`]).
 pub fn build_one(
     def: &Definition,
     bc: &BuildConfig,
     provider: &dyn ImageProvider,
     cfg: &Config,
     default_dir: &Path,
+    signing: Option<std::sync::Arc<SigningKey>>,
 ) -> Result<Built> {
     let start = Instant::now();
     let platform = Platform::linux(&bc.arch);
@@ -267,13 +269,6 @@ pub fn build_one(
     let formats: Vec<&str> = bc.formats.iter().map(|f| f.name()).collect();
     let formats = formats.join(",");
 
-    // The signing key is loaded and checked before anything is written; only EFI formats
-    // boot a UKI to sign.
-    let signing = if bc.formats.iter().any(|&f| crate::secureboot::is_efi(f)) {
-        crate::secureboot::signing_key(bc, def)?
-    } else {
-        None
-    };
     let verity = if bc.verity {
         let helper = linuxkit_local::verity_binary().map_err(|e| Error::Usage(e.to_string()))?;
         Some(VerityOptions {

@@ -210,6 +210,14 @@ mod tests {
     }
 
     #[test]
+    fn missing_firmware_names_the_package() {
+        let e = firmware(Some(Path::new("/nonexistent/OVMF_CODE_4M.secboot.fd")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("install the Debian package `ovmf`"), "{e}");
+    }
+
+    #[test]
     fn enrolling_into_debians_template() {
         let Ok(t) = std::fs::read(VARS_TEMPLATE[0]) else {
             return;

@@ -52,6 +52,13 @@ impl Vm {
         }
     }
 
+    /// A VM whose serial console is `child`'s stdout, such as a `cargo linuxkit run` started
+    /// with stdin and stdout piped: [`Vm::send`] writes to its stdin (QEMU's `-nographic`
+    /// console), and dropping the `Vm` quits QEMU.
+    pub fn from_child(child: Child) -> Vm {
+        Vm::new(child)
+    }
+
     /// Every console line so far.
     pub fn console(&self) -> &[String] {
         &self.console
