@@ -26,6 +26,7 @@ use cli_support::{bin, run_in, text, workspace_root};
 use linuxkit_testing::{on_path, prerequisite, qemu_present, Vm};
 
 const MARKER: &str = "VERIFIED-BOOT-MARKER";
+/// OVMF's Secure Boot build (Debian `ovmf`).
 const SECBOOT_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
 /// Generous: firmware with SMM under TCG on a loaded 2-core machine.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -452,7 +453,9 @@ fn bad_keys_are_refused_before_anything_is_written() {
     std::fs::write(&garbage_cert, "not a certificate\n").expect("write");
     let missing = dir.join("missing.key");
     let p = |p: &Path| p.display().to_string();
-    let cases: Vec<(&str, Vec<String>, Vec<(&str, String)>, &str)> = vec![
+    // What, the build's arguments, its environment, the error it must print.
+    type Case<'a> = (&'a str, Vec<String>, Vec<(&'a str, String)>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             "missing key",
             vec![

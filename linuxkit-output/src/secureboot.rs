@@ -482,6 +482,7 @@ mod tests {
 
     #[test]
     fn pe_image_data_is_valid_der() {
+        use der::Tagged;
         let d = spc_pe_image_data();
         let any = Any::from_der(&d).unwrap();
         assert_eq!(any.tag(), der::Tag::Sequence);

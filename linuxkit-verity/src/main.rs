@@ -60,7 +60,7 @@ fn run() -> Result<String, String> {
     eprintln!(
         "{TAG}: checking {} ({} MiB) against root hash {}",
         dev.display(),
-        params.data_blocks * BLOCK_SIZE >> 20,
+        (params.data_blocks * BLOCK_SIZE) >> 20,
         linuxkit_verity::hex(&params.root_hash)
     );
     let start = Instant::now();
