@@ -53,10 +53,15 @@ pub fn is_efi(f: Format) -> bool {
 
 /// `secure-boot-key`/`secure-boot-cert` of the definition's package, relative to it.
 fn from_metadata(def: &Definition, key: &str) -> Result<Option<PathSetting>> {
-    let DefinitionOrigin::Rust { target, .. } = &def.origin else {
-        return Ok(None);
-    };
-    let manifest = &target.manifest_path;
+    match &def.origin {
+        DefinitionOrigin::Rust { target, .. } => manifest_setting(&target.manifest_path, key),
+        DefinitionOrigin::Yaml { .. } => Ok(None),
+    }
+}
+
+/// `key` under `[package.metadata.linuxkit]` of `manifest`, as a path relative to it.
+fn manifest_setting(manifest: &Path, key: &str) -> Result<Option<PathSetting>> {
+    let manifest = &manifest.to_path_buf();
     let text = std::fs::read_to_string(manifest).map_err(Error::io(manifest))?;
     let doc: toml_edit::DocumentMut = text.parse().map_err(|e| Error::Manifest {
         manifest: manifest.clone(),
@@ -123,4 +128,46 @@ pub fn run_certificate(flag: Option<&Path>) -> Result<SecureBootCert> {
         ))
     })?;
     Ok(SecureBootCert::load(&cert.path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_settings_are_relative_to_the_package() {
+        let d = tempfile::tempdir().unwrap();
+        let manifest = d.path().join("Cargo.toml");
+        std::fs::write(
+            &manifest,
+            "[package]\nname = \"os\"\n\n[package.metadata.linuxkit]\n\
+             secure-boot-key = \"keys/db.key\"\nsecure-boot-cert = 7\n",
+        )
+        .unwrap();
+        let key = manifest_setting(&manifest, "secure-boot-key")
+            .unwrap()
+            .unwrap();
+        assert_eq!(key.path, d.path().join("keys/db.key"));
+        assert!(key
+            .origin
+            .contains("`secure-boot-key` in [package.metadata.linuxkit]"));
+        let e = manifest_setting(&manifest, "secure-boot-cert").unwrap_err();
+        assert!(e.to_string().contains("must be a path"), "{e}");
+        std::fs::write(&manifest, "[package]\nname = \"os\"\n").unwrap();
+        assert_eq!(
+            manifest_setting(&manifest, "secure-boot-key").unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn flags_win_over_the_environment() {
+        let s = flag_or_env(
+            Some(Path::new("k")),
+            "--secure-boot-key",
+            "LINUXKIT_TEST_UNSET_VAR",
+        );
+        assert_eq!(s.unwrap().origin, "--secure-boot-key");
+        assert_eq!(flag_or_env(None, "--x", "LINUXKIT_TEST_UNSET_VAR"), None);
+    }
 }

@@ -327,7 +327,7 @@ pub fn write_outputs(
                 let stub = efi_stub(f, opts)?;
                 // With --verity the UKI boots the root loader, which opens the squashfs root
                 // partition through dm-verity; otherwise the whole root is the UKI's initrd.
-                let mut loader_file = staging.scratch("rootloader")?;
+                let mut loader_file;
                 let (mut uki, root) = match &mut verity_root {
                     Some(v) => {
                         let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
@@ -337,6 +337,7 @@ pub fn write_outputs(
                         // With the verity helper there always is a loader.
                         let loader =
                             rootloader::loader(t, f, RootDevice::Disk, helper)?.unwrap_or_default();
+                        loader_file = staging.scratch("rootloader")?;
                         let path = loader_file.path().to_path_buf();
                         io::Write::write_all(loader_file.as_file_mut(), &loader)
                             .map_err(|source| OutputError::Write { path, source })?;
