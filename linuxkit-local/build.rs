@@ -44,6 +44,9 @@ fn main() {
             }
         }
     }
+    for dir in &linuxkit_init::SOURCE_DIRS[1..] {
+        println!("cargo:rerun-if-changed={dir}/src");
+    }
     let embedded = out.join("linuxkit-init");
     let (tag, note) = if let Some(bin) = env::var_os("LINUXKIT_INIT_BINARY") {
         let bytes =
@@ -92,23 +95,35 @@ fn fail(msg: &str) -> ! {
     std::process::exit(1);
 }
 
-/// SHA-256 over the package name, version and every file under `src/` (sorted, with paths).
+/// SHA-256 over the package name, version and every file under the `src/` of each source
+/// directory the init is built from (in order; files sorted, with paths relative to their
+/// directory, so a registry copy `linuxkit-init-0.1.0/` gives the same tag as a checkout).
 fn source_tag(source: &Path) -> String {
-    let mut files = Vec::new();
-    collect(&source.join("src"), &mut files);
-    files.sort();
     let mut h = Sha256::new();
     h.update(linuxkit_init::PACKAGE.as_bytes());
     h.update([0]);
     h.update(linuxkit_init::VERSION.as_bytes());
     h.update([0]);
-    for f in files {
-        let rel = f.strip_prefix(source).unwrap_or(&f);
-        h.update(rel.to_string_lossy().as_bytes());
-        h.update([0]);
-        let data = fs::read(&f).unwrap_or_else(|e| fail(&format!("{f:?}: {e}")));
-        h.update((data.len() as u64).to_le_bytes());
-        h.update(&data);
+    let dirs = std::iter::once(source.to_path_buf())
+        .chain(linuxkit_init::SOURCE_DIRS[1..].iter().map(PathBuf::from));
+    for (i, dir) in dirs.enumerate() {
+        let mut files = Vec::new();
+        collect(&dir.join("src"), &mut files);
+        files.sort();
+        // The first directory hashes as it always did (paths `src/...`); later ones are
+        // numbered.
+        if i > 0 {
+            h.update(format!("source {i}").as_bytes());
+            h.update([0]);
+        }
+        for f in files {
+            let rel = f.strip_prefix(&dir).unwrap_or(&f);
+            h.update(rel.to_string_lossy().as_bytes());
+            h.update([0]);
+            let data = fs::read(&f).unwrap_or_else(|e| fail(&format!("{f:?}: {e}")));
+            h.update((data.len() as u64).to_le_bytes());
+            h.update(&data);
+        }
     }
     hex::encode(h.finalize())[..40].to_string()
 }

@@ -60,6 +60,10 @@ pub struct GlobalArgs {
     /// Registry host reached over plain HTTP (repeatable).
     #[arg(long, global = true, value_name = "HOST")]
     pub insecure_registry: Vec<String>,
+    /// Treat warnings of `check` and `build` as errors (also LINUXKIT_DENY_WARNINGS=1, or
+    /// `deny-warnings = true` under `[package.metadata.linuxkit]`).
+    #[arg(long, global = true, env = "LINUXKIT_DENY_WARNINGS", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub deny_warnings: bool,
 }
 
 /// The subcommands.

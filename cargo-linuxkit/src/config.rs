@@ -54,6 +54,8 @@ pub struct Config {
     pub mirrors: Vec<String>,
     /// Registries reached over plain HTTP.
     pub insecure_registries: Vec<String>,
+    /// `--deny-warnings`: warnings of every definition count as errors.
+    pub deny_warnings: bool,
 }
 
 impl Config {
@@ -90,6 +92,7 @@ impl Config {
             cache_dir,
             mirrors,
             insecure_registries: g.insecure_registry.clone(),
+            deny_warnings: g.deny_warnings,
         })
     }
 
@@ -103,6 +106,7 @@ impl Config {
             cache_dir,
             mirrors: Vec::new(),
             insecure_registries: Vec::new(),
+            deny_warnings: false,
         }
     }
 }

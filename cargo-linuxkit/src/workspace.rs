@@ -41,6 +41,9 @@ pub struct DefinitionTarget {
     pub manifest_path: PathBuf,
     /// The target's main source file.
     pub src_path: PathBuf,
+    /// `deny-warnings = true` in the package's `[package.metadata.linuxkit]`: the warnings of
+    /// its definitions are errors.
+    pub deny_warnings: bool,
 }
 
 /// The workspace as far as `cargo linuxkit` cares.
@@ -86,6 +89,11 @@ pub fn discover(manifest_path: Option<&Path>, flags: &CargoFlags) -> Result<Work
             Some(serde_json::Value::Array(a)) => a,
             Some(_) => return Err(bad("`definitions` must be a list of target names".into())),
         };
+        let deny_warnings = match lk.get("deny-warnings") {
+            None => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(_) => return Err(bad("`deny-warnings` must be true or false".into())),
+        };
         for name in names {
             let name = name
                 .as_str()
@@ -116,6 +124,7 @@ pub fn discover(manifest_path: Option<&Path>, flags: &CargoFlags) -> Result<Work
                 kind: target.1,
                 manifest_path: manifest.clone(),
                 src_path: target.0.src_path.clone().into_std_path_buf(),
+                deny_warnings,
             });
         }
     }

@@ -152,7 +152,7 @@ pub fn build_tar(
         let mut h = Header::new("Dockerfile", type_flag::REG);
         h.mode = 0o644;
         h.size = DOCKERFILE.len() as i64;
-        h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME));
+        h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME as i64));
         out.write_bytes(h, DOCKERFILE.as_bytes())?;
     }
 
@@ -290,7 +290,7 @@ impl Builder<'_> {
     ) -> Result<(), BuildError> {
         self.progress(&format!("Process volume image: {}", vol.name));
         let location = format!("volume[{i}]");
-        let base = format!("containers/volumes/{}", vol.name);
+        let base = format!("{}/{}", linuxkit_bundle::VOLUMES, vol.name);
         let lower = format!("{base}/lower/");
         let vol_image = vol.image.as_deref().filter(|s| !s.is_empty());
         let format = vol.format.as_deref().unwrap_or("");

@@ -10,8 +10,7 @@ use crate::flatten::flatten;
 use crate::gotar::{type_flag, GoTime, Header};
 use crate::sink::EntrySink;
 
-/// LinuxKit's fixed modification time for everything it generates (2017-04-18T16:30:00Z).
-pub const DEFAULT_MTIME: i64 = 1_492_533_000;
+pub use linuxkit_validate::DEFAULT_MTIME;
 /// Where `etc/resolv.conf` of init images and filesystem volumes points.
 pub const RESOLV_SYMLINK: &str = "/run/resolvconf/resolv.conf";
 /// PAX record naming the image (or generator) an entry comes from.
@@ -44,7 +43,7 @@ pub(crate) fn lk_header(
 ) -> Header {
     let mut h = Header::new(name, typeflag);
     h.mode = mode;
-    h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME));
+    h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME as i64));
     h.set_pax(PAX_SOURCE, source);
     h.set_pax(PAX_LOCATION, location);
     h
@@ -99,7 +98,7 @@ pub(crate) fn image_tar(
             let hosts = h.name == b"etc/hosts";
             if hosts || h.name == b"etc/resolv.conf" {
                 h.name = prefixed(prefix, &h.name);
-                h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME));
+                h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME as i64));
                 if hosts || resolv.is_empty() {
                     let contents = if hosts { HOSTS } else { NO_RESOLV };
                     h.size = contents.len() as i64;
@@ -111,7 +110,7 @@ pub(crate) fn image_tar(
                 return sink.entry(h, &mut std::io::empty());
             }
             if h.name == b"etc/mtab" {
-                h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME));
+                h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME as i64));
                 mtab_found = true;
             }
             h.name = prefixed(prefix, &h.name);

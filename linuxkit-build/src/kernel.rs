@@ -91,7 +91,7 @@ impl<'a, 'w> KernelFilter<'a, 'w> {
     fn boot_header(&self, src: &Header, name: &str, flag: u8, mode: i64) -> Header {
         let mut h = Header::new(name, flag);
         h.mode = mode;
-        h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME));
+        h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME as i64));
         h.pax = src.pax.clone();
         h
     }

@@ -15,6 +15,8 @@
 //!   per-container OCI configuration, image labels, metadata files, reference normalisation,
 //!   Go-style JSON.
 
+#![forbid(unsafe_code)]
+
 pub mod build;
 pub mod error;
 mod files;

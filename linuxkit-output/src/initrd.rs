@@ -11,7 +11,8 @@ use std::path::Path;
 
 use crate::cpio::{Header, Kind, NewcWriter};
 use crate::pgz::{self, Members, PieceCache};
-use crate::{gopath, OutputError};
+use crate::OutputError;
+use linuxkit_validate::gopath;
 
 /// The files upstream takes out of `boot/`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

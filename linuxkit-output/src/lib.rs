@@ -51,7 +51,6 @@ mod disk;
 mod efi;
 mod error;
 pub mod format;
-mod gopath;
 pub mod initrd;
 mod iso;
 mod kernel_initrd;

@@ -54,16 +54,21 @@ pub fn bin() -> &'static Path {
     })
 }
 
-/// Runs `cargo-linuxkit ARGS` in `dir` with stdin closed.
-pub fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
+/// `cargo-linuxkit ARGS` in `dir` with stdin closed, ready to run.
+pub fn cmd_in(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
         .env_remove("LINUXKIT_MIRROR")
         .env_remove("LINUXKIT_CACHE")
-        .output()
-        .expect("cargo-linuxkit runs")
+        .env_remove("LINUXKIT_DENY_WARNINGS");
+    c
+}
+
+/// Runs `cargo-linuxkit ARGS` in `dir` with stdin closed.
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    cmd_in(dir, args).output().expect("cargo-linuxkit runs")
 }
 
 /// stdout and stderr as text.
