@@ -91,7 +91,9 @@ fn main() {
 }
 
 fn fail(msg: &str) -> ! {
-    eprintln!("error: building the embedded linuxkit-init: {msg}");
+    eprintln!(
+        "error: building the embedded guest binaries (linuxkit-init, linuxkit-verity): {msg}"
+    );
     std::process::exit(1);
 }
 

@@ -20,7 +20,7 @@ mod cli_support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cli_support::{bin, run_in, text, workspace_root};
 use linuxkit_testing::{on_path, prerequisite, qemu_present, Vm};
@@ -175,6 +175,7 @@ fn fixture() -> Option<&'static Fixture> {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).expect("create target/boot-verified");
             let yaml = write_definition(&dir);
+            let started = Instant::now();
             let sign = |k: &str| -> Vec<String> {
                 vec![
                     "--secure-boot-key".into(),
@@ -225,6 +226,10 @@ fn fixture() -> Option<&'static Fixture> {
             let mut sq = std::fs::read(bad.join("vb-squashfs.img")).expect("read");
             sq[1 << 20] ^= 0x55;
             std::fs::write(bad.join("vb-squashfs.img"), sq).expect("write");
+            eprintln!(
+                "built every variant in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
             Some(Fixture { dir, keys })
         })
         .as_ref()
@@ -376,6 +381,7 @@ fn run(image: &Path, state: &Path, secure_boot: Option<&Path>) -> Vm {
 #[test]
 fn signed_verity_disk_boots_and_a_damaged_root_stops() {
     let Some(f) = fixture() else { return };
+    let started = Instant::now();
     let mut vm = run(
         &f.path("verity/vb-efi.img"),
         &f.path("state-verity"),
@@ -392,6 +398,11 @@ fn signed_verity_disk_boots_and_a_damaged_root_stops() {
     let status = vm.wait_exit(BOOT_TIMEOUT).expect("the guest powers off");
     assert!(status.success(), "{status:?}");
     drop(vm);
+    eprintln!(
+        "signed verity raw-efi: marker and poweroff after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
 
     let mut vm = run(&f.path("squash-bad/vb"), &f.path("state-bad"), None);
     let line = vm
@@ -406,6 +417,10 @@ fn signed_verity_disk_boots_and_a_damaged_root_stops() {
         "the service ran from a damaged root:\n{}",
         vm.console_text()
     );
+    eprintln!(
+        "damaged kernel+squashfs: stopped after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// With certificate A enrolled, the firmware refuses an unsigned UKI, one signed with key B,
@@ -414,6 +429,7 @@ fn signed_verity_disk_boots_and_a_damaged_root_stops() {
 fn firmware_refuses_unsigned_foreign_and_tampered_ukis() {
     let Some(f) = fixture() else { return };
     for case in ["unsigned", "other", "tampered"] {
+        let started = Instant::now();
         let mut vm = run(
             &f.path(&format!("{case}/vb-efi.img")),
             &f.path(&format!("state-{case}")),
@@ -430,6 +446,10 @@ fn firmware_refuses_unsigned_foreign_and_tampered_ukis() {
         assert!(
             !console.contains("Linux version") && !console.contains(MARKER),
             "{case}: a kernel started:\n{console}"
+        );
+        eprintln!(
+            "{case}: refused after {:.1}s",
+            started.elapsed().as_secs_f64()
         );
     }
 }
