@@ -373,7 +373,7 @@ fn run(image: &Path, state: &Path, secure_boot: Option<&Path>) -> Vm {
         .stderr(Stdio::null())
         .spawn()
         .expect("cargo-linuxkit run starts");
-    Vm::from_child(child)
+    Vm::new(child)
 }
 
 /// The signed disk with a dm-verity root boots with Secure Boot enforced, its root verified

@@ -25,10 +25,9 @@
 #![forbid(unsafe_code)]
 
 mod harness;
-mod vm;
 
 pub use harness::{locked_references, BootOptions, Harness, TestingError};
-pub use vm::Vm;
+pub use linuxkit_run::{Vm, VmError};
 
 /// Whether a test's prerequisite is here. When it is not, the test should return early, after
 /// this printed `SKIPPED: <what> is missing (<install>)`, except in CI (`CI` set), where a missing
