@@ -19,7 +19,9 @@ use std::time::{Instant, UNIX_EPOCH};
 
 use linuxkit_build::{build_tar, BuildOptions};
 use linuxkit_oci::store::{ImageProvider, Platform};
-use linuxkit_output::{write_outputs, Format, OutputOptions, PieceCache};
+use linuxkit_output::{
+    write_outputs, Format, OutputOptions, PieceCache, SigningKey, VerityOptions,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -158,6 +160,7 @@ fn compute_stamp(
     provider: &dyn ImageProvider,
     platform: &Platform,
     name: &str,
+    signer: Option<&SigningKey>,
 ) -> Option<String> {
     let mut h = Sha256::new();
     h.update(tool_identity().as_bytes());
@@ -176,6 +179,15 @@ fn compute_stamp(
             bc.size_mb,
             def.files_base().display(),
             bc.sbom
+        )
+        .as_bytes(),
+    );
+    // The signer by its certificate (never the key), and dm-verity.
+    h.update(
+        format!(
+            "\nsigner {:?} verity {}",
+            signer.map(SigningKey::identity),
+            bc.verity
         )
         .as_bytes(),
     );
@@ -214,13 +226,15 @@ fn write_stamp(dir: &Path, name: &str, stamp: &str, files: &[PathBuf]) {
     }
 }
 
-/// Builds one definition. `default_dir` is used when the destination has no `--dir`.
+/// Builds one definition. `default_dir` is used when the destination has no `--dir`;
+/// `signing` signs the UKIs of EFI formats (see [`crate::secureboot::signing_key`]).
 pub fn build_one(
     def: &Definition,
     bc: &BuildConfig,
     provider: &dyn ImageProvider,
     cfg: &Config,
     default_dir: &Path,
+    signing: Option<std::sync::Arc<SigningKey>>,
 ) -> Result<Built> {
     let start = Instant::now();
     let platform = Platform::linux(&bc.arch);
@@ -256,10 +270,19 @@ pub fn build_one(
     let formats: Vec<&str> = bc.formats.iter().map(|f| f.name()).collect();
     let formats = formats.join(",");
 
+    let verity = if bc.verity {
+        let helper = linuxkit_local::verity_binary().map_err(|e| Error::Usage(e.to_string()))?;
+        Some(VerityOptions {
+            helper: std::sync::Arc::new(helper.to_vec()),
+        })
+    } else {
+        None
+    };
+
     let stamp = if bc.destination == Destination::Stdout {
         None
     } else {
-        compute_stamp(def, bc, provider, &platform, &name)
+        compute_stamp(def, bc, provider, &platform, &name, signing.as_deref())
     };
     if let (Some(s), false) = (&stamp, bc.force) {
         if let Some(files) = is_fresh(&dir, &name, s) {
@@ -345,6 +368,8 @@ pub fn build_one(
             let mut oo = OutputOptions {
                 size_mib: bc.size_mb,
                 arch: bc.arch.clone(),
+                signing: signing.clone(),
+                verity: verity.clone(),
                 ..OutputOptions::default()
             };
             // Compressed initrd pieces are kept with the images, for the next build.

@@ -287,6 +287,19 @@ pub struct BuildArgs {
     /// Rebuild even when the outputs are up to date.
     #[arg(long)]
     pub force: bool,
+    /// Sign the UKI of every EFI format for Secure Boot with this RSA private key (PEM or DER,
+    /// readable by its owner only); also LINUXKIT_SECURE_BOOT_KEY or `secure-boot-key` in
+    /// [package.metadata.linuxkit].
+    #[arg(long, value_name = "KEY")]
+    pub secure_boot_key: Option<PathBuf>,
+    /// The X.509 certificate (PEM or DER) of --secure-boot-key; also LINUXKIT_SECURE_BOOT_CERT
+    /// or `secure-boot-cert` in [package.metadata.linuxkit].
+    #[arg(long, value_name = "CERT")]
+    pub secure_boot_cert: Option<PathBuf>,
+    /// Protect the root file system with dm-verity (kernel+squashfs, raw-efi, qcow2-efi): the
+    /// hash tree follows the squashfs, the root hash goes on the kernel command line.
+    #[arg(long)]
+    pub verity: bool,
 }
 
 /// `cache` subcommands (upstream `linuxkit cache`).
@@ -386,6 +399,13 @@ pub struct RunArgs {
     /// Show a window instead of the serial console.
     #[arg(long)]
     pub gui: bool,
+    /// Boot with Secure Boot enforced: OVMF's secure-boot firmware and a per-VM variable store
+    /// that enrolls --secure-boot-cert as PK, KEK and db.
+    #[arg(long)]
+    pub secure_boot: bool,
+    /// The certificate to enroll with --secure-boot (PEM or DER); also LINUXKIT_SECURE_BOOT_CERT.
+    #[arg(long, value_name = "CERT", requires = "secure_boot")]
+    pub secure_boot_cert: Option<PathBuf>,
 }
 
 /// The process arguments with the `linuxkit` that cargo inserts removed

@@ -146,6 +146,12 @@ pub struct BuildConfig {
     pub force: bool,
     /// Where the SBOM goes in the image (`None`: `--no-sbom`).
     pub sbom: Option<String>,
+    /// The Secure Boot signing key (flag or environment; a package's metadata comes later).
+    pub secure_boot_key: Option<crate::secureboot::PathSetting>,
+    /// Its certificate.
+    pub secure_boot_cert: Option<crate::secureboot::PathSetting>,
+    /// dm-verity for the root file system image.
+    pub verity: bool,
 }
 
 impl BuildConfig {
@@ -228,6 +234,20 @@ impl BuildConfig {
                 name: a.name.clone(),
             },
         };
+        if a.verity {
+            if let Some(f) = formats
+                .iter()
+                .find(|f| !linuxkit_output::VERITY_FORMATS.contains(f))
+            {
+                return Err(Error::Usage(format!(
+                    "--verity protects a root file system image, which {} does not have; it \
+                     applies to {}: build {} in a separate run without --verity",
+                    f.name(),
+                    linuxkit_output::VERITY_FORMATS.map(|f| f.name()).join(", "),
+                    f.name()
+                )));
+            }
+        }
         let size_mb = match &a.size {
             Some(s) => linuxkit_run::options::parse_size_mb(s).map_err(Error::Usage)?,
             None => 1024,
@@ -247,6 +267,17 @@ impl BuildConfig {
                 "" => linuxkit_build::DEFAULT_SBOM_PATH.to_string(),
                 p => p.to_string(),
             }),
+            secure_boot_key: crate::secureboot::flag_or_env(
+                a.secure_boot_key.as_deref(),
+                "--secure-boot-key",
+                crate::secureboot::KEY_ENV,
+            ),
+            secure_boot_cert: crate::secureboot::flag_or_env(
+                a.secure_boot_cert.as_deref(),
+                "--secure-boot-cert",
+                crate::secureboot::CERT_ENV,
+            ),
+            verity: a.verity,
         })
     }
 }

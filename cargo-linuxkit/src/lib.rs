@@ -11,6 +11,8 @@
 //! - [`source`]: inputs (image names, LinuxKit YAML files) -> [`source::Definition`]s with
 //!   item locations.
 //! - [`build`]: the incremental build pipeline of one definition; [`resolve`]: the resolver.
+//! - [`secureboot`]: where the Secure Boot key and certificate come from (flag, environment,
+//!   `[package.metadata.linuxkit]`), checked before a build writes anything.
 //! - [`commands`]: one module per subcommand.
 //! - [`shell`], [`diag`]: status lines, diagnostics, JSON messages.
 //! - [`error`]: the typed [`Error`].
@@ -26,6 +28,7 @@ pub mod error;
 pub mod evaluate;
 pub mod fsutil;
 pub mod resolve;
+pub mod secureboot;
 pub mod shell;
 pub mod source;
 pub mod workspace;

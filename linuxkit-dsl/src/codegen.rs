@@ -36,7 +36,6 @@ pub fn to_rust_function(image: &Image, fn_name: &str) -> String {
     out
 }
 
-
 /// A Rust identifier from an image or file name: `-`, `.` and other non-identifier characters
 /// become `_`; a leading digit or a keyword gets a `_` / `r#` prefix.
 pub fn rust_ident(name: &str) -> String {

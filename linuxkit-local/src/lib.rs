@@ -12,6 +12,8 @@
 //! - [`kernel`]: a LinuxKit kernel image (`kernel` + `kernel.tar`) from a bzImage and a
 //!   subset of `/lib/modules/<version>` with regenerated module indexes.
 //! - [`busybox`]: a small image around the host's `busybox-static`, for tests and examples.
+//! - [`verity_binary`]: the static `linuxkit-verity` (the root loader's dm-verity step), built
+//!   and embedded by `build.rs` like the init.
 //! - [`error`]: the error type, [`LocalError`].
 
 #![forbid(unsafe_code)]
@@ -26,3 +28,20 @@ pub mod layer;
 pub use error::LocalError;
 pub use image::{write_image, write_image_attested, Attest, ImageConfig, WrittenImage};
 pub use layer::{Layer, DEFAULT_MTIME};
+
+/// The static `linuxkit-verity` this crate was built with (see `build.rs`).
+static VERITY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/linuxkit-verity"));
+
+/// The static `linuxkit-verity` binary the root loader runs to open a dm-verity root, or an
+/// error when this build carries none (a documentation build).
+pub fn verity_binary() -> Result<&'static [u8], LocalError> {
+    if VERITY.is_empty() {
+        return Err(LocalError::Tool {
+            command: "--verity".into(),
+            message: "this build of cargo-linuxkit carries no linuxkit-verity: reinstall it \
+                      with `cargo install cargo-linuxkit`"
+                .into(),
+        });
+    }
+    Ok(VERITY)
+}

@@ -12,6 +12,8 @@
 //!   decompression (PVH entry).
 //! - [`qemu`]: the QEMU command line (a pure function) and the supervised VM process
 //!   (signals, terminal restore, timeout, guest exit status).
+//! - [`secureboot`]: Secure Boot enforced — OVMF's secure-boot firmware and a variable store
+//!   that enrolls the image's certificate as PK, KEK and db.
 //! - [`console`]: [`Vm`], a QEMU whose serial console is read and written line by line (for
 //!   tests and tools), with waits bounded by console progress.
 //! - [`error`]: the typed errors, each naming what to install or fix.
@@ -22,6 +24,7 @@ pub mod error;
 pub mod kernel;
 pub mod options;
 pub mod qemu;
+pub mod secureboot;
 pub mod target;
 
 pub use console::{Vm, VmError};

@@ -58,13 +58,24 @@ pub fn build_loaded(
             what: names(&loaded.definitions),
         });
     }
+    // Signing keys are loaded and checked before anything is prepared or written; only EFI
+    // formats boot a UKI to sign.
+    let efi = bc.formats.iter().any(|&f| crate::secureboot::is_efi(f));
+    let mut signers = Vec::new();
+    for d in &loaded.definitions {
+        signers.push(if efi {
+            crate::secureboot::signing_key(bc, d)?
+        } else {
+            None
+        });
+    }
     let platform = linuxkit_oci::store::Platform::linux(&bc.arch);
     let images = fetch_images(loaded, &platform, bc.pull, cfg)?;
     let dir = default_dir(loaded);
     let out = images.with_provider(cfg, |provider| {
         let mut out = Vec::new();
-        for d in &loaded.definitions {
-            let b = crate::build::build_one(d, bc, provider, cfg, &dir)?;
+        for (d, signing) in loaded.definitions.iter().zip(signers) {
+            let b = crate::build::build_one(d, bc, provider, cfg, &dir, signing)?;
             cfg.shell.json_message(json!({
                 "reason": "linuxkit-artifact",
                 "image": b.image,
