@@ -41,6 +41,9 @@ pub struct Built {
     pub files: Vec<PathBuf>,
     /// True when the outputs were already up to date and nothing was done.
     pub fresh: bool,
+    /// Where the initrd pieces came from (compressed, local cache, registry build cache) and
+    /// their keys; for a fresh build, the keys of the build that wrote the outputs.
+    pub pieces: linuxkit_output::PieceUsage,
 }
 
 /// Every image reference of `def` with the platforms it is needed for; references locked in
@@ -110,6 +113,9 @@ pub fn written_references(def: &Definition, platform: &Platform) -> Vec<(String,
 struct Stamp {
     stamp: String,
     outputs: Vec<(PathBuf, u64, u128)>,
+    /// Keys of the initrd pieces of the outputs (pushed by a fresh build with `--cache-to`).
+    #[serde(default)]
+    pieces: std::collections::BTreeSet<String>,
 }
 
 fn file_id(p: &Path) -> Option<(u64, u128)> {
@@ -158,6 +164,7 @@ fn compute_stamp(
     provider: &dyn ImageProvider,
     platform: &Platform,
     name: &str,
+    compression: linuxkit_output::Compressor,
 ) -> Option<String> {
     let mut h = Sha256::new();
     h.update(tool_identity().as_bytes());
@@ -178,6 +185,10 @@ fn compute_stamp(
         )
         .as_bytes(),
     );
+    // Only a non-default compression enters the stamp, so gzip builds stay fresh.
+    if compression != linuxkit_output::Compressor::Gzip {
+        h.update(format!(" compression={compression}").as_bytes());
+    }
     Some(hex::encode(h.finalize()))
 }
 
@@ -185,7 +196,11 @@ fn stamp_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!(".{name}.linuxkit-stamp"))
 }
 
-fn is_fresh(dir: &Path, name: &str, stamp: &str) -> Option<Vec<PathBuf>> {
+fn is_fresh(
+    dir: &Path,
+    name: &str,
+    stamp: &str,
+) -> Option<(Vec<PathBuf>, std::collections::BTreeSet<String>)> {
     let s: Stamp = serde_json::from_slice(&fs::read(stamp_path(dir, name)).ok()?).ok()?;
     if s.stamp != stamp || s.outputs.is_empty() {
         return None;
@@ -195,10 +210,16 @@ fn is_fresh(dir: &Path, name: &str, stamp: &str) -> Option<Vec<PathBuf>> {
             return None;
         }
     }
-    Some(s.outputs.into_iter().map(|(p, _, _)| p).collect())
+    Some((s.outputs.into_iter().map(|(p, _, _)| p).collect(), s.pieces))
 }
 
-fn write_stamp(dir: &Path, name: &str, stamp: &str, files: &[PathBuf]) {
+fn write_stamp(
+    dir: &Path,
+    name: &str,
+    stamp: &str,
+    files: &[PathBuf],
+    pieces: &std::collections::BTreeSet<String>,
+) {
     let outputs = files
         .iter()
         .filter_map(|p| file_id(p).map(|(s, m)| (p.clone(), s, m)))
@@ -206,6 +227,7 @@ fn write_stamp(dir: &Path, name: &str, stamp: &str, files: &[PathBuf]) {
     let s = Stamp {
         stamp: stamp.to_string(),
         outputs,
+        pieces: pieces.clone(),
     };
     if let Ok(bytes) = serde_json::to_vec_pretty(&s) {
         // A stamp that cannot be written only costs a rebuild next time.
@@ -220,6 +242,20 @@ pub fn build_one(
     provider: &dyn ImageProvider,
     cfg: &Config,
     default_dir: &Path,
+) -> Result<Built> {
+    build_one_with(def, bc, provider, cfg, default_dir, None)
+}
+
+/// [`build_one`], taking initrd pieces the local cache lacks from the definition's
+/// `--cache-from` registry build cache through `registry` (fetched while the root filesystem
+/// is assembled).
+pub fn build_one_with(
+    def: &Definition,
+    bc: &BuildConfig,
+    provider: &dyn ImageProvider,
+    cfg: &Config,
+    default_dir: &Path,
+    registry: Option<&crate::buildcache::RegistryCache>,
 ) -> Result<Built> {
     let start = Instant::now();
     let platform = Platform::linux(&bc.arch);
@@ -255,19 +291,24 @@ pub fn build_one(
     let formats: Vec<&str> = bc.formats.iter().map(|f| f.name()).collect();
     let formats = formats.join(",");
 
+    let settings = crate::buildcache::effective(bc, def);
     let stamp = if bc.destination == Destination::Stdout {
         None
     } else {
-        compute_stamp(def, bc, provider, &platform, &name)
+        compute_stamp(def, bc, provider, &platform, &name, settings.compression)
     };
     if let (Some(s), false) = (&stamp, bc.force) {
-        if let Some(files) = is_fresh(&dir, &name, s) {
+        if let Some((files, keys)) = is_fresh(&dir, &name, s) {
             cfg.shell
                 .status("Fresh", format!("`{}` ({formats}) is up to date", def.name));
             return Ok(Built {
                 image: def.name.clone(),
                 files,
                 fresh: true,
+                pieces: linuxkit_output::PieceUsage {
+                    keys,
+                    ..Default::default()
+                },
             });
         }
     }
@@ -292,6 +333,7 @@ pub fn build_one(
             image: def.name.clone(),
             files: Vec::new(),
             fresh: false,
+            pieces: Default::default(),
         });
     }
 
@@ -301,14 +343,47 @@ pub fn build_one(
         .suffix(".tar.partial")
         .tempfile_in(&dir)
         .map_err(Error::io(&dir))?;
-    let report = {
-        let tmp_path = tmp.path().to_path_buf();
-        let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-        let report = build_tar(&def.image, provider, &opts, &mut out).map_err(build_err)?;
-        out.flush().map_err(Error::io(&tmp_path))?;
-        drop(out);
-        crate::fsutil::set_mode_0644(tmp.as_file()).map_err(Error::io(&tmp_path))?;
-        report
+    // Pieces the local cache lacks come from the registry build cache, fetched into a
+    // staging directory while the root filesystem is assembled.
+    let pieces = PieceCache::new(cfg.cache_dir.join(PIECE_CACHE_DIR));
+    let prefetch = match (registry, &settings.cache_from) {
+        (Some(r), Some(repo)) if bc.formats.iter().any(|f| linuxkit_output::needs_initrd(*f)) => {
+            let staging = tempfile::Builder::new()
+                .prefix(".cargo-linuxkit-fetched-")
+                .tempdir_in(&cfg.cache_dir)
+                .map_err(Error::io(&cfg.cache_dir))?;
+            let tag = crate::buildcache::manifest_tag(&def.name, &bc.arch, settings.compression);
+            Some((r, repo, tag, staging))
+        }
+        _ => None,
+    };
+    let (report, fetched) = std::thread::scope(|scope| {
+        let fetching = prefetch.as_ref().map(|(r, repo, tag, staging)| {
+            let pieces = &pieces;
+            scope.spawn(move || r.fetch_pieces(repo, tag, &def.name, pieces, staging.path()))
+        });
+        let report = (|| {
+            let tmp_path = tmp.path().to_path_buf();
+            let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+            let report = build_tar(&def.image, provider, &opts, &mut out).map_err(build_err)?;
+            out.flush().map_err(Error::io(&tmp_path))?;
+            drop(out);
+            crate::fsutil::set_mode_0644(tmp.as_file()).map_err(Error::io(&tmp_path))?;
+            Ok::<_, Error>(report)
+        })();
+        let fetched = fetching.and_then(|h| h.join().ok());
+        (report, fetched)
+    });
+    let report = report?;
+    let pieces = match (&prefetch, &fetched) {
+        (Some((_, repo, _, staging)), Some(f)) if f.pieces > 0 => {
+            cfg.shell.status(
+                "Fetched",
+                format!("{} initrd pieces of `{}` from {repo}", f.pieces, def.name),
+            );
+            pieces.with_fetched(staging.path())
+        }
+        _ => pieces,
     };
     cfg.shell.status(
         "Assembled",
@@ -342,8 +417,8 @@ pub fn build_one(
                 arch: bc.arch.clone(),
                 ..OutputOptions::default()
             };
+            oo.compression.compressor = settings.compression;
             // Compressed initrd pieces are kept with the images, for the next build.
-            let pieces = PieceCache::new(cfg.cache_dir.join(PIECE_CACHE_DIR));
             oo.compression.cache = Some(pieces.clone());
             let files =
                 write_outputs(tmp.path(), &bc.formats, &dir, &name, &oo).map_err(|source| {
@@ -368,14 +443,26 @@ pub fn build_one(
             .collect::<Vec<_>>()
             .join(", "),
     );
+    let usage = pieces.usage();
+    if usage.rejected > 0 {
+        if let Some((_, repo, _, _)) = &prefetch {
+            cfg.shell.warn(format!(
+                "build cache {repo}: {} initrd pieces of `{}` did not decompress to the data \
+                 they stand for; they were compressed here",
+                usage.rejected, def.name
+            ));
+        }
+    }
+    drop(prefetch);
     if let Some(s) = &stamp {
-        write_stamp(&dir, &name, s, &files);
+        write_stamp(&dir, &name, s, &files, &usage.keys);
     }
     finished(cfg, def, &formats, start);
     Ok(Built {
         image: def.name.clone(),
         files,
         fresh: false,
+        pieces: usage,
     })
 }
 

@@ -140,6 +140,13 @@ pub struct BuildConfig {
     pub size_mb: u64,
     /// Ignore the build stamp.
     pub force: bool,
+    /// `--compression` (or its environment variable); `None` = the definition's metadata,
+    /// else gzip.
+    pub compression: Option<linuxkit_output::Compressor>,
+    /// `--cache-from`: a registry build cache to fetch from.
+    pub cache_from: Option<crate::buildcache::CacheRepo>,
+    /// `--cache-to`: a registry build cache to push to.
+    pub cache_to: Option<crate::buildcache::CacheRepo>,
 }
 
 impl BuildConfig {
@@ -237,6 +244,12 @@ impl BuildConfig {
             decompress_kernel: a.decompress_kernel,
             size_mb,
             force: a.force,
+            compression: crate::buildcache::parse_compression(a.compression.as_deref())?,
+            cache_from: crate::buildcache::CacheRepo::parse_arg(
+                a.cache_from.as_deref(),
+                "--cache-from",
+            )?,
+            cache_to: crate::buildcache::CacheRepo::parse_arg(a.cache_to.as_deref(), "--cache-to")?,
         })
     }
 }

@@ -36,6 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 level: 6,
                 threads,
                 cache: None,
+                ..Compression::default()
             },
             ..OutputOptions::default()
         };

@@ -68,9 +68,9 @@ use std::path::{Path, PathBuf};
 
 pub use error::OutputError;
 pub use format::Format;
-pub use initrd::{tar_to_initrd, BootFiles, Compression};
+pub use initrd::{tar_to_initrd, BootFiles, Compression, Compressor};
 pub use kernel_initrd::DEFAULT_MTIME;
-pub use pgz::PieceCache;
+pub use pgz::{PieceCache, PieceUsage, ZSTD_LEVEL};
 
 use rootloader::RootDevice;
 use staging::Staging;
@@ -154,7 +154,7 @@ fn with_root(cmdline: &str, dev: &str) -> String {
 }
 
 /// Whether the format is built from the kernel, initrd and cmdline.
-fn needs_initrd(f: Format) -> bool {
+pub fn needs_initrd(f: Format) -> bool {
     matches!(
         f,
         Format::KernelInitrd

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
+use crate::buildcache::{manifest_tag, CacheRepo, Effective, ImageFetcher, RegistryCache};
 use crate::cli::BuildArgs;
 use crate::commands::check;
 use crate::config::{BuildConfig, Config, Destination};
@@ -60,6 +61,26 @@ pub fn build_loaded(
     }
     let platform = linuxkit_oci::store::Platform::linux(&bc.arch);
     let resolver = crate::resolve::resolver(cfg, platform.clone(), bc.pull)?;
+    // The registry build cache, when a definition uses one (`--cache-from`, `--cache-to`).
+    let settings: Vec<Effective> = loaded
+        .definitions
+        .iter()
+        .map(|d| crate::buildcache::effective(bc, d))
+        .collect();
+    let registry = if settings
+        .iter()
+        .any(|s| s.cache_from.is_some() || s.cache_to.is_some())
+    {
+        Some(RegistryCache::new(cfg, platform.clone())?)
+    } else {
+        None
+    };
+    let mut from_repos: Vec<CacheRepo> = Vec::new();
+    for repo in settings.iter().filter_map(|s| s.cache_from.clone()) {
+        if !from_repos.contains(&repo) {
+            from_repos.push(repo);
+        }
+    }
     let mut refs: Vec<String> = Vec::new();
     // Lockfiles are checked before anything is pulled (`--locked` fails first), and locked
     // references are fetched by their pinned digest, never by a tag that may have moved.
@@ -82,6 +103,7 @@ pub fn build_loaded(
     // Local sources (`cargo:`, `kernel:`, `init:`, `dir:`) are built from the workspace into the
     // cache under their own names; everything else is pulled.
     let (local, remote) = linuxkit_pkg::split_local(&refs);
+    let mut prepared = Vec::new();
     if !local.is_empty() {
         let root = match &loaded.workspace {
             Some(ws) => ws.root.clone(),
@@ -93,8 +115,22 @@ pub fn build_loaded(
             offline: cfg.offline,
             ..Default::default()
         };
-        linuxkit_pkg::prepare(&local, &root, &cfg.cache_dir, &opts)
+        // With a build cache, local images get keys (to push), and come from the cache when
+        // it has them (instead of being built).
+        let fetcher = registry.as_ref().map(|r| ImageFetcher {
+            cache: r,
+            repos: from_repos.clone(),
+        });
+        let source: Option<&dyn linuxkit_pkg::ImageSource> = fetcher.as_ref().map(|f| f as _);
+        prepared = linuxkit_pkg::prepare_with(&local, &root, &cfg.cache_dir, &opts, source)
             .map_err(|e| Error::Resolve(Box::new(e)))?;
+        let fetched = prepared.iter().filter(|p| p.fetched).count();
+        if fetched > 0 {
+            cfg.shell.status(
+                "Fetched",
+                format!("{fetched} local image(s) from the build cache"),
+            );
+        }
     }
     cfg.shell
         .status("Resolving", format!("{} image(s)", remote.len()));
@@ -120,15 +156,72 @@ pub fn build_loaded(
     };
     let dir = default_dir(loaded);
     let mut out = Vec::new();
-    for d in &loaded.definitions {
-        let b = crate::build::build_one(d, bc, provider, cfg, &dir)?;
+    for (d, set) in loaded.definitions.iter().zip(&settings) {
+        let b = crate::build::build_one_with(d, bc, provider, cfg, &dir, registry.as_ref())?;
+        // The local images this definition uses.
+        let mine: Vec<&linuxkit_pkg::Prepared> = {
+            let own: Vec<String> = crate::build::references(d, &platform)
+                .into_iter()
+                .map(|(r, _)| r)
+                .collect();
+            prepared
+                .iter()
+                .filter(|p| own.contains(&p.reference))
+                .collect()
+        };
+        let count = |f: fn(&linuxkit_pkg::Prepared) -> bool| mine.iter().filter(|p| f(p)).count();
         cfg.shell.json_message(json!({
             "reason": "linuxkit-artifact",
             "image": b.image,
             "formats": bc.formats.iter().map(|f| f.name()).collect::<Vec<_>>(),
             "files": b.files,
             "fresh": b.fresh,
+            "compression": set.compression.name(),
+            "pieces": {
+                "compressed": b.pieces.compressed,
+                "local": b.pieces.local,
+                "fetched": b.pieces.fetched,
+            },
+            "local_images": {
+                "built": count(|p| !p.fresh && !p.fetched),
+                "fetched": count(|p| p.fetched),
+                "fresh": count(|p| p.fresh),
+            },
         }));
+        if let (Some(r), Some(repo)) = (&registry, &set.cache_to) {
+            let tag = manifest_tag(&d.name, &bc.arch, set.compression);
+            let pieces =
+                linuxkit_output::PieceCache::new(cfg.cache_dir.join(crate::build::PIECE_CACHE_DIR));
+            if let Some(p) = r.push(
+                repo,
+                &tag,
+                &d.name,
+                set.compression,
+                &b.pieces.keys,
+                &pieces,
+                &mine,
+            ) {
+                cfg.shell.status(
+                    "Pushed",
+                    format!(
+                        "`{}` to {}: {} initrd pieces ({} new), {} local image(s) new",
+                        d.name,
+                        repo.reference(&tag),
+                        p.pieces,
+                        p.uploaded,
+                        p.images
+                    ),
+                );
+                cfg.shell.json_message(json!({
+                    "reason": "build-cache-pushed",
+                    "image": d.name,
+                    "reference": repo.reference(&tag),
+                    "pieces": p.pieces,
+                    "uploaded": p.uploaded,
+                    "local_images": p.images,
+                }));
+            }
+        }
         out.push(b);
     }
     cfg.shell

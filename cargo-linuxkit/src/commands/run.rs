@@ -85,6 +85,9 @@ fn boot_path(target: Option<&str>, cfg: &Config) -> Result<PathBuf> {
         decompress_kernel: false,
         size_mb: 1024,
         force: false,
+        compression: None,
+        cache_from: None,
+        cache_to: None,
     };
     let dir = crate::commands::build::default_dir(&loaded);
     crate::commands::build::build_loaded(&loaded, &bc, cfg)?;
