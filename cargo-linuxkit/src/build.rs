@@ -418,6 +418,7 @@ pub fn build_one_with(
                 ..OutputOptions::default()
             };
             oo.compression.compressor = settings.compression;
+            oo.kernel_check = Some(crate::buildcache::kernel_check(cfg, def));
             // Compressed initrd pieces are kept with the images, for the next build.
             oo.compression.cache = Some(pieces.clone());
             let files =

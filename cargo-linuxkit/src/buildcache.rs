@@ -13,11 +13,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use linuxkit_oci::store::{media, Descriptor, Platform};
-use linuxkit_output::{Compressor, PieceCache};
+use linuxkit_output::{Compressor, KernelCheck, PieceCache};
 use linuxkit_pkg::{ImageSource, Prepared};
 use linuxkit_resolve::{ProgressMode, Resolver, ResolverOptions, RetryPolicy};
 use serde::{Deserialize, Serialize};
@@ -156,6 +156,108 @@ pub fn effective(bc: &BuildConfig, def: &Definition) -> Effective {
     }
 }
 
+/// The directory, inside the image cache, of what kernels' embedded configs say about initrd
+/// compression, by the kernel's SHA-256 (reading it may mean decompressing the kernel).
+const KERNEL_CONFIG_DIR: &str = "cargo-linuxkit-kconfig";
+
+/// The check of a definition's kernel before its initrd is written with a compression other
+/// than gzip: the kernel's `config-<release>` next to a local `kernel:` source's bzImage, else
+/// the config embedded in the kernel (`CONFIG_IKCONFIG`, LinuxKit's kernels have it; what it
+/// says is kept in the image cache by the kernel's digest). A kernel known not to have the
+/// option is refused; one whose config cannot be found is trusted.
+pub fn kernel_check(cfg: &Config, def: &Definition) -> KernelCheck {
+    let root = match &def.origin {
+        Origin::Rust { root, .. } => root.clone(),
+        Origin::Yaml { .. } => PathBuf::from("."),
+    };
+    let config_file = def
+        .image
+        .kernel
+        .as_ref()
+        .and_then(|k| linuxkit_pkg::kernel_config_file(&k.image, &root));
+    let verdicts = cfg.cache_dir.join(KERNEL_CONFIG_DIR);
+    KernelCheck(Arc::new(move |kernel: &[u8], compressor: Compressor| {
+        let Some(option) = compressor.kernel_option() else {
+            return Ok(());
+        };
+        if compressor == Compressor::Zstd {
+            if let Some(release) = linuxkit_run::kernel::bzimage_release(kernel) {
+                if release_before(&release, (5, 9)) {
+                    return Err(format!(
+                        "it is Linux {release}, and zstd initramfs support came with Linux 5.9"
+                    ));
+                }
+            }
+        }
+        let (config, source) = match &config_file {
+            Some(f) => match fs::read_to_string(f) {
+                Ok(text) => (Some(text), f.display().to_string()),
+                Err(_) => (None, String::new()),
+            },
+            None => (
+                embedded_config(kernel, &verdicts),
+                "the kernel's embedded config (IKCONFIG)".to_string(),
+            ),
+        };
+        match config {
+            Some(text) => config_verdict(&text, option, &source),
+            None => Ok(()),
+        }
+    }))
+}
+
+/// The initrd lines of the config embedded in `kernel` (`None` when it has none), read once
+/// per kernel and remembered in `dir`.
+fn embedded_config(kernel: &[u8], dir: &Path) -> Option<String> {
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(kernel));
+    let remembered = dir.join(&digest);
+    let text = match fs::read_to_string(&remembered) {
+        Ok(t) => t,
+        Err(_) => {
+            let t = match linuxkit_run::kernel::ikconfig(kernel) {
+                Ok(Some(config)) => {
+                    let mut t = String::from("config\n");
+                    for l in config.lines().filter(|l| l.contains("CONFIG_RD_")) {
+                        t.push_str(l);
+                        t.push('\n');
+                    }
+                    t
+                }
+                // No config, or an image this tool cannot decompress: nothing is known.
+                Ok(None) | Err(_) => "none\n".to_string(),
+            };
+            // Remembering is an accelerator: a failure only costs reading the kernel again.
+            let _ = crate::fsutil::write_atomic(&remembered, t.as_bytes());
+            t
+        }
+    };
+    text.starts_with("config\n").then_some(text)
+}
+
+/// Whether kernel release `release` (`5.4.0-1-amd64`) is older than `major.minor`.
+fn release_before(release: &str, (major, minor): (u32, u32)) -> bool {
+    let mut it = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().ok());
+    match (it.next().flatten(), it.next().flatten()) {
+        (Some(a), Some(b)) => (a, b) < (major, minor),
+        _ => false,
+    }
+}
+
+/// Whether a kernel config (`text`, from `source`) has `option` (`CONFIG_RD_ZSTD=y`).
+fn config_verdict(text: &str, option: &str, source: &str) -> std::result::Result<(), String> {
+    for line in text.lines().map(str::trim) {
+        if line == format!("{option}=y") {
+            return Ok(());
+        }
+        if line == format!("# {option} is not set") {
+            return Err(format!("{source} has `# {option} is not set`"));
+        }
+    }
+    Err(format!("{source} has no {option} (no initramfs support)"))
+}
+
 /// `artifactType` of a build-cache manifest.
 pub const ARTIFACT_TYPE: &str = "application/vnd.cargo-linuxkit.build-cache.v1";
 /// Media type of a build-cache manifest's config: what the build was and the local images it
@@ -258,6 +360,8 @@ pub struct RegistryCache {
     platform: Platform,
     /// Warnings already printed (one per problem and repository).
     warned: Mutex<BTreeSet<String>>,
+    /// Repositories that could not be reached: not asked again during this build.
+    down: Mutex<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for RegistryCache {
@@ -291,6 +395,7 @@ impl RegistryCache {
             shell: cfg.shell.clone(),
             platform,
             warned: Mutex::default(),
+            down: Mutex::default(),
         })
     }
 
@@ -302,15 +407,45 @@ impl RegistryCache {
         }
     }
 
-    /// Whether the registry cannot be used at all (offline); warns once.
-    fn offline(&self, repo: &CacheRepo) -> bool {
+    /// Whether `repo` cannot be used (offline mode, or it failed before); warns once.
+    fn unusable(&self, repo: &CacheRepo) -> bool {
         if self.resolver.options().offline {
             self.warn(format!(
                 "build cache {repo}: not used in offline mode; the build does all the work here"
             ));
             return true;
         }
-        false
+        self.down
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&repo.name())
+    }
+
+    /// `repo` failed as a whole (unreachable, refused): one warning, and it is not asked
+    /// again during this build.
+    fn mark_down(&self, repo: &CacheRepo, e: &dyn std::fmt::Display) {
+        let first = self
+            .down
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(repo.name());
+        if first {
+            self.warn(format!(
+                "build cache {repo} cannot be used ({e}); the build does without it"
+            ));
+        }
+    }
+
+    /// Whether `e` concerns the whole repository rather than one blob or image.
+    fn repository_failure(e: &linuxkit_resolve::ResolveError) -> bool {
+        !matches!(
+            e,
+            linuxkit_resolve::ResolveError::Registry {
+                kind: linuxkit_resolve::FailureKind::DigestMismatch
+                    | linuxkit_resolve::FailureKind::NotFound,
+                ..
+            }
+        )
     }
 
     /// Fetches the pieces the build-cache manifest of `tag` in `repo` lists and the local
@@ -326,7 +461,7 @@ impl RegistryCache {
         staging: &Path,
     ) -> Fetched {
         let mut out = Fetched::default();
-        if self.offline(repo) {
+        if self.unusable(repo) {
             return out;
         }
         let reference = repo.reference(tag);
@@ -340,9 +475,7 @@ impl RegistryCache {
                 return out;
             }
             Err(e) => {
-                self.warn(format!(
-                    "build cache {repo} cannot be read ({e}); the build does all the work here"
-                ));
+                self.mark_down(repo, &e);
                 return out;
             }
         };
@@ -376,9 +509,7 @@ impl RegistryCache {
         let results = match self.resolver.fetch_blobs(&repo.name(), &wanted) {
             Ok(r) => r,
             Err(e) => {
-                self.warn(format!(
-                    "build cache {repo} cannot be read ({e}); the build does all the work here"
-                ));
+                self.mark_down(repo, &e);
                 return out;
             }
         };
@@ -424,7 +555,7 @@ impl RegistryCache {
         pieces: &PieceCache,
         images: &[&Prepared],
     ) -> Option<Pushed> {
-        if self.offline(repo) {
+        if self.unusable(repo) {
             return None;
         }
         match self.try_push(repo, tag, image, compression, keys, pieces, images) {
@@ -591,8 +722,8 @@ pub struct ImageFetcher<'a> {
 impl ImageSource for ImageFetcher<'_> {
     fn fetch(&self, reference: &str, key: &str, _cache: &Path) -> Option<Descriptor> {
         for repo in &self.repos {
-            if self.cache.offline(repo) {
-                return None;
+            if self.cache.unusable(repo) {
+                continue;
             }
             let target = repo.reference(&format!("{LOCAL_TAG_PREFIX}{key}"));
             match self
@@ -605,6 +736,7 @@ impl ImageSource for ImageFetcher<'_> {
                     kind: linuxkit_resolve::FailureKind::NotFound,
                     ..
                 }) => continue,
+                Err(e) if RegistryCache::repository_failure(&e) => self.cache.mark_down(repo, &e),
                 Err(e) => {
                     self.cache.warn(format!(
                         "build cache {repo}: local image {reference} could not be fetched \
@@ -636,6 +768,27 @@ mod tests {
         let e = CacheRepo::parse("127.0.0.1:5000/cache:v1").unwrap_err();
         assert!(e.contains("REGISTRY/REPO only"), "{e}");
         assert!(CacheRepo::parse("Bad Name").is_err());
+    }
+
+    #[test]
+    fn kernel_configs() {
+        let debian = "CONFIG_RD_GZIP=y\nCONFIG_RD_ZSTD=y\n";
+        assert_eq!(config_verdict(debian, "CONFIG_RD_ZSTD", "x"), Ok(()));
+        let old = "CONFIG_RD_GZIP=y\n# CONFIG_RD_ZSTD is not set\n";
+        assert_eq!(
+            config_verdict(old, "CONFIG_RD_ZSTD", "/boot/config-5.4"),
+            Err("/boot/config-5.4 has `# CONFIG_RD_ZSTD is not set`".into())
+        );
+        assert!(config_verdict("config\n", "CONFIG_RD_ZSTD", "x").is_err());
+        assert!(release_before("5.4.0-1-amd64", (5, 9)));
+        assert!(!release_before("6.1.0-57-amd64", (5, 9)));
+        assert!(!release_before("5.10.0", (5, 9)));
+        assert!(!release_before("weird", (5, 9)));
+        // A kernel without an embedded config is remembered as such and trusted.
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(embedded_config(b"not a kernel", dir.path()), None);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(embedded_config(b"not a kernel", dir.path()), None);
     }
 
     #[test]

@@ -84,6 +84,22 @@ pub struct OutputOptions {
     pub arch: String,
     /// Initrd compression.
     pub compression: Compression,
+    /// Whether the image's kernel can unpack an initrd compressed other than with gzip: run
+    /// on `boot/kernel` while the initrd is compressed; nothing is written when it refuses.
+    pub kernel_check: Option<KernelCheck>,
+}
+
+/// Decides whether a kernel (the bytes of `boot/kernel`) can unpack an initrd compressed with
+/// a compressor: `Err(reason)` when it is known not to, naming what says so.
+#[derive(Clone)]
+pub struct KernelCheck(
+    pub std::sync::Arc<dyn Fn(&[u8], Compressor) -> Result<(), String> + Send + Sync>,
+);
+
+impl std::fmt::Debug for KernelCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KernelCheck")
+    }
 }
 
 impl Default for OutputOptions {
@@ -92,6 +108,7 @@ impl Default for OutputOptions {
             size_mib: 1024,
             arch: "amd64".into(),
             compression: Compression::default(),
+            kernel_check: None,
         }
     }
 }
@@ -204,6 +221,72 @@ pub fn write_outputs(
     };
     let mut staging = Staging::new(dir);
 
+    std::thread::scope(|scope| {
+        // A compression other than gzip needs the kernel's support: checked (it may decompress
+        // the kernel) while the initrd is compressed, before anything is renamed into place.
+        let compressor = opts.compression.compressor;
+        let check = match &opts.kernel_check {
+            Some(check)
+                if compressor != Compressor::Gzip && wanted.iter().any(|&f| needs_initrd(f)) =>
+            {
+                let kernel = read_kernel(open()?, rootfs_tar)?;
+                Some(scope.spawn(move || match kernel {
+                    Some(k) => (check.0)(&k, compressor),
+                    None => Ok(()),
+                }))
+            }
+            _ => None,
+        };
+        let written = write_formats(rootfs_tar, &wanted, &mut staging, name, opts, &open);
+        if let Some(check) = check {
+            let verdict = check
+                .join()
+                .unwrap_or_else(|_| Err("the kernel check failed".into()));
+            if let Err(reason) = verdict {
+                written?;
+                return Err(OutputError::KernelCompression {
+                    compression: compressor.name().into(),
+                    option: compressor.kernel_option().unwrap_or_default().into(),
+                    reason,
+                });
+            }
+        }
+        written
+    })?;
+    staging.commit()
+}
+
+/// The bytes of `boot/kernel` in the root filesystem tar (its first entries), if any.
+fn read_kernel(tar: impl io::Read, path: &Path) -> Result<Option<Vec<u8>>, OutputError> {
+    let err = |source| OutputError::ReadTar {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut archive = tar::Archive::new(tar);
+    for entry in archive.entries().map_err(err)? {
+        let mut entry = entry.map_err(err)?;
+        let name = entry.path_bytes();
+        if name.as_ref() == b"boot/kernel" {
+            let mut k = Vec::new();
+            io::Read::read_to_end(&mut entry, &mut k).map_err(err)?;
+            return Ok(Some(k));
+        }
+        if !name.starts_with(b"boot") {
+            break;
+        }
+    }
+    Ok(None)
+}
+
+/// Writes every format of `wanted` into `staging` (nothing renamed yet).
+fn write_formats<R: io::Read>(
+    rootfs_tar: &Path,
+    wanted: &[Format],
+    staging: &mut Staging,
+    name: &str,
+    opts: &OutputOptions,
+    open: &dyn Fn() -> Result<R, OutputError>,
+) -> Result<(), OutputError> {
     // One pass over the tar builds the initrd every kernel+initrd-based format shares.
     let mut initrd = None;
     if wanted.iter().any(|&f| needs_initrd(f)) {
@@ -240,7 +323,7 @@ pub fn write_outputs(
         _data_file = data;
     }
 
-    for &f in &wanted {
+    for &f in wanted {
         // Identifiers (disk GUIDs, FAT volume ids) derive from these, never from randomness;
         // a raw disk and its qcow2 conversion get the same ones.
         let seed: [&[u8]; 2] = [name.as_bytes(), opts.arch.as_bytes()];
@@ -264,9 +347,9 @@ pub fn write_outputs(
             Format::KernelInitrd | Format::TarKernelInitrd => {
                 let (boot, gz) = initrd.as_mut().ok_or_else(|| unsupported(f))?;
                 if f == Format::KernelInitrd {
-                    kernel_initrd::write(&mut staging, name, boot, gz.as_file_mut())?
+                    kernel_initrd::write(staging, name, boot, gz.as_file_mut())?
                 } else {
-                    kernel_initrd::write_tar(&mut staging, name, boot, gz.as_file_mut())?
+                    kernel_initrd::write_tar(staging, name, boot, gz.as_file_mut())?
                 }
             }
             Format::RawEfi | Format::Qcow2Efi => {
@@ -467,5 +550,5 @@ pub fn write_outputs(
             _ => return Err(unsupported(f)),
         }
     }
-    staging.commit()
+    Ok(())
 }
