@@ -13,11 +13,9 @@
 
 mod cli_support;
 
-#[allow(dead_code)]
 #[path = "../linuxkit-resolve/tests/common/mod.rs"]
 mod fault_proxy;
 
-#[allow(dead_code)]
 mod boot_support;
 
 use std::collections::BTreeMap;

@@ -146,7 +146,7 @@ pub struct Effective {
 /// The settings of `def` under `bc`.
 pub fn effective(bc: &BuildConfig, def: &Definition) -> Effective {
     let pkg = match &def.origin {
-        Origin::Rust { target, .. } => target.settings.clone(),
+        Origin::Rust { target, .. } => (*target.settings).clone(),
         Origin::Yaml { .. } => PackageSettings::default(),
     };
     Effective {

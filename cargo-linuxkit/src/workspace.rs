@@ -43,7 +43,7 @@ pub struct DefinitionTarget {
     pub src_path: PathBuf,
     /// Build settings of its package's `[package.metadata.linuxkit]` (compression, registry
     /// build cache).
-    pub settings: crate::buildcache::PackageSettings,
+    pub settings: Box<crate::buildcache::PackageSettings>,
 }
 
 /// The workspace as far as `cargo linuxkit` cares.
@@ -84,7 +84,8 @@ pub fn discover(manifest_path: Option<&Path>, flags: &CargoFlags) -> Result<Work
             manifest: manifest.clone(),
             message,
         };
-        let settings = crate::buildcache::PackageSettings::from_metadata(lk).map_err(bad)?;
+        let settings =
+            Box::new(crate::buildcache::PackageSettings::from_metadata(lk).map_err(bad)?);
         let names = match lk.get("definitions") {
             None => continue,
             Some(serde_json::Value::Array(a)) => a,

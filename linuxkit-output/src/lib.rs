@@ -89,12 +89,13 @@ pub struct OutputOptions {
     pub kernel_check: Option<KernelCheck>,
 }
 
+/// The function of a [`KernelCheck`].
+pub type KernelCheckFn = dyn Fn(&[u8], Compressor) -> Result<(), String> + Send + Sync;
+
 /// Decides whether a kernel (the bytes of `boot/kernel`) can unpack an initrd compressed with
 /// a compressor: `Err(reason)` when it is known not to, naming what says so.
 #[derive(Clone)]
-pub struct KernelCheck(
-    pub std::sync::Arc<dyn Fn(&[u8], Compressor) -> Result<(), String> + Send + Sync>,
-);
+pub struct KernelCheck(pub std::sync::Arc<KernelCheckFn>);
 
 impl std::fmt::Debug for KernelCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
