@@ -541,9 +541,9 @@ impl RegistryCache {
         out
     }
 
-    /// Pushes a build's pieces (`keys`, from `pieces`), the local images it used and its
-    /// build-cache manifest (tagged `tag`) to `repo`. Returns the pieces uploaded (those the
-    /// registry lacked), or `None` after a warning when the push failed.
+    /// Pushes the local images a build used, then its pieces (`keys`, from `pieces`) and its
+    /// build-cache manifest (tagged `tag`) to `repo` (no manifest when it used no piece).
+    /// Returns what was pushed, or `None` after a warning when the push failed.
     #[allow(clippy::too_many_arguments)]
     pub fn push(
         &self,
@@ -608,6 +608,11 @@ impl RegistryCache {
                 key: key.clone(),
                 digest: root.digest.clone(),
             });
+        }
+        // A build without an initrd (`tar`, ...) leaves the manifest of the image's last
+        // initrd in place.
+        if keys.is_empty() {
+            return Ok(pushed);
         }
         // The pieces, then the config, then the manifest naming them.
         let mut blobs = Vec::new();

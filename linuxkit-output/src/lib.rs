@@ -9,7 +9,9 @@
 //! Map of the crate:
 //! - [`mod@format`]: format names (`FromStr` with upstream's names and error) and file names.
 //! - [`initrd`]: tar -> gzip'd newc cpio, upstream's `CopySplitTar`, compressed in parallel
-//!   as concatenated gzip members (`pgz`) with the cpio writer in `cpio`.
+//!   as concatenated gzip members (`pgz`; or zstd frames, or not compressed: [`Compressor`])
+//!   with the cpio writer in `cpio`; [`KernelCheck`] lets the caller refuse a compression the
+//!   image's kernel cannot unpack.
 //! - `kernel_initrd`: `kernel+initrd` and `tar-kernel-initrd` files.
 //! - `tree`: the tar as a directory tree (metadata in memory, contents in a scratch file) for
 //!   filesystem images: `squashfs` (backhand), `iso` (hadris-iso: `kernel+iso`, `iso-bios`
