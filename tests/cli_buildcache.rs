@@ -9,7 +9,8 @@
 //! - a registry that dies in the middle of the push, one that serves a corrupt blob (its storage
 //!   damaged on disk) and one that is not there each leave a correct build and one warning;
 //! - `cache push --registry` pushes cached images under a prefix;
-//! - a zstd initrd of `hello` boots under TCG to the service's first line.
+//! - a zstd initrd of `hello` boots under TCG to the service's first line, and a kernel whose
+//!   config lacks `CONFIG_RD_ZSTD` is refused, its config named, nothing written.
 
 mod cli_support;
 
@@ -364,6 +365,72 @@ fn a_zstd_initrd_boots_under_tcg() {
         "the hello service did not start from a zstd initrd; console:\n{}",
         console.text()
     );
+}
+
+#[test]
+fn a_kernel_without_zstd_support_is_refused_with_its_config_named() {
+    // The host's kernel, with a `config-<release>` next to it that lacks CONFIG_RD_ZSTD.
+    let Some((bzimage, release)) = std::fs::read_dir("/boot").ok().and_then(|d| {
+        d.flatten().find_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let release = name.strip_prefix("vmlinuz-")?.to_string();
+            Path::new("/lib/modules")
+                .join(&release)
+                .join("modules.dep")
+                .is_file()
+                .then(|| (e.path(), release))
+        })
+    }) else {
+        linuxkit_testing::prerequisite(
+            false,
+            "a Debian kernel",
+            "apt-get install linux-image-amd64",
+        );
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let kernel = tmp.path().join(format!("vmlinuz-{release}"));
+    std::fs::copy(&bzimage, &kernel).unwrap();
+    let config = tmp.path().join(format!("config-{release}"));
+    std::fs::write(&config, "CONFIG_RD_GZIP=y\n# CONFIG_RD_ZSTD is not set\n").unwrap();
+    let yml = tmp.path().join("old.yml");
+    std::fs::write(
+        &yml,
+        format!(
+            "kernel:\n  image: \"kernel:{}\"\n  cmdline: \"console=ttyS0\"\ninit:\n  - init:linuxkit-init\n",
+            kernel.display()
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let (cache, dir, file) = (
+        tmp.path().join("cache").display().to_string(),
+        out.display().to_string(),
+        yml.display().to_string(),
+    );
+    let o = run_in(
+        &workspace_root(),
+        &[
+            "--cache",
+            &cache,
+            "build",
+            "--compression",
+            "zstd",
+            "--dir",
+            &dir,
+            &file,
+        ],
+    );
+    let (_, stderr) = text(&o);
+    assert!(!o.status.success(), "a zstd initrd was written:\n{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the kernel cannot unpack a zstd initrd: {} has `# CONFIG_RD_ZSTD is not set`",
+            config.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!out.join("old-initrd.img").exists() && !out.join("old-kernel").exists());
 }
 
 /// The manifest a `docker-registry` under `root` stores for `repo:tag`.
