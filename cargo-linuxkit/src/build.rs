@@ -19,7 +19,7 @@ use std::time::{Instant, UNIX_EPOCH};
 
 use linuxkit_build::{build_tar, BuildOptions};
 use linuxkit_oci::store::{ImageProvider, Platform};
-use linuxkit_output::{write_outputs, Format, OutputOptions, PieceCache};
+use linuxkit_output::{Format, OutputOptions, PieceCache};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -357,34 +357,71 @@ pub fn build_one_with(
         }
         _ => None,
     };
-    let (report, fetched) = std::thread::scope(|scope| {
+    // The output formats read the root filesystem tar while it is assembled (a file that
+    // grows), so decompressing layers and compressing the initrd use the cores together.
+    let outputs_needed = !matches!(bc.destination, Destination::File(_))
+        && !(bc.formats.len() == 1 && bc.formats[0].is_streamable());
+    let mut oo = OutputOptions {
+        size_mib: bc.size_mb,
+        arch: bc.arch.clone(),
+        ..OutputOptions::default()
+    };
+    oo.compression.compressor = settings.compression;
+    oo.kernel_check = Some(crate::buildcache::kernel_check(cfg, def));
+    let growing = crate::fsutil::Growing::new();
+    let tmp_path = tmp.path().to_path_buf();
+    let (report, outputs) = std::thread::scope(|scope| {
         let fetching = prefetch.as_ref().map(|(r, repo, tag, staging)| {
             let pieces = &pieces;
             scope.spawn(move || r.fetch_pieces(repo, tag, &def.name, pieces, staging.path()))
         });
+        let outputs = outputs_needed.then(|| {
+            let (growing, tmp_path, pieces, prefetch, oo, dir, name) =
+                (&growing, &tmp_path, &pieces, &prefetch, &oo, &dir, &name);
+            scope.spawn(move || {
+                // Pieces from the registry are staged before compression looks for them.
+                let fetched = fetching.and_then(|h| h.join().ok());
+                let pieces = match (prefetch, &fetched) {
+                    (Some((_, _, _, staging)), Some(f)) if f.pieces > 0 => {
+                        pieces.with_fetched(staging.path())
+                    }
+                    _ => pieces.clone(),
+                };
+                let mut oo = oo.clone();
+                // Compressed initrd pieces are kept with the images, for the next build.
+                oo.compression.cache = Some(pieces.clone());
+                let open = || {
+                    growing.reader(tmp_path).map(|r| {
+                        Box::new(std::io::BufReader::with_capacity(1 << 20, r))
+                            as Box<dyn std::io::Read + Send + '_>
+                    })
+                };
+                let files = linuxkit_output::write_outputs_from(
+                    tmp_path,
+                    &open,
+                    &bc.formats,
+                    dir,
+                    name,
+                    &oo,
+                );
+                (files, pieces, fetched)
+            })
+        });
         let report = (|| {
-            let tmp_path = tmp.path().to_path_buf();
-            let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+            let file = tmp.as_file_mut();
+            let mut out = BufWriter::with_capacity(1 << 20, growing.writer(file));
             let report = build_tar(&def.image, provider, &opts, &mut out).map_err(build_err)?;
             out.flush().map_err(Error::io(&tmp_path))?;
             drop(out);
             crate::fsutil::set_mode_0644(tmp.as_file()).map_err(Error::io(&tmp_path))?;
             Ok::<_, Error>(report)
         })();
-        let fetched = fetching.and_then(|h| h.join().ok());
-        (report, fetched)
+        growing.finish(report.is_ok());
+        let outputs = outputs.map(|h| h.join());
+        (report, outputs)
     });
+    // An assembly error explains a failed output better than the output's own error.
     let report = report?;
-    let pieces = match (&prefetch, &fetched) {
-        (Some((_, repo, _, staging)), Some(f)) if f.pieces > 0 => {
-            cfg.shell.status(
-                "Fetched",
-                format!("{} initrd pieces of `{}` from {repo}", f.pieces, def.name),
-            );
-            pieces.with_fetched(staging.path())
-        }
-        _ => pieces,
-    };
     cfg.shell.status(
         "Assembled",
         format!(
@@ -395,43 +432,42 @@ pub fn build_one_with(
         ),
     );
 
-    let files = match (&bc.destination, bc.formats.as_slice()) {
-        (Destination::File(f), _) => {
-            tmp.persist(f).map_err(|e| Error::Io {
-                path: f.clone(),
-                source: e.error,
+    let (files, pieces) = match outputs {
+        Some(joined) => {
+            let (files, pieces, fetched) = joined.map_err(|_| Error::Output {
+                image: def.name.clone(),
+                source: Box::new(linuxkit_output::OutputError::Write {
+                    path: tmp_path.clone(),
+                    source: std::io::Error::other("the output thread panicked"),
+                }),
             })?;
-            vec![f.clone()]
+            if let (Some((_, repo, _, _)), Some(f)) = (&prefetch, &fetched) {
+                if f.pieces > 0 {
+                    cfg.shell.status(
+                        "Fetched",
+                        format!("{} initrd pieces of `{}` from {repo}", f.pieces, def.name),
+                    );
+                }
+            }
+            let files = files.map_err(|source| Error::Output {
+                image: def.name.clone(),
+                source: Box::new(source),
+            })?;
+            drop(tmp);
+            // The piece cache is an accelerator: failing to trim it is not a build failure.
+            let _ = pieces.prune(PIECE_CACHE_MAX_BYTES);
+            (files, pieces)
         }
-        (_, [single]) if single.is_streamable() => {
-            let dest = dir.join(single.file_name(&name));
+        None => {
+            let dest = match &bc.destination {
+                Destination::File(f) => f.clone(),
+                _ => dir.join(bc.formats[0].file_name(&name)),
+            };
             tmp.persist(&dest).map_err(|e| Error::Io {
                 path: dest.clone(),
                 source: e.error,
             })?;
-            vec![dest]
-        }
-        _ => {
-            let mut oo = OutputOptions {
-                size_mib: bc.size_mb,
-                arch: bc.arch.clone(),
-                ..OutputOptions::default()
-            };
-            oo.compression.compressor = settings.compression;
-            oo.kernel_check = Some(crate::buildcache::kernel_check(cfg, def));
-            // Compressed initrd pieces are kept with the images, for the next build.
-            oo.compression.cache = Some(pieces.clone());
-            let files =
-                write_outputs(tmp.path(), &bc.formats, &dir, &name, &oo).map_err(|source| {
-                    Error::Output {
-                        image: def.name.clone(),
-                        source: Box::new(source),
-                    }
-                })?;
-            drop(tmp);
-            // The piece cache is an accelerator: failing to trim it is not a build failure.
-            let _ = pieces.prune(PIECE_CACHE_MAX_BYTES);
-            files
+            (vec![dest], pieces)
         }
     };
     cfg.shell.status(

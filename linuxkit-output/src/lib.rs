@@ -205,6 +205,26 @@ pub fn write_outputs(
     name: &str,
     opts: &OutputOptions,
 ) -> Result<Vec<PathBuf>, OutputError> {
+    let open = || {
+        File::open(rootfs_tar)
+            .map(|f| Box::new(BufReader::with_capacity(1 << 20, f)) as Box<dyn io::Read + Send>)
+    };
+    write_outputs_from(rootfs_tar, &open, formats, dir, name, opts)
+}
+
+/// Opens the root filesystem tar for one pass from its start (see [`write_outputs_from`]).
+pub type OpenTar<'a> = dyn Fn() -> io::Result<Box<dyn io::Read + Send + 'a>> + Sync + 'a;
+
+/// [`write_outputs`], reading the tar through `open` (each call a new pass from its start),
+/// e.g. a tar that another thread is still writing; `rootfs_tar` names it in errors.
+pub fn write_outputs_from(
+    rootfs_tar: &Path,
+    open: &OpenTar<'_>,
+    formats: &[Format],
+    dir: &Path,
+    name: &str,
+    opts: &OutputOptions,
+) -> Result<Vec<PathBuf>, OutputError> {
     let mut wanted: Vec<Format> = Vec::new();
     for &f in formats {
         if !supported(f) {
@@ -215,12 +235,10 @@ pub fn write_outputs(
         }
     }
     let open = || {
-        File::open(rootfs_tar)
-            .map(BufReader::new)
-            .map_err(|source| OutputError::ReadTar {
-                path: rootfs_tar.to_path_buf(),
-                source,
-            })
+        open().map_err(|source| OutputError::ReadTar {
+            path: rootfs_tar.to_path_buf(),
+            source,
+        })
     };
     let mut staging = Staging::new(dir);
 
