@@ -359,8 +359,9 @@ pub fn build_one_with(
     };
     // The output formats read the root filesystem tar while it is assembled (a file that
     // grows), so decompressing layers and compressing the initrd use the cores together.
-    let outputs_needed = !matches!(bc.destination, Destination::File(_))
-        && !(bc.formats.len() == 1 && bc.formats[0].is_streamable());
+    let streamed = matches!(bc.destination, Destination::File(_))
+        || matches!(bc.formats.as_slice(), [f] if f.is_streamable());
+    let outputs_needed = !streamed;
     let mut oo = OutputOptions {
         size_mib: bc.size_mb,
         arch: bc.arch.clone(),
