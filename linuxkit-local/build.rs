@@ -9,6 +9,9 @@
 //!
 //! `LINUXKIT_INIT_BINARY=/path/to/static/linuxkit-init` embeds a prebuilt binary instead (for
 //! packagers, or a target the host cannot build for); its tag is then the hash of its bytes.
+//!
+//! The root loader's dm-verity step, `linuxkit-verity`, is built and embedded the same way
+//! from the `linuxkit-verity` source (`LINUXKIT_VERITY_BINARY` embeds a prebuilt one).
 
 use std::env;
 use std::fs;
@@ -30,13 +33,19 @@ fn main() {
         None => "unknown",
     };
     println!("cargo:rerun-if-env-changed=LINUXKIT_INIT_BINARY");
+    println!("cargo:rerun-if-env-changed=LINUXKIT_VERITY_BINARY");
     println!("cargo:rerun-if-env-changed=LIBSECCOMP_LIB_PATH");
     println!("cargo:rerun-if-changed=build.rs");
+    let verity_source = PathBuf::from(linuxkit_verity::SOURCE_DIR);
     for p in ["src", "Cargo.toml", "Cargo.lock", "../Cargo.lock"] {
-        let p = source.join(p);
-        if p.exists() {
-            println!("cargo:rerun-if-changed={}", p.display());
+        for p in [source.join(p), verity_source.join(p)] {
+            if p.exists() {
+                println!("cargo:rerun-if-changed={}", p.display());
+            }
         }
+    }
+    for dir in &linuxkit_init::SOURCE_DIRS[1..] {
+        println!("cargo:rerun-if-changed={dir}/src");
     }
     let embedded = out.join("linuxkit-init");
     let (tag, note) = if let Some(bin) = env::var_os("LINUXKIT_INIT_BINARY") {
@@ -52,7 +61,7 @@ fn main() {
         fs::write(&embedded, b"").unwrap_or_else(|e| fail(&format!("{embedded:?}: {e}")));
         (String::new(), "none (documentation build)".to_string())
     } else {
-        let built = build(&source, &target, &out);
+        let built = build(&source, linuxkit_init::PACKAGE, &target, &out);
         fs::copy(&built, &embedded)
             .unwrap_or_else(|e| fail(&format!("copying {built:?} to {embedded:?}: {e}")));
         (
@@ -67,30 +76,56 @@ fn main() {
          /// Where the embedded init came from.\npub const ORIGIN: &str = {note:?};\n"
     );
     fs::write(out.join("init_meta.rs"), meta).unwrap_or_else(|e| fail(&e.to_string()));
+
+    let verity = out.join("linuxkit-verity");
+    if let Some(bin) = env::var_os("LINUXKIT_VERITY_BINARY") {
+        fs::copy(&bin, &verity)
+            .unwrap_or_else(|e| fail(&format!("LINUXKIT_VERITY_BINARY={bin:?}: {e}")));
+    } else if env::var_os("DOCS_RS").is_some() {
+        fs::write(&verity, b"").unwrap_or_else(|e| fail(&format!("{verity:?}: {e}")));
+    } else {
+        let built = build(&verity_source, linuxkit_verity::PACKAGE, &target, &out);
+        fs::copy(&built, &verity)
+            .unwrap_or_else(|e| fail(&format!("copying {built:?} to {verity:?}: {e}")));
+    }
 }
 
 fn fail(msg: &str) -> ! {
-    eprintln!("error: building the embedded linuxkit-init: {msg}");
+    eprintln!(
+        "error: building the embedded guest binaries (linuxkit-init, linuxkit-verity): {msg}"
+    );
     std::process::exit(1);
 }
 
-/// SHA-256 over the package name, version and every file under `src/` (sorted, with paths).
+/// SHA-256 over the package name, version and every file under the `src/` of each source
+/// directory the init is built from (in order; files sorted, with paths relative to their
+/// directory, so a registry copy `linuxkit-init-0.1.0/` gives the same tag as a checkout).
 fn source_tag(source: &Path) -> String {
-    let mut files = Vec::new();
-    collect(&source.join("src"), &mut files);
-    files.sort();
     let mut h = Sha256::new();
     h.update(linuxkit_init::PACKAGE.as_bytes());
     h.update([0]);
     h.update(linuxkit_init::VERSION.as_bytes());
     h.update([0]);
-    for f in files {
-        let rel = f.strip_prefix(source).unwrap_or(&f);
-        h.update(rel.to_string_lossy().as_bytes());
-        h.update([0]);
-        let data = fs::read(&f).unwrap_or_else(|e| fail(&format!("{f:?}: {e}")));
-        h.update((data.len() as u64).to_le_bytes());
-        h.update(&data);
+    let dirs = std::iter::once(source.to_path_buf())
+        .chain(linuxkit_init::SOURCE_DIRS[1..].iter().map(PathBuf::from));
+    for (i, dir) in dirs.enumerate() {
+        let mut files = Vec::new();
+        collect(&dir.join("src"), &mut files);
+        files.sort();
+        // The first directory hashes as it always did (paths `src/...`); later ones are
+        // numbered.
+        if i > 0 {
+            h.update(format!("source {i}").as_bytes());
+            h.update([0]);
+        }
+        for f in files {
+            let rel = f.strip_prefix(&dir).unwrap_or(&f);
+            h.update(rel.to_string_lossy().as_bytes());
+            h.update([0]);
+            let data = fs::read(&f).unwrap_or_else(|e| fail(&format!("{f:?}: {e}")));
+            h.update((data.len() as u64).to_le_bytes());
+            h.update(&data);
+        }
     }
     hex::encode(h.finalize())[..40].to_string()
 }
@@ -115,42 +150,36 @@ fn nested_target_dir(out: &Path) -> PathBuf {
         .unwrap_or_else(|| out.join("linuxkit-init-static"))
 }
 
-fn build(source: &Path, target: &str, out: &Path) -> PathBuf {
+/// Builds binary `package` of the package at `source` static, for `target`.
+fn build(source: &Path, package: &str, target: &str, out: &Path) -> PathBuf {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target_dir = nested_target_dir(out);
     let manifest = source.join("Cargo.toml");
     let mut cmd = Command::new(&cargo);
-    cmd.args([
-        "build",
-        "--release",
-        "--bin",
-        linuxkit_init::PACKAGE,
-        "--target",
-        target,
-    ])
-    .arg("--manifest-path")
-    .arg(&manifest)
-    .env("CARGO_TARGET_DIR", &target_dir)
-    // rust-lld (the default linker since Rust 1.90) mis-relocates glibc's undefined weak
-    // `__gmon_start__` in static-pie binaries, which then crash at start: use the system
-    // linker.
-    .env(
-        "RUSTFLAGS",
-        "-C target-feature=+crt-static -C linker-features=-lld",
-    )
-    // libseccomp-sys links the shared library unless told otherwise; in a static-pie that
-    // leaves unresolved dynamic references and the binary dies before main.
-    .env("LIBSECCOMP_LINK_TYPE", "static")
-    .env(
-        "LIBSECCOMP_LIB_PATH",
-        env::var_os("LIBSECCOMP_LIB_PATH").unwrap_or_else(|| libseccomp_dir(target).into()),
-    )
-    .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "z")
-    .env("CARGO_PROFILE_RELEASE_LTO", "true")
-    .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
-    .env("CARGO_PROFILE_RELEASE_STRIP", "true")
-    .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-    .env("CARGO_TERM_COLOR", "never");
+    cmd.args(["build", "--release", "--bin", package, "--target", target])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        // rust-lld (the default linker since Rust 1.90) mis-relocates glibc's undefined weak
+        // `__gmon_start__` in static-pie binaries, which then crash at start: use the system
+        // linker.
+        .env(
+            "RUSTFLAGS",
+            "-C target-feature=+crt-static -C linker-features=-lld",
+        )
+        // libseccomp-sys links the shared library unless told otherwise; in a static-pie that
+        // leaves unresolved dynamic references and the binary dies before main.
+        .env("LIBSECCOMP_LINK_TYPE", "static")
+        .env(
+            "LIBSECCOMP_LIB_PATH",
+            env::var_os("LIBSECCOMP_LIB_PATH").unwrap_or_else(|| libseccomp_dir(target).into()),
+        )
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "z")
+        .env("CARGO_PROFILE_RELEASE_LTO", "true")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "true")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_TERM_COLOR", "never");
     // The outer build's settings must not leak into the nested one (clippy's wrapper, the
     // outer target and flags).
     for var in [
@@ -169,7 +198,7 @@ fn build(source: &Path, target: &str, out: &Path) -> PathBuf {
         cmd.arg("--locked");
     }
     let described = format!(
-        "cargo build --release --bin linuxkit-init --target {target} --manifest-path {}",
+        "cargo build --release --bin {package} --target {target} --manifest-path {}",
         manifest.display()
     );
     let output = cmd
@@ -188,10 +217,7 @@ fn build(source: &Path, target: &str, out: &Path) -> PathBuf {
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         ));
     }
-    target_dir
-        .join(target)
-        .join("release")
-        .join(linuxkit_init::PACKAGE)
+    target_dir.join(target).join("release").join(package)
 }
 
 /// Debian's multiarch directory of `libseccomp.a` for `target`.

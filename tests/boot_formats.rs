@@ -16,7 +16,7 @@
 
 mod cli_support;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -227,53 +227,38 @@ fn boot(dir: &Path, format: &str) -> Duration {
     let (_, path, root, describe) = BOOTS.iter().find(|b| b.0 == format).expect("known format");
     let state = dir.join(format!("state-{format}"));
     let start = Instant::now();
-    let mut child = Command::new(bin())
-        .args([
-            "run",
-            "--accel",
-            "tcg",
-            "--mem",
-            "512",
-            "--networking",
-            "none",
-        ])
-        .args(["--timeout", "240", "--state"])
-        .arg(&state)
-        .arg(dir.join(path))
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cargo-linuxkit run starts");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let err_thread = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let mut console = String::new();
-    let mut marker_at = None;
-    let mut marker_line = String::new();
-    for line in BufReader::new(child.stdout.take().expect("stdout")).split(b'\n') {
-        let Ok(line) = line else { break };
-        let line = String::from_utf8_lossy(&line).into_owned();
-        if marker_at.is_none() && line.contains(MARKER) {
-            marker_at = Some(start.elapsed());
-            marker_line = line.clone();
-        }
-        console.push_str(&line);
-        console.push('\n');
-    }
-    let status = child.wait().expect("wait for cargo-linuxkit run");
-    let err = err_thread.join().unwrap_or_default();
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "run",
+        "--accel",
+        "tcg",
+        "--mem",
+        "512",
+        "--networking",
+        "none",
+    ])
+    .args(["--timeout", "240", "--state"])
+    .arg(&state)
+    .arg(dir.join(path))
+    .current_dir(dir)
+    .stdin(Stdio::null())
+    .stderr(Stdio::piped());
+    let mut vm = linuxkit_testing::Vm::spawn(cmd).expect("cargo-linuxkit run starts");
+    let marker = vm.wait_for(MARKER, Duration::from_secs(240));
+    let marker_at = start.elapsed();
+    let status = vm.wait_exit(Duration::from_secs(120));
+    vm.shutdown();
+    let err = vm.stderr().to_string();
+    let console = vm.console_text();
     let tail: String = {
         let lines: Vec<&str> = console.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     };
-    let Some(at) = marker_at else {
-        panic!("{format}: no marker from the service\n{tail}\nstderr: {err}");
+    let marker_line = match marker {
+        Ok(line) => line,
+        Err(e) => panic!("{format}: no marker from the service: {e}\nstderr: {err}"),
     };
+    let status = status.unwrap_or_else(|e| panic!("{format}: {e}\nstderr: {err}"));
     if let Some(root) = root {
         assert!(
             marker_line.contains(root),
@@ -290,7 +275,7 @@ fn boot(dir: &Path, format: &str) -> Duration {
         !console.contains("Kernel panic"),
         "{format}: the guest panicked\n{tail}"
     );
-    at
+    marker_at
 }
 
 /// Boots each format in turn and prints its size and time to the marker.

@@ -54,6 +54,27 @@ onboot:
         echo "MARK ifcheck path $PATH"
         echo "MARK ifcheck ns $(cut -d: -f1 /proc/net/dev | tr -d ' ' | tail -n +3 | tr '\n' ' ')"
         echo "MARK ifcheck root $(cut -d: -f1 /proc/1/net/dev | tr -d ' ' | tail -n +3 | tr '\n' ' ')"
+  - name: relative
+    image: linuxkit-local/busybox:test
+    binds: ["/srv/shared:shared-rel:ro"]
+    mounts:
+      - {type: tmpfs, source: tmpfs, destination: tmp-rel, options: [size=1m]}
+    runtime:
+      mounts:
+        # As upstream's hostmount-writeable-overlay example: a relative destination is under
+        # the container's root.
+        - type: overlay
+          source: overlay
+          destination: writeable-srv
+          options: ["rw", "lowerdir=/srv/shared", "upperdir=/run/relsrv/upper", "workdir=/run/relsrv/work"]
+    command:
+      - sh
+      - -c
+      - |
+        echo "MARK relative bind $(cat /shared-rel/marker)"
+        awk '$5 == "/tmp-rel" {print "MARK relative tmpfs " $9}' /proc/self/mountinfo
+        echo "MARK relative overlay $(cat /writeable-srv/marker)"
+        echo new > /writeable-srv/marker && echo "MARK relative overlay writable $(cat /writeable-srv/marker)"
 onshutdown:
   - name: hang
     image: linuxkit-local/busybox:test
@@ -172,6 +193,26 @@ fn boot_onboot_services_and_shutdown() {
     );
     assert!(
         console.find("MARK caps volume volume-data").is_some(),
+        "{text}"
+    );
+    // Relative destinations resolve under the container's root, as runc and upstream's init
+    // do: a bind and a tmpfs mount in config.json, an overlay in runtime.json.
+    assert!(
+        console.find("MARK relative bind from-host-root").is_some(),
+        "{text}"
+    );
+    assert!(
+        console.find("MARK relative tmpfs tmpfs").is_some(),
+        "{text}"
+    );
+    assert!(
+        console
+            .find("MARK relative overlay from-host-root")
+            .is_some(),
+        "{text}"
+    );
+    assert!(
+        console.find("MARK relative overlay writable new").is_some(),
         "{text}"
     );
     // Namespaces: net/uts/pid/mnt new for caps; the driver shares the host's pid and net.

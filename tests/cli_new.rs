@@ -227,6 +227,41 @@ fn init_and_import_add_in_an_existing_package() {
     );
     ok(&cargo_linuxkit(&app, &cache, &["check", "app-image"]));
 
+    // Warnings of a Rust definition, and `deny-warnings = true` in the package's metadata.
+    let rel = app.join("rel.yml");
+    std::fs::write(
+        &rel,
+        "services:\n  - name: s\n    image: alpine:3.21\n    mounts:\n      - {type: tmpfs, source: tmpfs, destination: scratch}\n",
+    )
+    .unwrap();
+    ok(&cargo_linuxkit(
+        &app,
+        &cache,
+        &["import", rel.to_str().unwrap(), "--add"],
+    ));
+    let (_, err) = ok(&cargo_linuxkit(&app, &cache, &["check", "rel"]));
+    assert!(
+        err.contains("warning: mount destination is not absolute: scratch"),
+        "{err}"
+    );
+    let with_deny = std::fs::read_to_string(app.join("Cargo.toml"))
+        .unwrap()
+        .replace(
+            "[package.metadata.linuxkit]\n",
+            "[package.metadata.linuxkit]\ndeny-warnings = true\n",
+        );
+    std::fs::write(app.join("Cargo.toml"), &with_deny).unwrap();
+    let denied = cargo_linuxkit(&app, &cache, &["check", "rel"]);
+    let (_, err) = text(&denied);
+    assert!(!denied.status.success(), "{err}");
+    assert!(
+        err.contains("error: mount destination is not absolute: scratch")
+            && err.contains("denied by --deny-warnings"),
+        "{err}"
+    );
+    std::fs::write(app.join("Cargo.toml"), &manifest).unwrap();
+    std::fs::remove_file(app.join("src/bin/rel.rs")).unwrap();
+
     // Nothing is overwritten, and the error names the files.
     let before = std::fs::read(app.join("src/bin/app-image.rs")).unwrap();
     let again = cargo_linuxkit(&app, &cache, &["init", "--dsl-path", &dsl]);

@@ -1,11 +1,14 @@
 //! `cargo linuxkit pkg build|push`: the `hello` package becomes a content-tagged image, is pushed
-//! to a real Debian `docker-registry` on a free loopback port, and pulls back with the same digest.
+//! to a real Debian `docker-registry` on a free loopback port, and pulls back with the same digest
+//! and with its SBOM attestation (its crates), which a build merges into the system's SBOM.
 
 mod cli_support;
 
 use std::path::Path;
 
-use cli_support::{run_in, start_registry, text, workspace_root, REGISTRY};
+use cli_support::{
+    run_in, start_registry, tar_entry, text, validate_spdx, workspace_root, REGISTRY,
+};
 
 #[test]
 fn pkg_build_tags_by_content_and_push_round_trips_through_a_registry() {
@@ -78,4 +81,55 @@ fn pkg_build_tags_by_content_and_push_round_trips_through_a_registry() {
         digest_of(&cache2_arg, &remote),
         digest_of(&cache_arg, "cargo:hello")
     );
+
+    // The image carries its crates as an SBOM attestation, which the pull fetched with it: a
+    // build from the pulled image lists every crate of `hello` with its Cargo.lock checksum.
+    let sys = tmp.path().join("sys");
+    std::fs::create_dir(&sys).expect("mkdir");
+    std::fs::write(
+        sys.join("sys.yml"),
+        format!("onboot:\n  - name: hello\n    image: {remote}\n"),
+    )
+    .expect("write yml");
+    let o = run_in(
+        &sys,
+        &[
+            "--offline",
+            "--cache",
+            &cache2_arg,
+            "build",
+            "-o",
+            "sys.tar",
+            "sys.yml",
+        ],
+    );
+    assert!(
+        o.status.success(),
+        "build from the pulled image: {:?}",
+        text(&o)
+    );
+    let doc = tar_entry(&sys.join("sys.tar"), "sbom.spdx.json").expect("an SBOM");
+    if let Some(verdict) = validate_spdx(&doc) {
+        verdict.unwrap_or_else(|e| panic!("pyspdxtools rejects the SBOM:\n{e}"));
+    }
+    let d: serde_json::Value = serde_json::from_slice(&doc).expect("JSON");
+    let packages = d["packages"].as_array().expect("packages");
+    let libc = packages
+        .iter()
+        .find(|p| p["name"] == "libc")
+        .unwrap_or_else(|| panic!("no libc crate in {d:#}"));
+    let lock = std::fs::read_to_string(ws.join("Cargo.lock")).expect("Cargo.lock");
+    let sum = libc["checksums"][0]["checksumValue"]
+        .as_str()
+        .expect("a checksum");
+    assert!(
+        lock.contains(&format!(
+            "name = \"libc\"\nversion = \"{}\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"{sum}\"",
+            libc["versionInfo"].as_str().unwrap()
+        )),
+        "libc's checksum is Cargo.lock's: {libc}"
+    );
+    assert!(packages
+        .iter()
+        .any(|p| p["name"] == "hello" && p["primaryPackagePurpose"] == "APPLICATION"));
 }

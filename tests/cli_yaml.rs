@@ -99,3 +99,42 @@ fn json_diagnostics() {
     assert_eq!(diag["line"], 4);
     assert!(diag["message"].as_str().unwrap().contains("duplicate"));
 }
+
+/// A relative mount destination, as in upstream's own test cases, is a warning at its line;
+/// `--deny-warnings` (or `LINUXKIT_DENY_WARNINGS=1`) makes it an error. A second YAML document
+/// is a warning from the reader, denied the same way.
+#[test]
+fn warnings_are_spanned_and_deny_warnings_refuses_them() {
+    let d = tempfile::tempdir().unwrap();
+    let yaml = "services:\n  - name: getty\n    image: linuxkit/getty:v1\n    mounts:\n      - type: tmpfs\n        source: tmpfs\n        destination: writeable-host-etc\n---\nservices: []\n";
+    std::fs::write(d.path().join("warn.yml"), yaml).unwrap();
+    let o = run_in(d.path(), &["check", "warn.yml"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(
+            "warn.yml:7:9: warning: mount destination is not absolute: writeable-host-etc"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("write `/writeable-host-etc`"), "{err}");
+    assert!(
+        err.contains("warn.yml:8:1: warning: only the first document of the file is used"),
+        "{err}"
+    );
+
+    let o = run_in(d.path(), &["check", "--deny-warnings", "warn.yml"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("warn.yml:7:9: error: mount destination is not absolute"),
+        "{err}"
+    );
+    assert!(err.contains("denied by --deny-warnings"), "{err}");
+
+    let o = cli_support::cmd_in(d.path(), &["check", "warn.yml"])
+        .env("LINUXKIT_DENY_WARNINGS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o).1);
+}

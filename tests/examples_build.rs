@@ -7,6 +7,11 @@
 //! one module), everything else a busybox-static layer. They are imported into a
 //! fresh cache, and each example is built with `--offline`; the tar must then hold the kernel,
 //! a bundle with `config.json` for every container of the definition, and the init's files.
+//!
+//! `cargo linuxkit audit --message-format json` of the Rust examples is then snapshot-tested
+//! (insta; the fixture images carry no labels, so it shows what the definitions grant) and
+//! checked against the `config.json` files of the tars; `--deny` fails on an example that
+//! breaks a rule, naming it, and passes one that does not.
 
 mod cli_support;
 
@@ -16,7 +21,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use cli_support::{bin, run_in, shared, text, workspace_root};
+use cli_support::{bin, run_in, shared, tar_entry, text, workspace_root};
 use linuxkit_dsl::Image;
 use linuxkit_local::busybox::{busybox_layer, host_busybox};
 use linuxkit_local::kernel::{write_kernel_image, KernelSource};
@@ -222,6 +227,7 @@ fn every_example_builds_to_tar_from_fixture_images() {
         assert!(o.status.success(), "build {name}: {}", text(&o).1);
         assert_complete(name, img, &out_dir.join(format!("{name}.tar")));
     }
+    audit_rust_examples(&root, manifest, cache, &out_dir, &rust);
     // File sources are read relative to the working directory and `~` (as upstream): give the
     // builds the files the examples expect a user to have.
     let cwd = work.path().join("cwd");
@@ -262,4 +268,163 @@ fn every_example_builds_to_tar_from_fixture_images() {
         let stem = path.file_stem().unwrap_or_default().to_string_lossy();
         assert_complete(p, img, &out_dir.join(format!("{stem}.tar")));
     }
+}
+
+/// `audit` of the Rust examples: a snapshot of its JSON, every container's facts as in the
+/// `config.json` of the built tar, and `--deny` as a gate.
+fn audit_rust_examples(
+    root: &Path,
+    manifest: &str,
+    cache: &str,
+    out_dir: &Path,
+    rust: &BTreeMap<String, Image>,
+) {
+    let audit = |extra: &[&str]| {
+        let mut args = vec![
+            "-q",
+            "--offline",
+            "--cache",
+            cache,
+            "--manifest-path",
+            manifest,
+            "--message-format",
+            "json",
+            "audit",
+        ];
+        args.extend_from_slice(extra);
+        run_in(root, &args)
+    };
+    let names: Vec<&str> = rust.keys().map(String::as_str).collect();
+    let o = audit(&names);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "audit: {err}");
+    let messages: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON message per line"))
+        .collect();
+    let audits: Vec<&serde_json::Value> = messages
+        .iter()
+        .filter(|m| m["reason"] == "linuxkit-audit")
+        .collect();
+    assert_eq!(audits.len(), rust.len());
+    let pretty = serde_json::to_string_pretty(&audits).expect("JSON");
+    insta::assert_snapshot!("audit_of_the_rust_examples", pretty);
+
+    for a in &audits {
+        let name = a["image"].as_str().expect("image name");
+        let tar = out_dir.join(format!("{name}.tar"));
+        for c in a["containers"].as_array().expect("containers") {
+            let section = c["section"].as_str().unwrap();
+            let cname = c["name"].as_str().unwrap();
+            let dir = if section == "services" {
+                cname.to_string()
+            } else {
+                format!("{:03}-{cname}", c["index"].as_u64().unwrap())
+            };
+            let path = format!("containers/{section}/{dir}/config.json");
+            let config = tar_entry(&tar, &path).unwrap_or_else(|| panic!("{name}: no {path}"));
+            let config: serde_json::Value = serde_json::from_slice(&config).expect("config.json");
+            assert_audit_matches(&format!("{name} {path}"), c, &config);
+        }
+    }
+
+    // --deny: an example breaking a rule fails, each violation named; a clean one passes.
+    let (bad, capability) = rust
+        .iter()
+        .find_map(|(n, img)| {
+            img.onboot
+                .iter()
+                .chain(&img.services)
+                .find_map(|c| c.capabilities.as_ref()?.first().cloned())
+                .filter(|cap| cap.starts_with("CAP_"))
+                .map(|cap| (n.clone(), cap))
+        })
+        .expect("an example grants a capability");
+    let o = audit(&[bad.as_str(), "--deny", &capability]);
+    let (out, err) = text(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "audit --deny {capability} of {bad}: {err}"
+    );
+    assert!(
+        out.contains(&format!("has {capability} (forbidden unless allowed")),
+        "{out}"
+    );
+    let clean = rust
+        .iter()
+        .find(|(_, img)| {
+            img.onboot
+                .iter()
+                .chain(&img.services)
+                .chain(&img.onshutdown)
+                .all(|c| c.capabilities.is_none() && c.capabilities_add.is_none())
+        })
+        .map(|(n, _)| n.clone())
+        .expect("an example without capabilities");
+    let o = audit(&[clean.as_str(), "--deny", &capability]);
+    assert!(o.status.success(), "audit of {clean}: {}", text(&o).1);
+}
+
+/// An audited container (JSON) states what its `config.json` says.
+fn assert_audit_matches(what: &str, a: &serde_json::Value, config: &serde_json::Value) {
+    let p = &config["process"];
+    let list = |v: &serde_json::Value| v.as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        list(&a["capabilities"]["effective"]),
+        list(&p["capabilities"]["effective"]),
+        "{what}"
+    );
+    assert_eq!(
+        list(&a["capabilities"]["bounding"]),
+        list(&p["capabilities"]["bounding"]),
+        "{what}"
+    );
+    assert_eq!(a["user"]["uid"], p["user"]["uid"], "{what}");
+    assert_eq!(a["user"]["gid"], p["user"]["gid"], "{what}");
+    assert_eq!(
+        a["no_new_privileges"],
+        p["noNewPrivileges"] == true,
+        "{what}"
+    );
+    assert_eq!(
+        a["readonly_rootfs"],
+        config["root"]["readonly"] == true,
+        "{what}"
+    );
+    let names = |v: Vec<serde_json::Value>| -> Vec<String> {
+        v.iter()
+            .map(|n| n.as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let own = names(
+        list(&config["linux"]["namespaces"])
+            .iter()
+            .map(|n| n["type"].clone())
+            .collect(),
+    );
+    let host = names(list(&a["host_namespaces"]));
+    for ns in ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"] {
+        let shared = host.iter().any(|h| h == ns);
+        assert_eq!(shared, !own.iter().any(|o| o == ns), "{what}: {ns}");
+    }
+    let writable: Vec<serde_json::Value> = list(&config["mounts"])
+        .into_iter()
+        .filter(|m| {
+            let o: Vec<&str> = m["options"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+                .unwrap_or_default();
+            (m["type"] == "bind" || o.contains(&"bind") || o.contains(&"rbind"))
+                && !o.contains(&"ro")
+        })
+        .map(|m| m["destination"].clone())
+        .collect();
+    let audited: Vec<serde_json::Value> = list(&a["writable_host_binds"])
+        .iter()
+        .map(|b| b["destination"].clone())
+        .collect();
+    assert_eq!(audited, writable, "{what}");
+    assert!(config["linux"].get("seccomp").is_none(), "{what}");
+    assert_eq!(a["seccomp"], serde_json::Value::Null, "{what}");
 }

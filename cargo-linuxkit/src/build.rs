@@ -19,7 +19,7 @@ use std::time::{Instant, UNIX_EPOCH};
 
 use linuxkit_build::{build_tar, BuildOptions};
 use linuxkit_oci::store::{ImageProvider, Platform};
-use linuxkit_output::{Format, OutputOptions, PieceCache};
+use linuxkit_output::{Format, OutputOptions, PieceCache, SigningKey, VerityOptions};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -165,6 +165,7 @@ fn compute_stamp(
     platform: &Platform,
     name: &str,
     compression: linuxkit_output::Compressor,
+    signer: Option<&SigningKey>,
 ) -> Option<String> {
     let mut h = Sha256::new();
     h.update(tool_identity().as_bytes());
@@ -177,11 +178,21 @@ fn compute_stamp(
     let formats: Vec<&str> = bc.formats.iter().map(|f| f.name()).collect();
     h.update(
         format!(
-            "\n{formats:?} {name} {} {} {} {}",
+            "\n{formats:?} {name} {} {} {} {} {:?}",
             bc.arch,
             bc.decompress_kernel,
             bc.size_mb,
-            def.files_base().display()
+            def.files_base().display(),
+            bc.sbom
+        )
+        .as_bytes(),
+    );
+    // The signer by its certificate (never the key), and dm-verity.
+    h.update(
+        format!(
+            "\nsigner {:?} verity {}",
+            signer.map(SigningKey::identity),
+            bc.verity
         )
         .as_bytes(),
     );
@@ -235,15 +246,17 @@ fn write_stamp(
     }
 }
 
-/// Builds one definition. `default_dir` is used when the destination has no `--dir`.
+/// Builds one definition. `default_dir` is used when the destination has no `--dir`;
+/// `signing` signs the UKIs of EFI formats (see [`crate::secureboot::signing_key`]).
 pub fn build_one(
     def: &Definition,
     bc: &BuildConfig,
     provider: &dyn ImageProvider,
     cfg: &Config,
     default_dir: &Path,
+    signing: Option<std::sync::Arc<SigningKey>>,
 ) -> Result<Built> {
-    build_one_with(def, bc, provider, cfg, default_dir, None)
+    build_one_with(def, bc, provider, cfg, default_dir, signing, None)
 }
 
 /// [`build_one`], taking initrd pieces the local cache lacks from the definition's
@@ -255,6 +268,7 @@ pub fn build_one_with(
     provider: &dyn ImageProvider,
     cfg: &Config,
     default_dir: &Path,
+    signing: Option<std::sync::Arc<SigningKey>>,
     registry: Option<&crate::buildcache::RegistryCache>,
 ) -> Result<Built> {
     let start = Instant::now();
@@ -292,10 +306,27 @@ pub fn build_one_with(
     let formats = formats.join(",");
 
     let settings = crate::buildcache::effective(bc, def);
+    let verity = if bc.verity {
+        let helper = linuxkit_local::verity_binary().map_err(|e| Error::Usage(e.to_string()))?;
+        Some(VerityOptions {
+            helper: std::sync::Arc::new(helper.to_vec()),
+        })
+    } else {
+        None
+    };
+
     let stamp = if bc.destination == Destination::Stdout {
         None
     } else {
-        compute_stamp(def, bc, provider, &platform, &name, settings.compression)
+        compute_stamp(
+            def,
+            bc,
+            provider,
+            &platform,
+            &name,
+            settings.compression,
+            signing.as_deref(),
+        )
     };
     if let (Some(s), false) = (&stamp, bc.force) {
         if let Some((files, keys)) = is_fresh(&dir, &name, s) {
@@ -317,6 +348,10 @@ pub fn build_one_with(
     opts.docker = docker;
     opts.files_base = def.files_base();
     opts.decompress_kernel = bc.decompress_kernel;
+    opts.sbom = bc.sbom.as_ref().map(|path| linuxkit_build::SbomOptions {
+        path: path.clone(),
+        name: def.name.clone(),
+    });
 
     cfg.shell.status("Assembling", format!("`{}`", def.name));
     let build_err = |source| Error::Build {
@@ -347,7 +382,12 @@ pub fn build_one_with(
     // staging directory while the root filesystem is assembled.
     let pieces = PieceCache::new(cfg.cache_dir.join(PIECE_CACHE_DIR));
     let prefetch = match (registry, &settings.cache_from) {
-        (Some(r), Some(repo)) if bc.formats.iter().any(|f| linuxkit_output::needs_initrd(*f)) => {
+        (Some(r), Some(repo))
+            if bc
+                .formats
+                .iter()
+                .any(|f| linuxkit_output::needs_initrd(*f, bc.verity)) =>
+        {
             let staging = tempfile::Builder::new()
                 .prefix(".cargo-linuxkit-fetched-")
                 .tempdir_in(&cfg.cache_dir)
@@ -365,6 +405,8 @@ pub fn build_one_with(
     let mut oo = OutputOptions {
         size_mib: bc.size_mb,
         arch: bc.arch.clone(),
+        signing: signing.clone(),
+        verity: verity.clone(),
         ..OutputOptions::default()
     };
     oo.compression.compressor = settings.compression;

@@ -60,6 +60,10 @@ pub struct GlobalArgs {
     /// Registry host reached over plain HTTP (repeatable).
     #[arg(long, global = true, value_name = "HOST")]
     pub insecure_registry: Vec<String>,
+    /// Treat warnings of `check` and `build` as errors (also LINUXKIT_DENY_WARNINGS=1, or
+    /// `deny-warnings = true` under `[package.metadata.linuxkit]`).
+    #[arg(long, global = true, env = "LINUXKIT_DENY_WARNINGS", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub deny_warnings: bool,
 }
 
 /// The subcommands.
@@ -91,6 +95,28 @@ pub enum CommandArgs {
     Lock,
     /// Re-resolve tags and update linuxkit.lock, printing `old -> new` per changed image.
     Update(UpdateArgs),
+    /// Show what each container may do once image labels and the definition are merged
+    /// (capabilities, host namespaces, writable host binds, devices, ...); `--deny` gates CI.
+    Audit(AuditArgs),
+}
+
+/// `audit`.
+#[derive(Debug, Args, Default)]
+pub struct AuditArgs {
+    /// The images to audit.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Fail when a container breaks RULE (repeatable): CAP_NAME[=CONTAINER,...],
+    /// unpinned, host-network[=CONTAINER,...], writable-rootfs[=CONTAINER,...]; the listed
+    /// containers are allowed.
+    #[arg(long, value_name = "RULE")]
+    pub deny: Vec<String>,
+    /// Target architecture in OCI spelling (amd64, arm64, ...).
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Always pull images, even when they are cached.
+    #[arg(long)]
+    pub pull: bool,
 }
 
 /// `update`.
@@ -246,9 +272,12 @@ pub struct BuildArgs {
     /// Disk size for disk formats (NNNM, NNNG or GiB).
     #[arg(long, value_name = "SIZE")]
     pub size: Option<String>,
-    /// Accepted for compatibility: no SBOM is generated.
+    /// Write no SBOM (by default `sbom.spdx.json`, SPDX 2.3, is written into the image).
     #[arg(long)]
     pub no_sbom: bool,
+    /// Path of the SBOM in the image's root filesystem.
+    #[arg(long, value_name = "FILE", default_value = linuxkit_build::DEFAULT_SBOM_PATH)]
+    pub sbom_output: String,
     /// Accepted for compatibility: images never come from a Docker engine.
     #[arg(long)]
     pub docker: bool,
@@ -270,6 +299,19 @@ pub struct BuildArgs {
     /// `LINUXKIT_CACHE_TO`, or `cache-to` in the package metadata).
     #[arg(long, value_name = "REGISTRY/REPO", env = "LINUXKIT_CACHE_TO")]
     pub cache_to: Option<String>,
+    /// Sign the UKI of every EFI format for Secure Boot with this RSA private key (PEM or DER,
+    /// readable by its owner only); also LINUXKIT_SECURE_BOOT_KEY or `secure-boot-key` in
+    /// [package.metadata.linuxkit].
+    #[arg(long, value_name = "KEY")]
+    pub secure_boot_key: Option<PathBuf>,
+    /// The X.509 certificate (PEM or DER) of --secure-boot-key; also LINUXKIT_SECURE_BOOT_CERT
+    /// or `secure-boot-cert` in [package.metadata.linuxkit].
+    #[arg(long, value_name = "CERT")]
+    pub secure_boot_cert: Option<PathBuf>,
+    /// Protect the root file system with dm-verity (kernel+squashfs, raw-efi, qcow2-efi): the
+    /// hash tree follows the squashfs, the root hash goes on the kernel command line.
+    #[arg(long)]
+    pub verity: bool,
 }
 
 /// `cache` subcommands (upstream `linuxkit cache`).
@@ -385,6 +427,13 @@ pub struct RunArgs {
     /// Show a window instead of the serial console.
     #[arg(long)]
     pub gui: bool,
+    /// Boot with Secure Boot enforced: OVMF's secure-boot firmware and a per-VM variable store
+    /// that enrolls --secure-boot-cert as PK, KEK and db.
+    #[arg(long)]
+    pub secure_boot: bool,
+    /// The certificate to enroll with --secure-boot (PEM or DER); also LINUXKIT_SECURE_BOOT_CERT.
+    #[arg(long, value_name = "CERT", requires = "secure_boot")]
+    pub secure_boot_cert: Option<PathBuf>,
 }
 
 /// The process arguments with the `linuxkit` that cargo inserts removed

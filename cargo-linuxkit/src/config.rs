@@ -54,6 +54,8 @@ pub struct Config {
     pub mirrors: Vec<String>,
     /// Registries reached over plain HTTP.
     pub insecure_registries: Vec<String>,
+    /// `--deny-warnings`: warnings of every definition count as errors.
+    pub deny_warnings: bool,
 }
 
 impl Config {
@@ -90,6 +92,7 @@ impl Config {
             cache_dir,
             mirrors,
             insecure_registries: g.insecure_registry.clone(),
+            deny_warnings: g.deny_warnings,
         })
     }
 
@@ -103,6 +106,7 @@ impl Config {
             cache_dir,
             mirrors: Vec::new(),
             insecure_registries: Vec::new(),
+            deny_warnings: false,
         }
     }
 }
@@ -147,6 +151,14 @@ pub struct BuildConfig {
     pub cache_from: Option<crate::buildcache::CacheRepo>,
     /// `--cache-to`: a registry build cache to push to.
     pub cache_to: Option<crate::buildcache::CacheRepo>,
+    /// Where the SBOM goes in the image (`None`: `--no-sbom`).
+    pub sbom: Option<String>,
+    /// The Secure Boot signing key (flag or environment; a package's metadata comes later).
+    pub secure_boot_key: Option<crate::secureboot::PathSetting>,
+    /// Its certificate.
+    pub secure_boot_cert: Option<crate::secureboot::PathSetting>,
+    /// dm-verity for the root file system image.
+    pub verity: bool,
 }
 
 impl BuildConfig {
@@ -229,6 +241,20 @@ impl BuildConfig {
                 name: a.name.clone(),
             },
         };
+        if a.verity {
+            if let Some(f) = formats
+                .iter()
+                .find(|f| !linuxkit_output::VERITY_FORMATS.contains(f))
+            {
+                return Err(Error::Usage(format!(
+                    "--verity protects a root file system image, which {} does not have; it \
+                     applies to {}: build {} in a separate run without --verity",
+                    f.name(),
+                    linuxkit_output::VERITY_FORMATS.map(|f| f.name()).join(", "),
+                    f.name()
+                )));
+            }
+        }
         let size_mb = match &a.size {
             Some(s) => linuxkit_run::options::parse_size_mb(s).map_err(Error::Usage)?,
             None => 1024,
@@ -250,6 +276,21 @@ impl BuildConfig {
                 "--cache-from",
             )?,
             cache_to: crate::buildcache::CacheRepo::parse_arg(a.cache_to.as_deref(), "--cache-to")?,
+            sbom: (!a.no_sbom).then(|| match a.sbom_output.trim_start_matches('/') {
+                "" => linuxkit_build::DEFAULT_SBOM_PATH.to_string(),
+                p => p.to_string(),
+            }),
+            secure_boot_key: crate::secureboot::flag_or_env(
+                a.secure_boot_key.as_deref(),
+                "--secure-boot-key",
+                crate::secureboot::KEY_ENV,
+            ),
+            secure_boot_cert: crate::secureboot::flag_or_env(
+                a.secure_boot_cert.as_deref(),
+                "--secure-boot-cert",
+                crate::secureboot::CERT_ENV,
+            ),
+            verity: a.verity,
         })
     }
 }

@@ -99,6 +99,9 @@ pub enum Error {
     /// Booting failed.
     #[error(transparent)]
     Run(#[from] linuxkit_run::RunError),
+    /// A Secure Boot key or certificate cannot be used.
+    #[error(transparent)]
+    SecureBoot(#[from] linuxkit_output::SecureBootError),
     /// Writing YAML failed.
     #[error(transparent)]
     Yaml(#[from] linuxkit_dsl::yaml::WriteError),

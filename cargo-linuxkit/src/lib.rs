@@ -13,6 +13,8 @@
 //! - [`build`]: the incremental build pipeline of one definition; [`resolve`]: the resolver.
 //! - [`buildcache`]: initrd compression and the registry build cache (`--cache-from`,
 //!   `--cache-to`, `cache push`).
+//! - [`secureboot`]: where the Secure Boot key and certificate come from (flag, environment,
+//!   `[package.metadata.linuxkit]`), checked before a build writes anything.
 //! - [`commands`]: one module per subcommand.
 //! - [`shell`], [`diag`]: status lines, diagnostics, JSON messages.
 //! - [`error`]: the typed [`Error`].
@@ -29,6 +31,7 @@ pub mod error;
 pub mod evaluate;
 pub mod fsutil;
 pub mod resolve;
+pub mod secureboot;
 pub mod shell;
 pub mod source;
 pub mod workspace;
@@ -77,5 +80,6 @@ pub fn execute(args: &RawArgs, cfg: &Config) -> Result<i32> {
         CommandArgs::Pkg(a) => commands::pkg::run(a, cfg),
         CommandArgs::Lock => commands::lock::run(cfg),
         CommandArgs::Update(a) => commands::update::run(&a.images, cfg),
+        CommandArgs::Audit(a) => commands::audit::run(a, cfg),
     }
 }

@@ -46,6 +46,8 @@ pub enum Origin {
         inputs: Vec<YamlInput>,
         /// Merged item path -> input.
         origins: Origins,
+        /// What the YAML reader warned about (reported with `check`'s problems).
+        warnings: Vec<linuxkit_dsl::YamlWarning>,
     },
 }
 
@@ -77,7 +79,9 @@ impl Definition {
                     column: loc.column as usize,
                 })
             }
-            Origin::Yaml { inputs, origins } => {
+            Origin::Yaml {
+                inputs, origins, ..
+            } => {
                 let (input, local) = if inputs.len() == 1 {
                     (0, path.to_string())
                 } else {
@@ -221,6 +225,7 @@ pub fn load_workspace(ws: &Workspace, names: &[String], cfg: &Config) -> Result<
 pub fn load_yaml(files: &[String], cfg: &Config) -> Result<Definition> {
     let mut images = Vec::new();
     let mut inputs = Vec::new();
+    let mut warnings = Vec::new();
     let mut problems = 0;
     for f in files {
         let (display, text) = if f == "-" {
@@ -233,11 +238,12 @@ pub fn load_yaml(files: &[String], cfg: &Config) -> Result<Definition> {
             let text = std::fs::read_to_string(f).map_err(Error::io(f))?;
             (f.clone(), text)
         };
-        let parsed = linuxkit_dsl::yaml::from_yaml_str(&text, &display)
-            .and_then(|img| Ok((img, Locator::new(&text, &display)?)));
+        let parsed = linuxkit_dsl::yaml::parse(&text, &display)
+            .and_then(|p| Ok((p, Locator::new(&text, &display)?)));
         match parsed {
-            Ok((img, locator)) => {
-                images.push(img);
+            Ok((parsed, locator)) => {
+                warnings.extend(parsed.warnings);
+                images.push(parsed.image);
                 inputs.push(YamlInput { display, locator });
             }
             Err(e) => {
@@ -271,6 +277,10 @@ pub fn load_yaml(files: &[String], cfg: &Config) -> Result<Definition> {
     Ok(Definition {
         name,
         image,
-        origin: Origin::Yaml { inputs, origins },
+        origin: Origin::Yaml {
+            inputs,
+            origins,
+            warnings,
+        },
     })
 }

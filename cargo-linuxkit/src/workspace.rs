@@ -44,6 +44,9 @@ pub struct DefinitionTarget {
     /// Build settings of its package's `[package.metadata.linuxkit]` (compression, registry
     /// build cache).
     pub settings: Box<crate::buildcache::PackageSettings>,
+    /// `deny-warnings = true` in the package's `[package.metadata.linuxkit]`: the warnings of
+    /// its definitions are errors.
+    pub deny_warnings: bool,
 }
 
 /// The workspace as far as `cargo linuxkit` cares.
@@ -91,6 +94,11 @@ pub fn discover(manifest_path: Option<&Path>, flags: &CargoFlags) -> Result<Work
             Some(serde_json::Value::Array(a)) => a,
             Some(_) => return Err(bad("`definitions` must be a list of target names".into())),
         };
+        let deny_warnings = match lk.get("deny-warnings") {
+            None => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(_) => return Err(bad("`deny-warnings` must be true or false".into())),
+        };
         for name in names {
             let name = name
                 .as_str()
@@ -122,6 +130,7 @@ pub fn discover(manifest_path: Option<&Path>, flags: &CargoFlags) -> Result<Work
                 manifest_path: manifest.clone(),
                 src_path: target.0.src_path.clone().into_std_path_buf(),
                 settings: settings.clone(),
+                deny_warnings,
             });
         }
     }

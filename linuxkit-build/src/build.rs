@@ -1,6 +1,7 @@
 //! `build_tar`: the whole assembly, in upstream's order (build spec §3.1): kernel, init images
-//! (+ consolidated apk database), volumes, onboot / onshutdown / services bundles, files, and the
-//! Dockerfile for `--format docker`. No SBOM is written (upstream's has a random UUID).
+//! (+ consolidated apk database), volumes, onboot / onshutdown / services bundles, files, the
+//! Dockerfile for `--format docker`, and the SBOM (`sbom.spdx.json`, unless
+//! [`BuildOptions::sbom`] is `None`), made reproducible by `linuxkit-sbom`.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -8,6 +9,8 @@ use std::path::PathBuf;
 
 use linuxkit_dsl::{Container, Image, Kernel, Volume};
 use linuxkit_oci::store::{ImageProvider, Platform, ResolvedImage, StoreError};
+use linuxkit_sbom::ospkg::OsPackages;
+use linuxkit_sbom::{ImageInfo, SbomBuilder};
 
 use crate::error::{BuildError, ResultExt};
 use crate::files::write_files;
@@ -40,7 +43,32 @@ pub struct BuildOptions<'a> {
     /// Most tar entries (over all layers) one image may have; more fails the build (default
     /// [`DEFAULT_MAX_IMAGE_ENTRIES`]). Flattening keeps every path of an image in memory.
     pub max_image_entries: u64,
+    /// Write an SBOM into the image (upstream's default; `None` is `--no-sbom`, the default
+    /// here so that the output is upstream's `--no-sbom` tar).
+    pub sbom: Option<SbomOptions>,
 }
+
+/// Where the SBOM goes and what it is called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SbomOptions {
+    /// Its path in the root filesystem (upstream `--sbom-output`, default `sbom.spdx.json`).
+    pub path: String,
+    /// The document's name and that of the system's package (the image name).
+    pub name: String,
+}
+
+impl SbomOptions {
+    /// `sbom.spdx.json` for the system `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        SbomOptions {
+            path: DEFAULT_SBOM_PATH.to_string(),
+            name: name.into(),
+        }
+    }
+}
+
+/// Upstream's default SBOM file name, at the root of the filesystem.
+pub const DEFAULT_SBOM_PATH: &str = "sbom.spdx.json";
 
 /// The default of [`BuildOptions::max_image_entries`]: about 2 million entries (a full Debian
 /// image has some 10 000), at most a few hundred MiB of path bookkeeping.
@@ -58,6 +86,7 @@ impl BuildOptions<'_> {
             decompress_kernel: false,
             progress: None,
             max_image_entries: DEFAULT_MAX_IMAGE_ENTRIES,
+            sbom: None,
         }
     }
 }
@@ -103,6 +132,12 @@ pub fn build_tar(
         images,
         opts,
         used: Vec::new(),
+        sbom: opts.sbom.as_ref().map(|o| {
+            SbomBuilder::new(
+                o.name.clone(),
+                concat!("cargo-linuxkit-", env!("CARGO_PKG_VERSION")),
+            )
+        }),
     };
     let mut out = TarOut::new(out);
 
@@ -152,8 +187,17 @@ pub fn build_tar(
         let mut h = Header::new("Dockerfile", type_flag::REG);
         h.mode = 0o644;
         h.size = DOCKERFILE.len() as i64;
-        h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME));
+        h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME as i64));
         out.write_bytes(h, DOCKERFILE.as_bytes())?;
+    }
+
+    if let (Some(o), Some(sbom)) = (&opts.sbom, &b.sbom) {
+        let doc = sbom.finish()?;
+        let mut h = Header::new(o.path.trim_start_matches('/'), type_flag::REG);
+        h.mode = 0o644;
+        h.size = doc.len() as i64;
+        h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME as i64));
+        out.write_bytes(h, &doc)?;
     }
 
     let entries = out.entries;
@@ -204,6 +248,13 @@ struct Builder<'a> {
     images: &'a dyn ImageProvider,
     opts: &'a BuildOptions<'a>,
     used: Vec<UsedImage>,
+    sbom: Option<SbomBuilder>,
+}
+
+/// An image being read for the SBOM: its handle and what its databases list so far.
+struct SbomRead {
+    handle: usize,
+    packages: OsPackages,
 }
 
 impl Builder<'_> {
@@ -234,9 +285,17 @@ impl Builder<'_> {
             "",
             "",
             &mut kf,
+            None,
         )
         .context(context)?;
         kf.close().context(|| "close error".to_string())?;
+        let version = kf.version();
+        if let Some(read) = self.sbom_image("kernel", &kernel.image, &resolved, "") {
+            if let (Some(v), Some(sbom)) = (version, self.sbom.as_mut()) {
+                sbom.set_kernel(read.handle, v);
+            }
+            self.sbom_contents(read, &resolved)?;
+        }
         Ok(())
     }
 
@@ -253,6 +312,7 @@ impl Builder<'_> {
             let location = format!("init[{i}]");
             let resolved = self.resolve(&location, init, &r).context(context)?;
             out.source = r.clone();
+            let mut read = self.sbom_image(&location, init, &resolved, "");
             image_tar(
                 self.opts.max_image_entries,
                 &location,
@@ -260,8 +320,12 @@ impl Builder<'_> {
                 "",
                 RESOLV_SYMLINK,
                 out,
+                read.as_mut().map(|r| &mut r.packages),
             )
             .context(context)?;
+            if let Some(read) = read {
+                self.sbom_contents(read, &resolved).context(context)?;
+            }
         }
         let dbs = out.apk_dbs.take().unwrap_or_default();
         if dbs.len() > 1 {
@@ -290,7 +354,7 @@ impl Builder<'_> {
     ) -> Result<(), BuildError> {
         self.progress(&format!("Process volume image: {}", vol.name));
         let location = format!("volume[{i}]");
-        let base = format!("containers/volumes/{}", vol.name);
+        let base = format!("{}/{}", linuxkit_bundle::VOLUMES, vol.name);
         let lower = format!("{base}/lower/");
         let vol_image = vol.image.as_deref().filter(|s| !s.is_empty());
         let format = vol.format.as_deref().unwrap_or("");
@@ -302,11 +366,13 @@ impl Builder<'_> {
                 &lower,
                 RESOLV_SYMLINK,
                 out,
+                None,
             ),
             Some(img) if format.is_empty() || format == "filesystem" => {
                 let r = canonical(img)?;
                 let resolved = self.resolve(&location, img, &r)?;
                 out.source = r.clone();
+                let mut read = self.sbom_image(&location, img, &resolved, &lower);
                 image_tar(
                     self.opts.max_image_entries,
                     &location,
@@ -314,7 +380,12 @@ impl Builder<'_> {
                     &lower,
                     RESOLV_SYMLINK,
                     out,
-                )
+                    read.as_mut().map(|r| &mut r.packages),
+                )?;
+                match read {
+                    Some(read) => self.sbom_contents(read, &resolved),
+                    None => Ok(()),
+                }
             }
             Some(_) => Ok(()),
         }
@@ -354,6 +425,13 @@ impl Builder<'_> {
             .context(context)?;
             out.source = r.clone();
             image_oci_tar(&location, &resolved, &r, &lower, &platforms, out).context(context)?;
+            // Listed as an image; its content is an OCI layout, not a filesystem to read (nor,
+            // as upstream, one whose attestations are merged).
+            if let Some(read) = self.sbom_image(&location, img, &resolved, &lower) {
+                if let Some(sbom) = self.sbom.as_mut() {
+                    sbom.set_contents(read.handle, OsPackages::default(), Vec::new());
+                }
+            }
         }
         for dir in ["tmp", "merged"] {
             let name = format!("{base}/{dir}/");
@@ -395,6 +473,62 @@ impl Builder<'_> {
         Ok(resolved)
     }
 
+    /// Records `resolved` (used at `location`, written `written`, its files under `prefix`) in
+    /// the SBOM; returns what to fill while it is streamed when its contents are still to be
+    /// read (first use, SBOM enabled).
+    fn sbom_image(
+        &mut self,
+        location: &str,
+        written: &str,
+        resolved: &ResolvedImage,
+        prefix: &str,
+    ) -> Option<SbomRead> {
+        let sbom = self.sbom.as_mut()?;
+        let (locator, tag) = match reference::is_local_source(written) {
+            true => (None, None),
+            false => match reference::parse(&reference::expand(written)) {
+                Ok(spec) => {
+                    let tag = spec.object.split('@').next().unwrap_or_default();
+                    (
+                        Some(spec.locator),
+                        Some(tag.to_string()).filter(|t| !t.is_empty()),
+                    )
+                }
+                Err(_) => (None, None),
+            },
+        };
+        let info = ImageInfo {
+            reference: written.to_string(),
+            locator,
+            tag,
+            manifest_digest: resolved.manifest_digest.clone(),
+        };
+        let handle = sbom.image(info, location, prefix.trim_end_matches('/'));
+        sbom.needs_contents(handle).then(|| SbomRead {
+            handle,
+            packages: OsPackages::default(),
+        })
+    }
+
+    /// Stores what was read of an image, and the SBOMs it carries as attestations.
+    fn sbom_contents(
+        &mut self,
+        read: SbomRead,
+        resolved: &ResolvedImage,
+    ) -> Result<(), BuildError> {
+        let attestations =
+            linuxkit_oci::attestation::spdx_predicates(resolved).map_err(|source| {
+                BuildError::Attestation {
+                    reference: resolved.reference.clone(),
+                    source,
+                }
+            })?;
+        if let Some(sbom) = self.sbom.as_mut() {
+            sbom.set_contents(read.handle, read.packages, attestations);
+        }
+        Ok(())
+    }
+
     /// Upstream `outputImage` + `ImageBundle`.
     #[allow(clippy::too_many_arguments)]
     fn output_image(
@@ -424,6 +558,10 @@ impl Builder<'_> {
         let config = spec.config_json();
         let prefix = format!("containers/{section}/{dir}");
         out.source = r.clone();
+        if let Some(earlier) = dup.get(&r).cloned() {
+            // Flattened for an earlier container: the SBOM only records this use.
+            let _ = self.sbom_image(&location, &c.image, &resolved, &earlier);
+        }
         (|| {
             let readonly = spec.readonly;
             let mut root = format!("{prefix}/{}", if readonly { "rootfs" } else { "lower" });
@@ -434,6 +572,7 @@ impl Builder<'_> {
                     true
                 }
                 None => {
+                    let mut read = self.sbom_image(&location, &c.image, &resolved, &root);
                     image_tar(
                         self.opts.max_image_entries,
                         &location,
@@ -441,7 +580,11 @@ impl Builder<'_> {
                         &format!("{root}/"),
                         "",
                         out,
+                        read.as_mut().map(|r| &mut r.packages),
                     )?;
+                    if let Some(read) = read {
+                        self.sbom_contents(read, &resolved)?;
+                    }
                     dup.insert(r.clone(), root.clone());
                     false
                 }

@@ -80,6 +80,17 @@ pub enum BuildError {
     /// The output could not be written.
     #[error("writing the output tar: {0}")]
     Output(io::Error),
+    /// The SBOM attestation of an image could not be read from the image store.
+    #[error("reading the SBOM attestation of {reference}: {source} (build with --no-sbom to leave the SBOM out)")]
+    Attestation {
+        /// The image.
+        reference: String,
+        /// What the store reported.
+        source: StoreError,
+    },
+    /// The SBOM could not be made.
+    #[error(transparent)]
+    Sbom(#[from] linuxkit_sbom::SbomError),
 }
 
 impl BuildError {

@@ -4,14 +4,14 @@
 use std::io::Read;
 
 use linuxkit_oci::store::ResolvedImage;
+use linuxkit_sbom::ospkg::{self, OsPackages};
 
 use crate::error::BuildError;
 use crate::flatten::flatten;
 use crate::gotar::{type_flag, GoTime, Header};
 use crate::sink::EntrySink;
 
-/// LinuxKit's fixed modification time for everything it generates (2017-04-18T16:30:00Z).
-pub const DEFAULT_MTIME: i64 = 1_492_533_000;
+pub use linuxkit_validate::DEFAULT_MTIME;
 /// Where `etc/resolv.conf` of init images and filesystem volumes points.
 pub const RESOLV_SYMLINK: &str = "/run/resolvconf/resolv.conf";
 /// PAX record naming the image (or generator) an entry comes from.
@@ -44,7 +44,7 @@ pub(crate) fn lk_header(
 ) -> Header {
     let mut h = Header::new(name, typeflag);
     h.mode = mode;
-    h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME));
+    h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME as i64));
     h.set_pax(PAX_SOURCE, source);
     h.set_pax(PAX_LOCATION, location);
     h
@@ -72,6 +72,8 @@ pub(crate) fn tar_prefix(
 
 /// `ImageTar`: `image` (`None` for a blank volume) flattened under `prefix` (empty or ending
 /// with `/`). `resolv` is the symlink target for `etc/resolv.conf`, or empty for containers.
+/// With `packages`, the package databases and os-release of the image are read as they pass
+/// (for the SBOM).
 pub(crate) fn image_tar(
     max_entries: u64,
     location: &str,
@@ -79,6 +81,7 @@ pub(crate) fn image_tar(
     prefix: &str,
     resolv: &str,
     sink: &mut dyn EntrySink,
+    mut packages: Option<&mut OsPackages>,
 ) -> Result<(), BuildError> {
     let source = image.map_or("empty", |(_, r)| r);
     tar_prefix(prefix, location, source, sink)?;
@@ -86,42 +89,108 @@ pub(crate) fn image_tar(
         return Ok(());
     };
     let mut mtab_found = false;
+    let at = Placement {
+        prefix,
+        resolv,
+        source,
+        location,
+    };
     flatten(
         image,
         source,
         max_entries,
-        &mut |mut h: Header, data: &mut dyn Read| {
-            h.set_pax(PAX_SOURCE, source);
-            h.set_pax(PAX_LOCATION, location);
-            if EXCLUDE.contains(&h.name.as_slice()) {
-                return Ok(());
-            }
-            let hosts = h.name == b"etc/hosts";
-            if hosts || h.name == b"etc/resolv.conf" {
-                h.name = prefixed(prefix, &h.name);
-                h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME));
-                if hosts || resolv.is_empty() {
-                    let contents = if hosts { HOSTS } else { NO_RESOLV };
-                    h.size = contents.len() as i64;
-                    return sink.entry(h, &mut contents.as_bytes());
+        &mut |h: Header, data: &mut dyn Read| {
+            if let Some(db) = packages.as_deref_mut() {
+                let wanted = h.typeflag == type_flag::REG
+                    && (h.size as u64) <= ospkg::MAX_DATABASE
+                    && ospkg::database_kind(&h.name).is_some();
+                if wanted {
+                    let name = h.name.clone();
+                    let size = h.size as usize;
+                    let mut tee = CopyingReader {
+                        inner: data,
+                        copy: Vec::with_capacity(size),
+                    };
+                    let done = emit(&at, h, &mut tee, &mut mtab_found, sink);
+                    // Only a database read whole is used (a sink may skip an entry's data).
+                    if tee.copy.len() == size {
+                        db.add(&name, &tee.copy);
+                    }
+                    return done;
                 }
-                h.size = 0;
-                h.typeflag = type_flag::SYMLINK;
-                h.linkname = resolv.as_bytes().to_vec();
-                return sink.entry(h, &mut std::io::empty());
             }
-            if h.name == b"etc/mtab" {
-                h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME));
-                mtab_found = true;
-            }
-            h.name = prefixed(prefix, &h.name);
-            if h.typeflag == type_flag::LINK {
-                h.linkname = prefixed(prefix, &h.linkname);
-            }
-            sink.entry(h, data)
+            emit(&at, h, data, &mut mtab_found, sink)
         },
     )?;
     touch(location, source, prefix, resolv, mtab_found, sink)
+}
+
+/// Copies what passes through.
+struct CopyingReader<'a> {
+    inner: &'a mut dyn Read,
+    copy: Vec<u8>,
+}
+
+impl Read for CopyingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Where an image's entries go and how they are labelled.
+#[derive(Clone, Copy)]
+struct Placement<'a> {
+    prefix: &'a str,
+    resolv: &'a str,
+    source: &'a str,
+    location: &'a str,
+}
+
+/// One flattened entry of `ImageTar`: excluded, replaced (`etc/hosts`, `etc/resolv.conf`) or
+/// written under `prefix`.
+fn emit(
+    at: &Placement<'_>,
+    mut h: Header,
+    data: &mut dyn Read,
+    mtab_found: &mut bool,
+    sink: &mut dyn EntrySink,
+) -> Result<(), BuildError> {
+    let Placement {
+        prefix,
+        resolv,
+        source,
+        location,
+    } = *at;
+    h.set_pax(PAX_SOURCE, source);
+    h.set_pax(PAX_LOCATION, location);
+    if EXCLUDE.contains(&h.name.as_slice()) {
+        return Ok(());
+    }
+    let hosts = h.name == b"etc/hosts";
+    if hosts || h.name == b"etc/resolv.conf" {
+        h.name = prefixed(prefix, &h.name);
+        h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME as i64));
+        if hosts || resolv.is_empty() {
+            let contents = if hosts { HOSTS } else { NO_RESOLV };
+            h.size = contents.len() as i64;
+            return sink.entry(h, &mut contents.as_bytes());
+        }
+        h.size = 0;
+        h.typeflag = type_flag::SYMLINK;
+        h.linkname = resolv.as_bytes().to_vec();
+        return sink.entry(h, &mut std::io::empty());
+    }
+    if h.name == b"etc/mtab" {
+        h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME as i64));
+        *mtab_found = true;
+    }
+    h.name = prefixed(prefix, &h.name);
+    if h.typeflag == type_flag::LINK {
+        h.linkname = prefixed(prefix, &h.linkname);
+    }
+    sink.entry(h, data)
 }
 
 fn prefixed(prefix: &str, name: &[u8]) -> Vec<u8> {

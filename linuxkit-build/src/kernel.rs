@@ -5,6 +5,7 @@
 use std::io::Read;
 
 use flate2::read::MultiGzDecoder;
+use linuxkit_sbom::kernel::KernelVersion;
 
 use crate::error::BuildError;
 use crate::gotar::{type_flag, GoTime, Header, Reader};
@@ -51,6 +52,10 @@ pub(crate) struct KernelFilter<'a, 'w> {
     found_kernel: bool,
     found_tar: bool,
     found_ucode: bool,
+    /// The version in the kernel's bzImage header, if it has one.
+    banner_version: Option<KernelVersion>,
+    /// The release named by the kernel tar's `lib/modules/<release>/`.
+    modules_version: Option<KernelVersion>,
 }
 
 impl<'a, 'w> KernelFilter<'a, 'w> {
@@ -70,7 +75,16 @@ impl<'a, 'w> KernelFilter<'a, 'w> {
             found_kernel: false,
             found_tar: false,
             found_ucode: false,
+            banner_version: None,
+            modules_version: None,
         }
+    }
+
+    /// The kernel's version: from the bzImage header, else from the kernel tar's modules.
+    pub fn version(&self) -> Option<KernelVersion> {
+        self.banner_version
+            .clone()
+            .or_else(|| self.modules_version.clone())
     }
 
     /// Upstream's `Close`: the kernel (and the tar, unless disabled) must have been seen.
@@ -91,7 +105,7 @@ impl<'a, 'w> KernelFilter<'a, 'w> {
     fn boot_header(&self, src: &Header, name: &str, flag: u8, mode: i64) -> Header {
         let mut h = Header::new(name, flag);
         h.mode = mode;
-        h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME));
+        h.mtime = Some(GoTime::from_secs(DEFAULT_MTIME as i64));
         h.pax = src.pax.clone();
         h
     }
@@ -104,6 +118,9 @@ impl<'a, 'w> KernelFilter<'a, 'w> {
         };
         let mut tr = Reader::new(data);
         while let Some(mut h) = tr.next_header().map_err(read_err)? {
+            if self.modules_version.is_none() {
+                self.modules_version = KernelVersion::from_modules_path(&h.name);
+            }
             h.set_pax(PAX_SOURCE, &self.reference);
             h.set_pax(PAX_LOCATION, "kernel");
             self.out.entry(h, &mut tr.data())?;
@@ -137,6 +154,7 @@ impl EntrySink for KernelFilter<'_, '_> {
                     reference: self.reference.clone(),
                     source,
                 })?;
+            self.banner_version = KernelVersion::from_bzimage(&buf);
             let mut k = self.boot_header(&h, "boot/kernel", type_flag::REG, h.mode);
             k.size = h.size;
             if self.decompress {

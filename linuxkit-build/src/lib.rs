@@ -4,7 +4,10 @@
 //! flattened init images, volumes, container bundles with their `config.json`/`runtime.json`,
 //! and the `files` section, in upstream's order and encoding (build spec §3).
 //!
-//! - [`build`]: the build driver ([`build_tar`], [`BuildOptions`], [`BuildReport`]).
+//! - [`build`]: the build driver ([`build_tar`], [`BuildOptions`], [`BuildReport`]); with
+//!   [`BuildOptions::sbom`] it reads each image's package databases and attestations as it
+//!   streams them and ends the tar with `sbom.spdx.json` (`linuxkit-sbom`).
+//! - [`audit`]: what each container may do, read off the `config.json` the build writes.
 //! - [`error`]: [`BuildError`], in upstream's wording.
 //! - [`gotar`]: a tar reader/writer with Go `archive/tar` semantics (byte identity).
 //! - `flatten`: layer flattening like go-containerregistry `mutate.Extract`.
@@ -15,6 +18,9 @@
 //!   per-container OCI configuration, image labels, metadata files, reference normalisation,
 //!   Go-style JSON.
 
+#![forbid(unsafe_code)]
+
+pub mod audit;
 pub mod build;
 pub mod error;
 mod files;
@@ -31,7 +37,8 @@ pub mod reference;
 mod sink;
 
 pub use build::{
-    build_tar, build_tar_to_path, BuildOptions, BuildReport, UsedImage, DEFAULT_MAX_IMAGE_ENTRIES,
+    build_tar, build_tar_to_path, BuildOptions, BuildReport, SbomOptions, UsedImage,
+    DEFAULT_MAX_IMAGE_ENTRIES, DEFAULT_SBOM_PATH,
 };
 pub use error::BuildError;
 pub use image_tar::{DEFAULT_MTIME, PAX_LOCATION, PAX_SOURCE};

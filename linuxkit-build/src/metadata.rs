@@ -8,7 +8,7 @@
 //!   written with lower-cased Go field names and without omission. Scalar styles follow yaml.v2:
 //!   plain unless the string would read back as another type (then double-quoted) or contains a
 //!   newline (then literal). The text itself is produced by libyaml's emitter
-//!   (`unsafe-libyaml-norway`), the C library yaml.v2 is a line-by-line port of, so line
+//!   (`libyaml-safer`, a safe Rust port of libyaml, the C library yaml.v2 is a line-by-line port of), so line
 //!   folding at 80 columns, quoting fallbacks and indentation are the same.
 //! - `json`: `json.MarshalIndent` with 4 spaces using the json tags; nil lists are `null`
 //!   (upstream's `"onshutdown": null` quirk).
@@ -806,15 +806,11 @@ fn is_timestamp(s: &str) -> bool {
     }
 }
 
-/// A thin safe wrapper over libyaml's emitter (`unsafe-libyaml-norway`), configured as yaml.v2
-/// configures its Go port of the same code: UTF-8, unicode output, default indent (2) and line
-/// width (80), implicit document start and end, block collections (empty ones become `[]`/`{}`).
+/// libyaml's emitter (the safe Rust port `libyaml-safer`), configured as yaml.v2 configures
+/// its Go port of the same code: UTF-8, unicode output, default indent (2) and line width
+/// (80), implicit document start and end, block collections (empty ones become `[]`/`{}`).
 mod emitter {
-    use std::ffi::c_void;
-    use std::mem::MaybeUninit;
-    use std::ptr;
-
-    use unsafe_libyaml_norway as unsafe_sys;
+    use libyaml_safer as yaml;
 
     /// Scalar styles yaml.v2 asks for (the emitter may still fall back to quoting).
     #[derive(Debug, Clone, Copy)]
@@ -835,144 +831,51 @@ mod emitter {
         Owned(String, Style),
     }
 
-    /// The emitter and its output buffer, boxed so that the pointers libyaml keeps stay valid.
-    struct Emitter {
-        sys: Box<MaybeUninit<unsafe_sys::yaml_emitter_t>>,
-        // Boxed: libyaml keeps a pointer to the Vec itself, which must not move.
-        #[allow(clippy::box_collection)]
-        out: Box<Vec<u8>>,
-        initialized: bool,
-    }
-
-    impl Drop for Emitter {
-        fn drop(&mut self) {
-            if self.initialized {
-                // SAFETY: the emitter was initialised by `yaml_emitter_initialize` and is
-                // deleted exactly once.
-                unsafe { unsafe_sys::yaml_emitter_delete(self.sys.as_mut_ptr()) }
-            }
-        }
-    }
-
-    /// libyaml output callback: append to the `Vec<u8>` passed as `data`.
-    unsafe fn write_handler(data: *mut c_void, buffer: *mut u8, size: u64) -> i32 {
-        // SAFETY: `data` is the `Vec<u8>` boxed in `Emitter::out`, alive for the emitter's
-        // lifetime; libyaml passes a valid buffer of `size` bytes.
-        unsafe {
-            let out = &mut *data.cast::<Vec<u8>>();
-            out.extend_from_slice(std::slice::from_raw_parts(buffer, size as usize));
-        }
-        1
+    /// A scalar with no tag, implicit for both plain and quoted styles (as yaml.v2 does for
+    /// untagged values).
+    fn scalar(value: &str, style: Style) -> yaml::Event {
+        let style = match style {
+            Style::Plain => yaml::ScalarStyle::Plain,
+            Style::DoubleQuoted => yaml::ScalarStyle::DoubleQuoted,
+            Style::Literal => yaml::ScalarStyle::Literal,
+        };
+        yaml::Event::scalar(None, None, value, true, true, style)
     }
 
     /// Emit one YAML document (a stream with one implicit document) made of `events`.
     pub(super) fn emit(events: &[Event<'_>]) -> Result<Vec<u8>, String> {
-        let mut e = Emitter {
-            sys: Box::new(MaybeUninit::uninit()),
-            out: Box::new(Vec::new()),
-            initialized: false,
-        };
-        let em = e.sys.as_mut_ptr();
-        // SAFETY: `em` points to boxed storage for an emitter; the output data pointer is the
-        // boxed Vec, which outlives the emitter (dropped after it in `Emitter`).
-        unsafe {
-            if !unsafe_sys::yaml_emitter_initialize(em).ok {
-                return Err("cannot initialise the YAML emitter".into());
-            }
-            e.initialized = true;
-            unsafe_sys::yaml_emitter_set_unicode(em, true);
-            let data: *mut Vec<u8> = &mut *e.out;
-            unsafe_sys::yaml_emitter_set_output(em, write_handler, data.cast());
-        }
-        let send = |kind: &Event<'_>| -> Result<(), String> {
-            let mut event = MaybeUninit::<unsafe_sys::yaml_event_t>::uninit();
-            let ev = event.as_mut_ptr();
-            // SAFETY: every initialiser fills `ev` completely (libyaml copies the scalar
-            // value, so `value` only needs to live for the call); `yaml_emitter_emit` takes
-            // ownership of the event.
-            unsafe {
-                let ok = match kind {
-                    Event::MappingStart => {
-                        unsafe_sys::yaml_mapping_start_event_initialize(
-                            ev,
-                            ptr::null(),
-                            ptr::null(),
-                            true,
-                            unsafe_sys::YAML_BLOCK_MAPPING_STYLE,
-                        )
-                        .ok
-                    }
-                    Event::MappingEnd => unsafe_sys::yaml_mapping_end_event_initialize(ev).ok,
-                    Event::SequenceStart => {
-                        unsafe_sys::yaml_sequence_start_event_initialize(
-                            ev,
-                            ptr::null(),
-                            ptr::null(),
-                            true,
-                            unsafe_sys::YAML_BLOCK_SEQUENCE_STYLE,
-                        )
-                        .ok
-                    }
-                    Event::SequenceEnd => unsafe_sys::yaml_sequence_end_event_initialize(ev).ok,
-                    Event::Scalar(value, style) => scalar(ev, value, *style),
-                    Event::Owned(value, style) => scalar(ev, value, *style),
-                };
-                if !ok {
-                    return Err("invalid YAML event".into());
+        let mut out = Vec::new();
+        {
+            let mut emitter = yaml::Emitter::new();
+            emitter.set_output_string(&mut out);
+            emitter.set_unicode(true);
+            let all = [
+                yaml::Event::stream_start(yaml::Encoding::Utf8),
+                yaml::Event::document_start(None, &[], true),
+            ]
+            .into_iter()
+            .chain(events.iter().map(|e| match e {
+                Event::MappingStart => {
+                    yaml::Event::mapping_start(None, None, true, yaml::MappingStyle::Block)
                 }
-                if !unsafe_sys::yaml_emitter_emit(em, ev).ok {
-                    return Err("the YAML emitter failed".into());
+                Event::MappingEnd => yaml::Event::mapping_end(),
+                Event::SequenceStart => {
+                    yaml::Event::sequence_start(None, None, true, yaml::SequenceStyle::Block)
                 }
+                Event::SequenceEnd => yaml::Event::sequence_end(),
+                Event::Scalar(value, style) => scalar(value, *style),
+                Event::Owned(value, style) => scalar(value, *style),
+            }))
+            .chain([yaml::Event::document_end(true), yaml::Event::stream_end()]);
+            for event in all {
+                emitter
+                    .emit(event)
+                    .map_err(|e| format!("the YAML emitter failed: {e}"))?;
             }
-            Ok(())
-        };
-        // SAFETY: plain event initialisation; see `send`.
-        let stream = |f: fn(*mut unsafe_sys::yaml_event_t) -> bool| {
-            let mut event = MaybeUninit::<unsafe_sys::yaml_event_t>::uninit();
-            let ev = event.as_mut_ptr();
-            // SAFETY: `ev` is initialised by `f` and handed over to the emitter.
-            f(ev) && unsafe { unsafe_sys::yaml_emitter_emit(em, ev).ok }
-        };
-        let ok = stream(|ev| {
-            // SAFETY: `ev` points to writable event storage.
-            unsafe {
-                unsafe_sys::yaml_stream_start_event_initialize(ev, unsafe_sys::YAML_UTF8_ENCODING)
-                    .ok
-            }
-        }) && stream(|ev| {
-            // SAFETY: `ev` points to writable event storage; no directives.
-            unsafe {
-                unsafe_sys::yaml_document_start_event_initialize(
-                    ev,
-                    ptr::null_mut(),
-                    ptr::null_mut(),
-                    ptr::null_mut(),
-                    true,
-                )
-                .ok
-            }
-        });
-        if !ok {
-            return Err("the YAML emitter failed to start".into());
+            emitter
+                .flush()
+                .map_err(|e| format!("the YAML emitter failed to flush: {e}"))?;
         }
-        for event in events {
-            send(event)?;
-        }
-        let ok = stream(|ev| {
-            // SAFETY: `ev` points to writable event storage.
-            unsafe { unsafe_sys::yaml_document_end_event_initialize(ev, true).ok }
-        }) && stream(|ev| {
-            // SAFETY: `ev` points to writable event storage.
-            unsafe { unsafe_sys::yaml_stream_end_event_initialize(ev).ok }
-        });
-        if !ok {
-            return Err("the YAML emitter failed to finish".into());
-        }
-        // SAFETY: the emitter is initialised; flushing writes through `write_handler`.
-        if !unsafe { unsafe_sys::yaml_emitter_flush(em) }.ok {
-            return Err("the YAML emitter failed to flush".into());
-        }
-        let mut out = std::mem::take(&mut *e.out);
         // libyaml 0.2.5 ends a stream whose last block scalar kept its trailing newlines (`|+`)
         // with a `...` line; yaml.v2 clears that state before the stream end, so no marker.
         // The document is a mapping, so a final `...` line can only be that marker.
@@ -980,36 +883,6 @@ mod emitter {
             out.truncate(out.len() - 4);
         }
         Ok(out)
-    }
-
-    /// A scalar event with no tag, implicit for both plain and quoted styles (as yaml.v2 does
-    /// for untagged values).
-    ///
-    /// # Safety
-    /// `ev` must point to writable event storage.
-    unsafe fn scalar(ev: *mut unsafe_sys::yaml_event_t, value: &str, style: Style) -> bool {
-        let style = match style {
-            Style::Plain => unsafe_sys::YAML_PLAIN_SCALAR_STYLE,
-            Style::DoubleQuoted => unsafe_sys::YAML_DOUBLE_QUOTED_SCALAR_STYLE,
-            Style::Literal => unsafe_sys::YAML_LITERAL_SCALAR_STYLE,
-        };
-        let Ok(len) = i32::try_from(value.len()) else {
-            return false;
-        };
-        // SAFETY: `value` is valid UTF-8 of `len` bytes; libyaml copies it.
-        unsafe {
-            unsafe_sys::yaml_scalar_event_initialize(
-                ev,
-                ptr::null(),
-                ptr::null(),
-                value.as_ptr(),
-                len,
-                true,
-                true,
-                style,
-            )
-            .ok
-        }
     }
 }
 

@@ -140,9 +140,6 @@ const RLIMITS: [&str; 16] = [
     "RLIMIT_RTTIME",
 ];
 
-/// Base directory of volumes inside the image (`/containers/volumes/<name>/merged`).
-const VOLUMES_DIR: &str = "/containers/volumes";
-
 /// uid/gid names to ids: the names of the image's containers. `onboot[0]` is 100, then the
 /// following onboot, onshutdown and services entries in order; a duplicate name takes the later
 /// id. Used for containers' `uid`/`gid`/`additionalGids` and for `files[].uid/gid`.
@@ -320,7 +317,7 @@ fn substitute_volumes(entry: &Container, volumes: &[Volume]) -> Result<Container
             if vol.readonly && parts.get(2) != Some(&"ro") {
                 return Err(ConfigError::VolumeReadOnly(source.to_string()));
             }
-            let merged = format!("{VOLUMES_DIR}/{}/merged", vol.name);
+            let merged = format!("/{}/{}/merged", linuxkit_bundle::VOLUMES, vol.name);
             parts[0] = &merged;
             out.push(parts.join(":"));
         }

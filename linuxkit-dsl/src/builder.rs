@@ -41,6 +41,25 @@ fn push<T>(list: &mut Option<Vec<T>>, item: T) {
     list.get_or_insert_with(Vec::new).push(item);
 }
 
+/// Parses a JSON array of free-form values (block IO device entries, as `cargo linuxkit
+/// import` writes them); anything but a JSON array gives an empty list.
+pub fn json_values(text: &str) -> Vec<serde_json::Value> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// Key-value entries as a map of strings (sysctls, annotations).
+fn string_map<I, K, V>(entries: I) -> BTreeMap<String, String>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: Into<String>,
+    V: Into<String>,
+{
+    entries
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect()
+}
+
 fn strings<I, S>(items: I) -> Vec<String>
 where
     I: IntoIterator<Item = S>,
@@ -56,6 +75,69 @@ fn caps<I: IntoIterator<Item = Capability>>(items: I) -> Vec<String> {
 /// Formats a file or device mode the way LinuxKit files write it: `0644`.
 pub fn octal_mode_string(mode: u32) -> String {
     format!("{mode:04o}")
+}
+
+/// Builder methods, each setting one field. Three forms, all recorded at the caller's location
+/// under the item path `key` where one is given (see `Container::mark`), so problems found later
+/// point at the call:
+///
+/// - `name(arg: Type) [mark "key"] => field = value;` sets the field;
+/// - `name(arg: Type) push "key" => field, value;` appends to a list field (`key[N]`);
+/// - `name(strings arg) [mark "key"] => field;` sets a list of strings from any iterator.
+macro_rules! setters {
+    () => {};
+    (
+        $(#[$doc:meta])*
+        $name:ident($arg:ident: $ty:ty) $(mark $key:literal)? => $field:ident = $value:expr;
+        $($rest:tt)*
+    ) => {
+        $(#[$doc])*
+        #[must_use]
+        #[track_caller]
+        pub fn $name(mut self, $arg: $ty) -> Self {
+            $(self.mark($key);)?
+            self.$field = $value;
+            self
+        }
+        setters!($($rest)*);
+    };
+    (
+        $(#[$doc:meta])*
+        $name:ident($arg:ident: $ty:ty) push $key:literal => $field:ident, $value:expr;
+        $($rest:tt)*
+    ) => {
+        $(#[$doc])*
+        #[must_use]
+        #[track_caller]
+        pub fn $name(mut self, $arg: $ty) -> Self {
+            self.mark(format!(
+                concat!($key, "[{}]"),
+                self.$field.as_ref().map_or(0, Vec::len)
+            ));
+            push(&mut self.$field, $value);
+            self
+        }
+        setters!($($rest)*);
+    };
+    (
+        $(#[$doc:meta])*
+        $name:ident(strings $arg:ident) $(mark $key:literal)? => $field:ident;
+        $($rest:tt)*
+    ) => {
+        $(#[$doc])*
+        #[must_use]
+        #[track_caller]
+        pub fn $name<I, S>(mut self, $arg: I) -> Self
+        where
+            I: IntoIterator<Item = S>,
+            S: Into<String>,
+        {
+            $(self.mark($key);)?
+            self.$field = Some(strings($arg));
+            self
+        }
+        setters!($($rest)*);
+    };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -176,25 +258,15 @@ impl Kernel {
         }
     }
 
-    /// The kernel command line, written verbatim to `boot/cmdline`.
-    #[must_use]
-    pub fn cmdline(mut self, cmdline: impl Into<String>) -> Self {
-        self.cmdline = Some(cmdline.into());
-        self
-    }
+    setters! {
+        /// The kernel command line, written verbatim to `boot/cmdline`.
+        cmdline(cmdline: impl Into<String>) => cmdline = Some(cmdline.into());
 
-    /// File name of the kernel binary at the image root (default `kernel`).
-    #[must_use]
-    pub fn binary(mut self, binary: impl Into<String>) -> Self {
-        self.binary = Some(binary.into());
-        self
-    }
+        /// File name of the kernel binary at the image root (default `kernel`).
+        binary(binary: impl Into<String>) => binary = Some(binary.into());
 
-    /// Tarball inside the image unpacked at `/` (default `kernel.tar`).
-    #[must_use]
-    pub fn tar(mut self, tar: impl Into<String>) -> Self {
-        self.tar = Some(tar.into());
-        self
+        /// Tarball inside the image unpacked at `/` (default `kernel.tar`).
+        tar(tar: impl Into<String>) => tar = Some(tar.into());
     }
 
     /// Do not unpack any kernel tarball (`tar: none`).
@@ -275,32 +347,15 @@ impl Container {
         self
     }
 
-    /// Replaces the image reference.
-    #[must_use]
-    pub fn image(mut self, image: impl Into<String>) -> Self {
-        self.image = image.into();
-        self
-    }
+    setters! {
+        /// Replaces the image reference.
+        image(image: impl Into<String>) => image = image.into();
 
-    /// Appends a capability to `capabilities` (which replaces the image label's list).
-    #[must_use]
-    #[track_caller]
-    pub fn capability(mut self, cap: Capability) -> Self {
-        self.mark(format!(
-            "capabilities[{}]",
-            self.capabilities.as_ref().map_or(0, Vec::len)
-        ));
-        push(&mut self.capabilities, cap.into());
-        self
-    }
+        /// Appends a capability to `capabilities` (which replaces the image label's list).
+        capability(cap: Capability) push "capabilities" => capabilities, cap.into();
 
-    /// Sets `capabilities` to exactly these (an empty list means no capabilities).
-    #[must_use]
-    #[track_caller]
-    pub fn capabilities(mut self, caps_: impl IntoIterator<Item = Capability>) -> Self {
-        self.mark("capabilities");
-        self.capabilities = Some(caps(caps_));
-        self
+        /// Sets `capabilities` to exactly these (an empty list means no capabilities).
+        capabilities(caps_: impl IntoIterator<Item = Capability>) mark "capabilities" => capabilities = Some(caps(caps_));
     }
 
     /// Sets `capabilities` to `all`: every capability.
@@ -321,216 +376,61 @@ impl Container {
         self
     }
 
-    /// Sets `capabilities` from LinuxKit strings (`CAP_NET_ADMIN`, `all`, `none`).
-    #[must_use]
-    #[track_caller]
-    pub fn capability_names<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.mark("capabilities");
-        self.capabilities = Some(strings(names));
-        self
-    }
+    setters! {
+        /// Sets `capabilities` from LinuxKit strings (`CAP_NET_ADMIN`, `all`, `none`).
+        capability_names(strings names) mark "capabilities" => capabilities;
 
-    /// Appends to `capabilities.add`: added to the capabilities of the image label.
-    #[must_use]
-    #[track_caller]
-    pub fn add_capability(mut self, cap: Capability) -> Self {
-        self.mark(format!(
-            "capabilities.add[{}]",
-            self.capabilities_add.as_ref().map_or(0, Vec::len)
-        ));
-        push(&mut self.capabilities_add, cap.into());
-        self
-    }
+        /// Appends to `capabilities.add`: added to the capabilities of the image label.
+        add_capability(cap: Capability) push "capabilities.add" => capabilities_add, cap.into();
 
-    /// Sets `capabilities.add` to exactly these.
-    #[must_use]
-    #[track_caller]
-    pub fn add_capabilities(mut self, caps_: impl IntoIterator<Item = Capability>) -> Self {
-        self.mark("capabilities.add");
-        self.capabilities_add = Some(caps(caps_));
-        self
-    }
+        /// Sets `capabilities.add` to exactly these.
+        add_capabilities(caps_: impl IntoIterator<Item = Capability>) mark "capabilities.add" => capabilities_add = Some(caps(caps_));
 
-    /// Sets `capabilities.add` from LinuxKit strings.
-    #[must_use]
-    #[track_caller]
-    pub fn add_capability_names<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.mark("capabilities.add");
-        self.capabilities_add = Some(strings(names));
-        self
-    }
+        /// Sets `capabilities.add` from LinuxKit strings.
+        add_capability_names(strings names) mark "capabilities.add" => capabilities_add;
 
-    /// Appends an ambient capability (also added to the bounding set).
-    #[must_use]
-    #[track_caller]
-    pub fn ambient(mut self, cap: Capability) -> Self {
-        self.mark(format!(
-            "ambient[{}]",
-            self.ambient.as_ref().map_or(0, Vec::len)
-        ));
-        push(&mut self.ambient, cap.into());
-        self
-    }
+        /// Appends an ambient capability (also added to the bounding set).
+        ambient(cap: Capability) push "ambient" => ambient, cap.into();
 
-    /// Sets the ambient capabilities to exactly these.
-    #[must_use]
-    #[track_caller]
-    pub fn ambient_capabilities(mut self, caps_: impl IntoIterator<Item = Capability>) -> Self {
-        self.mark("ambient");
-        self.ambient = Some(caps(caps_));
-        self
-    }
+        /// Sets the ambient capabilities to exactly these.
+        ambient_capabilities(caps_: impl IntoIterator<Item = Capability>) mark "ambient" => ambient = Some(caps(caps_));
 
-    /// Sets the ambient capabilities from LinuxKit strings.
-    #[must_use]
-    #[track_caller]
-    pub fn ambient_names<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.mark("ambient");
-        self.ambient = Some(strings(names));
-        self
-    }
+        /// Sets the ambient capabilities from LinuxKit strings.
+        ambient_names(strings names) mark "ambient" => ambient;
 
-    /// Appends a full mount specification.
-    #[must_use]
-    #[track_caller]
-    pub fn mount(mut self, mount: Mount) -> Self {
-        self.mark(format!(
-            "mounts[{}]",
-            self.mounts.as_ref().map_or(0, Vec::len)
-        ));
-        push(&mut self.mounts, mount);
-        self
-    }
+        /// Appends a full mount specification.
+        mount(mount: Mount) push "mounts" => mounts, mount;
 
-    /// Sets the mounts to exactly these.
-    #[must_use]
-    #[track_caller]
-    pub fn mounts(mut self, mounts: impl IntoIterator<Item = Mount>) -> Self {
-        self.mark("mounts");
-        self.mounts = Some(mounts.into_iter().collect());
-        self
-    }
+        /// Sets the mounts to exactly these.
+        mounts(mounts: impl IntoIterator<Item = Mount>) mark "mounts" => mounts = Some(mounts.into_iter().collect());
 
-    /// Appends a bind `src:dst[:opts]` (`src` is a host path or a volume name). `binds` replaces
-    /// the image label's binds; use [`Container::add_bind`] to extend them instead.
-    #[must_use]
-    #[track_caller]
-    pub fn bind(mut self, bind: impl Into<String>) -> Self {
-        self.mark(format!(
-            "binds[{}]",
-            self.binds.as_ref().map_or(0, Vec::len)
-        ));
-        push(&mut self.binds, bind.into());
-        self
-    }
+        /// Appends a bind `src:dst[:opts]` (`src` is a host path or a volume name). `binds` replaces
+        /// the image label's binds; use [`Container::add_bind`] to extend them instead.
+        bind(bind: impl Into<String>) push "binds" => binds, bind.into();
 
-    /// Sets `binds` to exactly these.
-    #[must_use]
-    #[track_caller]
-    pub fn binds<I, S>(mut self, binds: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.mark("binds");
-        self.binds = Some(strings(binds));
-        self
-    }
+        /// Sets `binds` to exactly these.
+        binds(strings binds) mark "binds" => binds;
 
-    /// Appends to `binds.add`: added to the binds of the image label.
-    #[must_use]
-    #[track_caller]
-    pub fn add_bind(mut self, bind: impl Into<String>) -> Self {
-        self.mark(format!(
-            "binds.add[{}]",
-            self.binds_add.as_ref().map_or(0, Vec::len)
-        ));
-        push(&mut self.binds_add, bind.into());
-        self
-    }
+        /// Appends to `binds.add`: added to the binds of the image label.
+        add_bind(bind: impl Into<String>) push "binds.add" => binds_add, bind.into();
 
-    /// Sets `binds.add` to exactly these.
-    #[must_use]
-    #[track_caller]
-    pub fn add_binds<I, S>(mut self, binds: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.mark("binds.add");
-        self.binds_add = Some(strings(binds));
-        self
-    }
+        /// Sets `binds.add` to exactly these.
+        add_binds(strings binds) mark "binds.add" => binds_add;
 
-    /// Appends a device node.
-    #[must_use]
-    #[track_caller]
-    pub fn device(mut self, device: Device) -> Self {
-        self.mark(format!(
-            "devices[{}]",
-            self.devices.as_ref().map_or(0, Vec::len)
-        ));
-        push(&mut self.devices, device);
-        self
-    }
+        /// Appends a device node.
+        device(device: Device) push "devices" => devices, device;
 
-    /// Sets the devices to exactly these.
-    #[must_use]
-    #[track_caller]
-    pub fn devices(mut self, devices: impl IntoIterator<Item = Device>) -> Self {
-        self.mark("devices");
-        self.devices = Some(devices.into_iter().collect());
-        self
-    }
+        /// Sets the devices to exactly these.
+        devices(devices: impl IntoIterator<Item = Device>) mark "devices" => devices = Some(devices.into_iter().collect());
 
-    /// Appends a tmpfs mount `dst[:opt,opt]`.
-    #[must_use]
-    #[track_caller]
-    pub fn tmpfs(mut self, tmpfs: impl Into<String>) -> Self {
-        self.mark(format!(
-            "tmpfs[{}]",
-            self.tmpfs.as_ref().map_or(0, Vec::len)
-        ));
-        push(&mut self.tmpfs, tmpfs.into());
-        self
-    }
+        /// Appends a tmpfs mount `dst[:opt,opt]`.
+        tmpfs(tmpfs: impl Into<String>) push "tmpfs" => tmpfs, tmpfs.into();
 
-    /// Sets the tmpfs mounts to exactly these.
-    #[must_use]
-    #[track_caller]
-    pub fn tmpfs_mounts<I, S>(mut self, tmpfs: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.mark("tmpfs");
-        self.tmpfs = Some(strings(tmpfs));
-        self
-    }
+        /// Sets the tmpfs mounts to exactly these.
+        tmpfs_mounts(strings tmpfs) mark "tmpfs" => tmpfs;
 
-    /// Sets the process arguments (default: the image's Entrypoint + Cmd).
-    #[must_use]
-    #[track_caller]
-    pub fn command<I, S>(mut self, args: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.mark("command");
-        self.command = Some(strings(args));
-        self
+        /// Sets the process arguments (default: the image's Entrypoint + Cmd).
+        command(strings args) mark "command" => command;
     }
 
     /// Appends an environment entry `KEY=value`.
@@ -554,81 +454,31 @@ impl Container {
         self
     }
 
-    /// Sets the environment to exactly these `KEY=value` entries (replacing the image's Env).
-    #[must_use]
-    #[track_caller]
-    pub fn environment<I, S>(mut self, entries: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.mark("env");
-        self.env = Some(strings(entries));
-        self
-    }
+    setters! {
+        /// Sets the environment to exactly these `KEY=value` entries (replacing the image's Env).
+        environment(strings entries) mark "env" => env;
 
-    /// Sets the working directory.
-    #[must_use]
-    #[track_caller]
-    pub fn cwd(mut self, cwd: impl Into<String>) -> Self {
-        self.mark("cwd");
-        self.cwd = Some(cwd.into());
-        self
-    }
+        /// Sets the working directory.
+        cwd(cwd: impl Into<String>) mark "cwd" => cwd = Some(cwd.into());
 
-    /// Network namespace: host by default; [`Namespace::New`]/[`Namespace::None`] give a fresh
-    /// one, a path joins an existing one.
-    #[must_use]
-    #[track_caller]
-    pub fn net(mut self, ns: impl Into<Namespace>) -> Self {
-        self.mark("net");
-        self.net = Some(ns.into().as_str().to_string());
-        self
-    }
+        /// Network namespace: host by default; [`Namespace::New`]/[`Namespace::None`] give a fresh
+        /// one, a path joins an existing one.
+        net(ns: impl Into<Namespace>) mark "net" => net = Some(ns.into().as_str().to_string());
 
-    /// PID namespace: **new** by default; [`Namespace::Host`] shares the host's.
-    #[must_use]
-    #[track_caller]
-    pub fn pid(mut self, ns: impl Into<Namespace>) -> Self {
-        self.mark("pid");
-        self.pid = Some(ns.into().as_str().to_string());
-        self
-    }
+        /// PID namespace: **new** by default; [`Namespace::Host`] shares the host's.
+        pid(ns: impl Into<Namespace>) mark "pid" => pid = Some(ns.into().as_str().to_string());
 
-    /// IPC namespace: host by default.
-    #[must_use]
-    #[track_caller]
-    pub fn ipc(mut self, ns: impl Into<Namespace>) -> Self {
-        self.mark("ipc");
-        self.ipc = Some(ns.into().as_str().to_string());
-        self
-    }
+        /// IPC namespace: host by default.
+        ipc(ns: impl Into<Namespace>) mark "ipc" => ipc = Some(ns.into().as_str().to_string());
 
-    /// UTS namespace: host by default.
-    #[must_use]
-    #[track_caller]
-    pub fn uts(mut self, ns: impl Into<Namespace>) -> Self {
-        self.mark("uts");
-        self.uts = Some(ns.into().as_str().to_string());
-        self
-    }
+        /// UTS namespace: host by default.
+        uts(ns: impl Into<Namespace>) mark "uts" => uts = Some(ns.into().as_str().to_string());
 
-    /// User namespace: host by default (experimental upstream).
-    #[must_use]
-    #[track_caller]
-    pub fn userns(mut self, ns: impl Into<Namespace>) -> Self {
-        self.mark("userns");
-        self.userns = Some(ns.into().as_str().to_string());
-        self
-    }
+        /// User namespace: host by default (experimental upstream).
+        userns(ns: impl Into<Namespace>) mark "userns" => userns = Some(ns.into().as_str().to_string());
 
-    /// Hostname inside the container.
-    #[must_use]
-    #[track_caller]
-    pub fn hostname(mut self, hostname: impl Into<String>) -> Self {
-        self.mark("hostname");
-        self.hostname = Some(hostname.into());
-        self
+        /// Hostname inside the container.
+        hostname(hostname: impl Into<String>) mark "hostname" => hostname = Some(hostname.into());
     }
 
     /// Read-only root filesystem.
@@ -638,93 +488,30 @@ impl Container {
         self.set_readonly(true)
     }
 
-    /// Sets `readonly` explicitly.
-    #[must_use]
-    #[track_caller]
-    pub fn set_readonly(mut self, readonly: bool) -> Self {
-        self.mark("readonly");
-        self.readonly = Some(readonly);
-        self
-    }
+    setters! {
+        /// Sets `readonly` explicitly.
+        set_readonly(readonly: bool) mark "readonly" => readonly = Some(readonly);
 
-    /// Appends a masked path.
-    #[must_use]
-    #[track_caller]
-    pub fn masked_path(mut self, path: impl Into<String>) -> Self {
-        self.mark(format!(
-            "maskedPaths[{}]",
-            self.masked_paths.as_ref().map_or(0, Vec::len)
-        ));
-        push(&mut self.masked_paths, path.into());
-        self
-    }
+        /// Appends a masked path.
+        masked_path(path: impl Into<String>) push "maskedPaths" => masked_paths, path.into();
 
-    /// Sets the masked paths to exactly these.
-    #[must_use]
-    #[track_caller]
-    pub fn masked_paths<I, S>(mut self, paths: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.mark("maskedPaths");
-        self.masked_paths = Some(strings(paths));
-        self
-    }
+        /// Sets the masked paths to exactly these.
+        masked_paths(strings paths) mark "maskedPaths" => masked_paths;
 
-    /// Appends a read-only path.
-    #[must_use]
-    #[track_caller]
-    pub fn readonly_path(mut self, path: impl Into<String>) -> Self {
-        self.mark(format!(
-            "readonlyPaths[{}]",
-            self.readonly_paths.as_ref().map_or(0, Vec::len)
-        ));
-        push(&mut self.readonly_paths, path.into());
-        self
-    }
+        /// Appends a read-only path.
+        readonly_path(path: impl Into<String>) push "readonlyPaths" => readonly_paths, path.into();
 
-    /// Sets the read-only paths to exactly these.
-    #[must_use]
-    #[track_caller]
-    pub fn readonly_paths<I, S>(mut self, paths: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.mark("readonlyPaths");
-        self.readonly_paths = Some(strings(paths));
-        self
-    }
+        /// Sets the read-only paths to exactly these.
+        readonly_paths(strings paths) mark "readonlyPaths" => readonly_paths;
 
-    /// User id: a number, or the name of a container of this image (its id from 100).
-    #[must_use]
-    #[track_caller]
-    pub fn uid(mut self, uid: impl Into<Id>) -> Self {
-        self.mark("uid");
-        self.uid = Some(uid.into());
-        self
-    }
+        /// User id: a number, or the name of a container of this image (its id from 100).
+        uid(uid: impl Into<Id>) mark "uid" => uid = Some(uid.into());
 
-    /// Group id: a number, or the name of a container of this image.
-    #[must_use]
-    #[track_caller]
-    pub fn gid(mut self, gid: impl Into<Id>) -> Self {
-        self.mark("gid");
-        self.gid = Some(gid.into());
-        self
-    }
+        /// Group id: a number, or the name of a container of this image.
+        gid(gid: impl Into<Id>) mark "gid" => gid = Some(gid.into());
 
-    /// Appends a supplementary group id.
-    #[must_use]
-    #[track_caller]
-    pub fn additional_gid(mut self, gid: impl Into<Id>) -> Self {
-        self.mark(format!(
-            "additionalGids[{}]",
-            self.additional_gids.as_ref().map_or(0, Vec::len)
-        ));
-        push(&mut self.additional_gids, gid.into());
-        self
+        /// Appends a supplementary group id.
+        additional_gid(gid: impl Into<Id>) push "additionalGids" => additional_gids, gid.into();
     }
 
     /// Sets the supplementary group ids to exactly these.
@@ -747,58 +534,24 @@ impl Container {
         self.set_no_new_privileges(true)
     }
 
-    /// Sets `noNewPrivileges` explicitly.
-    #[must_use]
-    #[track_caller]
-    pub fn set_no_new_privileges(mut self, value: bool) -> Self {
-        self.mark("noNewPrivileges");
-        self.no_new_privileges = Some(value);
-        self
-    }
+    setters! {
+        /// Sets `noNewPrivileges` explicitly.
+        set_no_new_privileges(value: bool) mark "noNewPrivileges" => no_new_privileges = Some(value);
 
-    /// OOM score adjustment (-1000..1000).
-    #[must_use]
-    #[track_caller]
-    pub fn oom_score_adj(mut self, adj: i64) -> Self {
-        self.mark("oomScoreAdj");
-        self.oom_score_adj = Some(adj);
-        self
-    }
+        /// OOM score adjustment (-1000..1000).
+        oom_score_adj(adj: i64) mark "oomScoreAdj" => oom_score_adj = Some(adj);
 
-    /// Mount propagation of the root filesystem.
-    #[must_use]
-    #[track_caller]
-    pub fn rootfs_propagation(mut self, propagation: Propagation) -> Self {
-        self.mark("rootfsPropagation");
-        self.rootfs_propagation = Some(propagation.as_str().to_string());
-        self
-    }
+        /// Mount propagation of the root filesystem.
+        rootfs_propagation(propagation: Propagation) mark "rootfsPropagation" => rootfs_propagation = Some(propagation.as_str().to_string());
 
-    /// Mount propagation of the root filesystem, as a string.
-    #[must_use]
-    #[track_caller]
-    pub fn rootfs_propagation_str(mut self, propagation: impl Into<String>) -> Self {
-        self.mark("rootfsPropagation");
-        self.rootfs_propagation = Some(propagation.into());
-        self
-    }
+        /// Mount propagation of the root filesystem, as a string.
+        rootfs_propagation_str(propagation: impl Into<String>) mark "rootfsPropagation" => rootfs_propagation = Some(propagation.into());
 
-    /// cgroup path of the container.
-    #[must_use]
-    #[track_caller]
-    pub fn cgroups_path(mut self, path: impl Into<String>) -> Self {
-        self.mark("cgroupsPath");
-        self.cgroups_path = Some(path.into());
-        self
-    }
+        /// cgroup path of the container.
+        cgroups_path(path: impl Into<String>) mark "cgroupsPath" => cgroups_path = Some(path.into());
 
-    /// Resource limits (replace the label's whole).
-    #[must_use]
-    #[track_caller]
-    pub fn resources(mut self, resources: Resources) -> Self {
-        self.mark("resources");
-        self.resources = Some(resources);
-        self
+        /// Resource limits (replace the label's whole).
+        resources(resources: Resources) mark "resources" => resources = Some(resources);
     }
 
     /// Sets one namespaced sysctl, e.g. `("net.ipv4.ip_forward", "1")`.
@@ -823,12 +576,7 @@ impl Container {
         V: Into<String>,
     {
         self.mark("sysctl");
-        self.sysctl = Some(
-            entries
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        );
+        self.sysctl = Some(string_map(entries));
         self
     }
 
@@ -853,35 +601,15 @@ impl Container {
         self
     }
 
-    /// Sets the resource limits to exactly these LinuxKit strings (`name,soft,hard`).
-    #[must_use]
-    #[track_caller]
-    pub fn rlimits<I, S>(mut self, limits: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.mark("rlimits");
-        self.rlimits = Some(strings(limits));
-        self
-    }
+    setters! {
+        /// Sets the resource limits to exactly these LinuxKit strings (`name,soft,hard`).
+        rlimits(strings limits) mark "rlimits" => rlimits;
 
-    /// Sets the user namespace uid mappings.
-    #[must_use]
-    #[track_caller]
-    pub fn uid_mappings(mut self, mappings: impl IntoIterator<Item = IdMapping>) -> Self {
-        self.mark("uidMappings");
-        self.uid_mappings = Some(mappings.into_iter().collect());
-        self
-    }
+        /// Sets the user namespace uid mappings.
+        uid_mappings(mappings: impl IntoIterator<Item = IdMapping>) mark "uidMappings" => uid_mappings = Some(mappings.into_iter().collect());
 
-    /// Sets the user namespace gid mappings.
-    #[must_use]
-    #[track_caller]
-    pub fn gid_mappings(mut self, mappings: impl IntoIterator<Item = IdMapping>) -> Self {
-        self.mark("gidMappings");
-        self.gid_mappings = Some(mappings.into_iter().collect());
-        self
+        /// Sets the user namespace gid mappings.
+        gid_mappings(mappings: impl IntoIterator<Item = IdMapping>) mark "gidMappings" => gid_mappings = Some(mappings.into_iter().collect());
     }
 
     /// Sets one OCI annotation.
@@ -906,12 +634,7 @@ impl Container {
         V: Into<String>,
     {
         self.mark("annotations");
-        self.annotations = Some(
-            entries
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        );
+        self.annotations = Some(string_map(entries));
         self
     }
 
@@ -956,18 +679,12 @@ impl Mount {
             .destination(destination)
     }
 
-    /// Mount point inside the container.
-    #[must_use]
-    pub fn destination(mut self, destination: impl Into<String>) -> Self {
-        self.destination = destination.into();
-        self
-    }
+    setters! {
+        /// Mount point inside the container.
+        destination(destination: impl Into<String>) => destination = destination.into();
 
-    /// Mount source.
-    #[must_use]
-    pub fn source(mut self, source: impl Into<String>) -> Self {
-        self.source = source.into();
-        self
+        /// Mount source.
+        source(source: impl Into<String>) => source = source.into();
     }
 
     /// Appends a mount option (`ro`, `nosuid`, `mode=755`, ...).
@@ -977,29 +694,15 @@ impl Mount {
         self
     }
 
-    /// Sets the mount options to exactly these.
-    #[must_use]
-    pub fn options<I, S>(mut self, options: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.options = Some(strings(options));
-        self
-    }
+    setters! {
+        /// Sets the mount options to exactly these.
+        options(strings options) => options;
 
-    /// Sets the uid mappings of an idmapped mount.
-    #[must_use]
-    pub fn uid_mappings(mut self, mappings: impl IntoIterator<Item = IdMapping>) -> Self {
-        self.uidmappings = Some(mappings.into_iter().collect());
-        self
-    }
+        /// Sets the uid mappings of an idmapped mount.
+        uid_mappings(mappings: impl IntoIterator<Item = IdMapping>) => uidmappings = Some(mappings.into_iter().collect());
 
-    /// Sets the gid mappings of an idmapped mount.
-    #[must_use]
-    pub fn gid_mappings(mut self, mappings: impl IntoIterator<Item = IdMapping>) -> Self {
-        self.gidmappings = Some(mappings.into_iter().collect());
-        self
+        /// Sets the gid mappings of an idmapped mount.
+        gid_mappings(mappings: impl IntoIterator<Item = IdMapping>) => gidmappings = Some(mappings.into_iter().collect());
     }
 }
 
@@ -1035,18 +738,12 @@ impl Device {
         }
     }
 
-    /// File mode of the node, e.g. `0o666` (written as the octal string `"0666"`).
-    #[must_use]
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = Some(octal_mode_string(mode));
-        self
-    }
+    setters! {
+        /// File mode of the node, e.g. `0o666` (written as the octal string `"0666"`).
+        mode(mode: u32) => mode = Some(octal_mode_string(mode));
 
-    /// File mode as a LinuxKit octal string.
-    #[must_use]
-    pub fn mode_str(mut self, mode: impl Into<String>) -> Self {
-        self.mode = Some(mode.into());
-        self
+        /// File mode as a LinuxKit octal string.
+        mode_str(mode: impl Into<String>) => mode = Some(mode.into());
     }
 }
 
@@ -1094,18 +791,12 @@ impl Resources {
         self
     }
 
-    /// Maximum number of tasks (`pids.limit`).
-    #[must_use]
-    pub fn pids_limit(mut self, limit: i64) -> Self {
-        self.pids = Some(Pids { limit });
-        self
-    }
+    setters! {
+        /// Maximum number of tasks (`pids.limit`).
+        pids_limit(limit: i64) => pids = Some(Pids { limit });
 
-    /// Block IO limits.
-    #[must_use]
-    pub fn block_io(mut self, block_io: BlockIo) -> Self {
-        self.block_io = Some(block_io);
-        self
+        /// Block IO limits.
+        block_io(block_io: BlockIo) => block_io = Some(block_io);
     }
 
     /// Appends a hugepage limit.
@@ -1224,25 +915,15 @@ impl Runtime {
         self
     }
 
-    /// Sets the interfaces to exactly these.
-    #[must_use]
-    pub fn interfaces(mut self, interfaces: impl IntoIterator<Item = Interface>) -> Self {
-        self.interfaces = Some(interfaces.into_iter().collect());
-        self
-    }
+    setters! {
+        /// Sets the interfaces to exactly these.
+        interfaces(interfaces: impl IntoIterator<Item = Interface>) => interfaces = Some(interfaces.into_iter().collect());
 
-    /// Bind the container's namespaces to paths (`bindNS`).
-    #[must_use]
-    pub fn bind_ns(mut self, bind_ns: BindNs) -> Self {
-        self.bind_ns = Some(bind_ns);
-        self
-    }
+        /// Bind the container's namespaces to paths (`bindNS`).
+        bind_ns(bind_ns: BindNs) => bind_ns = Some(bind_ns);
 
-    /// containerd namespace for services (default `services.linuxkit`).
-    #[must_use]
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = Some(namespace.into());
-        self
+        /// containerd namespace for services (default `services.linuxkit`).
+        namespace(namespace: impl Into<String>) => namespace = Some(namespace.into());
     }
 }
 
@@ -1284,53 +965,27 @@ impl BindNs {
         BindNs::default()
     }
 
-    /// Bind the cgroup namespace at `path`.
-    #[must_use]
-    pub fn cgroup(mut self, path: impl Into<String>) -> Self {
-        self.cgroup = Some(path.into());
-        self
-    }
+    setters! {
+        /// Bind the cgroup namespace at `path`.
+        cgroup(path: impl Into<String>) => cgroup = Some(path.into());
 
-    /// Bind the IPC namespace at `path`.
-    #[must_use]
-    pub fn ipc(mut self, path: impl Into<String>) -> Self {
-        self.ipc = Some(path.into());
-        self
-    }
+        /// Bind the IPC namespace at `path`.
+        ipc(path: impl Into<String>) => ipc = Some(path.into());
 
-    /// Bind the mount namespace at `path`.
-    #[must_use]
-    pub fn mnt(mut self, path: impl Into<String>) -> Self {
-        self.mnt = Some(path.into());
-        self
-    }
+        /// Bind the mount namespace at `path`.
+        mnt(path: impl Into<String>) => mnt = Some(path.into());
 
-    /// Bind the network namespace at `path` (e.g. `/run/netns/wg0`).
-    #[must_use]
-    pub fn net(mut self, path: impl Into<String>) -> Self {
-        self.net = Some(path.into());
-        self
-    }
+        /// Bind the network namespace at `path` (e.g. `/run/netns/wg0`).
+        net(path: impl Into<String>) => net = Some(path.into());
 
-    /// Bind the PID namespace at `path`.
-    #[must_use]
-    pub fn pid(mut self, path: impl Into<String>) -> Self {
-        self.pid = Some(path.into());
-        self
-    }
+        /// Bind the PID namespace at `path`.
+        pid(path: impl Into<String>) => pid = Some(path.into());
 
-    /// Bind the user namespace at `path`.
-    #[must_use]
-    pub fn user(mut self, path: impl Into<String>) -> Self {
-        self.user = Some(path.into());
-        self
-    }
+        /// Bind the user namespace at `path`.
+        user(path: impl Into<String>) => user = Some(path.into());
 
-    /// Bind the UTS namespace at `path`.
-    #[must_use]
-    pub fn uts(mut self, path: impl Into<String>) -> Self {
-        self.uts = Some(path.into());
-        self
+        /// Bind the UTS namespace at `path`.
+        uts(path: impl Into<String>) => uts = Some(path.into());
     }
 }
 
@@ -1347,18 +1002,12 @@ impl File {
         }
     }
 
-    /// Inline contents (an empty string gives an empty file).
-    #[must_use]
-    pub fn contents(mut self, contents: impl Into<String>) -> Self {
-        self.contents = Some(contents.into());
-        self
-    }
+    setters! {
+        /// Inline contents (an empty string gives an empty file).
+        contents(contents: impl Into<String>) => contents = Some(contents.into());
 
-    /// Copy a host file (`~/` expands to the home directory; relative to the working directory).
-    #[must_use]
-    pub fn source(mut self, source: impl Into<String>) -> Self {
-        self.source = Some(source.into());
-        self
+        /// Copy a host file (`~/` expands to the home directory; relative to the working directory).
+        source(source: impl Into<String>) => source = Some(source.into());
     }
 
     /// Make this entry a directory (mode `0700` unless set).
@@ -1401,32 +1050,18 @@ impl File {
         self
     }
 
-    /// Permission bits, e.g. `0o644` (written as the octal string `"0644"`).
-    #[must_use]
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = Some(octal_mode_string(mode));
-        self
-    }
+    setters! {
+        /// Permission bits, e.g. `0o644` (written as the octal string `"0644"`).
+        mode(mode: u32) => mode = Some(octal_mode_string(mode));
 
-    /// Permission bits as a LinuxKit octal string (`"0644"`).
-    #[must_use]
-    pub fn mode_str(mut self, mode: impl Into<String>) -> Self {
-        self.mode = Some(mode.into());
-        self
-    }
+        /// Permission bits as a LinuxKit octal string (`"0644"`).
+        mode_str(mode: impl Into<String>) => mode = Some(mode.into());
 
-    /// Owner: a number or a container name.
-    #[must_use]
-    pub fn uid(mut self, uid: impl Into<Id>) -> Self {
-        self.uid = Some(uid.into());
-        self
-    }
+        /// Owner: a number or a container name.
+        uid(uid: impl Into<Id>) => uid = Some(uid.into());
 
-    /// Group: a number or a container name.
-    #[must_use]
-    pub fn gid(mut self, gid: impl Into<Id>) -> Self {
-        self.gid = Some(gid.into());
-        self
+        /// Group: a number or a container name.
+        gid(gid: impl Into<Id>) => gid = Some(gid.into());
     }
 }
 
@@ -1465,22 +1100,12 @@ impl Volume {
         self.format("filesystem")
     }
 
-    /// `format` as a string.
-    #[must_use]
-    pub fn format(mut self, format: impl Into<String>) -> Self {
-        self.format = Some(format.into());
-        self
-    }
+    setters! {
+        /// `format` as a string.
+        format(format: impl Into<String>) => format = Some(format.into());
 
-    /// Platforms stored with `format: oci`, e.g. `["linux/amd64"]`.
-    #[must_use]
-    pub fn platforms<I, S>(mut self, platforms: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.platforms = Some(strings(platforms));
-        self
+        /// Platforms stored with `format: oci`, e.g. `["linux/amd64"]`.
+        platforms(strings platforms) => platforms;
     }
 }
 
@@ -1490,26 +1115,12 @@ impl Trust {
         Trust::default()
     }
 
-    /// Images to verify.
-    #[must_use]
-    pub fn images<I, S>(mut self, images: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.image = Some(strings(images));
-        self
-    }
+    setters! {
+        /// Images to verify.
+        images(strings images) => image;
 
-    /// Organisations to verify.
-    #[must_use]
-    pub fn orgs<I, S>(mut self, orgs: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.org = Some(strings(orgs));
-        self
+        /// Organisations to verify.
+        orgs(strings orgs) => org;
     }
 }
 

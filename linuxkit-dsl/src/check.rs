@@ -70,11 +70,6 @@ struct Checker {
 /// Capability strings LinuxKit accepts: `CAP_*` exactly, or `all`/`none` alone.
 const CAP_SECTIONS: [&str; 3] = ["capabilities", "capabilities.add", "ambient"];
 
-/// Image references the checker leaves to the resolver (templates, explicit source schemes).
-fn is_special_reference(s: &str) -> bool {
-    s.starts_with("@pkg:") || s.contains("://")
-}
-
 impl Checker {
     fn new(image: &Image) -> Self {
         let names = image
@@ -114,7 +109,22 @@ impl Checker {
     }
 
     fn reference(&mut self, path: String, what: &str, reference: &str) {
-        if is_special_reference(reference) {
+        if let Some(pkg) = reference.strip_prefix("@pkg:") {
+            self.error(
+                path,
+                format!("`@pkg:` templates are not supported: {reference}"),
+                format!(
+                    "upstream replaces it by the tag it computes from the LinuxKit package source at `{pkg}` (git tree hash) and pulls that image: write the tag `linuxkit pkg show-tag {pkg}` prints, or package a workspace crate as `cargo:NAME`"
+                ),
+            );
+            return;
+        }
+        if reference.contains("://") {
+            self.error(
+                path,
+                format!("extract {what} image reference: invalid reference format: {reference}"),
+                "image references have no scheme (containerd refuses `://`): write `registry/repository:tag`",
+            );
             return;
         }
         if let Err(e) = linuxkit_validate::image_source(reference) {
@@ -129,10 +139,10 @@ impl Checker {
     fn run(&mut self, image: &Image) {
         if let Some(kernel) = &image.kernel {
             if kernel.image.is_empty() {
-                self.error(
+                self.warn(
                     "kernel".into(),
-                    "kernel section has no image".into(),
-                    "set `kernel.image`, e.g. `linuxkit/kernel:6.12.59`",
+                    "kernel section has no image: it is ignored".into(),
+                    "upstream builds it without a kernel (its cmdline is dropped), and bootable formats then fail: set `kernel.image`, e.g. `linuxkit/kernel:6.12.59`",
                 );
             } else {
                 self.reference("kernel.image".into(), "kernel", &kernel.image);
@@ -190,8 +200,14 @@ impl Checker {
                     "give each volume its own name",
                 );
             }
-            if let Some(reference) = &v.image {
-                self.reference(format!("{path}.image"), "volume", reference);
+            match v.image.as_deref() {
+                Some("") => self.warn(
+                    format!("{path}.image"),
+                    "volume image is empty: the volume is blank".into(),
+                    "upstream makes a blank volume, as without `image`: remove `image: \"\"`",
+                ),
+                Some(reference) => self.reference(format!("{path}.image"), "volume", reference),
+                None => {}
             }
             match v.format.as_deref() {
                 None | Some("oci") | Some("filesystem") => {}
@@ -219,19 +235,7 @@ impl Checker {
     }
 
     fn container(&mut self, path: &str, what: &str, c: &Container) {
-        if c.name.is_empty() {
-            self.error(
-                format!("{path}.name"),
-                "container name is empty".into(),
-                "every onboot, onshutdown and services entry needs a `name`",
-            );
-        } else if c.name.contains('/') {
-            self.error(
-                format!("{path}.name"),
-                format!("container name must not contain '/': {}", c.name),
-                "the name is used as a directory name and container id",
-            );
-        }
+        self.container_name(path, what, &c.name);
         if c.image.is_empty() {
             self.error(
                 format!("{path}.image"),
@@ -262,22 +266,22 @@ impl Checker {
             self.mount(&format!("{path}.mounts[{i}]"), m, true);
         }
         for (i, e) in c.env.iter().flatten().enumerate() {
-            if let Err(msg) = linuxkit_validate::env_var(e) {
-                self.error(
-                    format!("{path}.env[{i}]"),
-                    msg,
-                    "write environment entries as `KEY=value`",
-                );
-            }
+            self.env(&format!("{path}.env[{i}]"), e);
         }
         if let Some(cwd) = &c.cwd {
-            self.absolute(format!("{path}.cwd"), cwd, "the working directory");
+            self.cwd(&format!("{path}.cwd"), cwd);
         }
         if matches!(&c.command, Some(cmd) if cmd.is_empty()) {
             self.warn(
                 format!("{path}.command"),
-                "command is an empty list".into(),
-                "an empty command gives the container no process arguments; remove `command` to use the image's",
+                "command is an empty list: the container has no process arguments".into(),
+                "upstream builds it (an empty list replaces the image's command), but runc refuses to start it (\"args must not be empty\"): remove `command` to use the image's",
+            );
+        } else if matches!(&c.command, Some(cmd) if cmd[0].is_empty()) {
+            self.warn(
+                format!("{path}.command[0]"),
+                "the command's program is empty".into(),
+                "upstream builds it, but runc cannot find a program named \"\" and refuses to start it: name the program",
             );
         }
         for (field, value) in [
@@ -296,11 +300,15 @@ impl Checker {
             ("readonlyPaths", &c.readonly_paths),
         ] {
             for (i, p) in list.iter().flatten().enumerate() {
-                self.absolute(
-                    format!("{path}.{field}[{i}]"),
-                    p,
-                    "a masked or read-only path",
-                );
+                if p.is_empty() {
+                    self.warn(
+                        format!("{path}.{field}[{i}]"),
+                        "path is empty: it has no effect".into(),
+                        "upstream builds it and runc skips it: remove it",
+                    );
+                } else {
+                    self.container_path(&format!("{path}.{field}[{i}]"), "path", p);
+                }
             }
         }
         for (field, id) in [("uid", &c.uid), ("gid", &c.gid)] {
@@ -320,7 +328,7 @@ impl Checker {
                 );
             }
         }
-        if let Some(p) = &c.rootfs_propagation {
+        if let Some(p) = c.rootfs_propagation.as_ref().filter(|p| !p.is_empty()) {
             if p.parse::<Propagation>().is_err() {
                 self.error(
                     format!("{path}.rootfsPropagation"),
@@ -370,20 +378,28 @@ impl Checker {
                     ("uts", &b.uts),
                 ] {
                     if let Some(p) = p.as_deref().filter(|p| !p.is_empty()) {
-                        self.absolute(
-                            format!("{path}.runtime.bindNS.{field}"),
-                            p,
-                            "a namespace bind path",
-                        );
+                        self.bind_ns(&format!("{path}.runtime.bindNS.{field}"), p);
                     }
                 }
             }
         }
     }
 
-    fn absolute(&mut self, path: String, value: &str, what: &str) {
-        if let Err(msg) = linuxkit_validate::absolute_path(value) {
-            self.error(path, msg, format!("{what} must be an absolute path"));
+    /// A `runtime.bindNS` path: LinuxKit's init creates it from `/`, so a relative path or one
+    /// with `..` works as the cleaned absolute path.
+    fn bind_ns(&mut self, path: &str, value: &str) {
+        match linuxkit_validate::container_path("namespace bind path", value) {
+            Ok(None) => {}
+            Ok(Some(abs)) => self.warn(
+                path.into(),
+                format!("namespace bind path is not a clean absolute path: {value}"),
+                format!("upstream builds it and its init resolves it from `/` as `{abs}`: write `{abs}`"),
+            ),
+            Err(msg) => self.error(
+                path.into(),
+                msg,
+                "write an absolute path such as `/run/netns/name`",
+            ),
         }
     }
 
@@ -410,6 +426,51 @@ impl Checker {
                     hint,
                 );
             }
+        }
+    }
+
+    /// Names become bundle directories and container ids: runc's (`NNN-name` for onboot and
+    /// onshutdown) or containerd's (services).
+    fn container_name(&mut self, path: &str, what: &str, name: &str) {
+        let path = format!("{path}.name");
+        let service = what == "service";
+        if name.is_empty() {
+            if service {
+                self.error(
+                    path,
+                    "container name is empty".into(),
+                    "upstream builds it, but the bundle lands in the services directory itself and no service starts: name it",
+                );
+            } else {
+                self.warn(
+                    path,
+                    "container name is empty".into(),
+                    "upstream runs it as `NNN-`: name it",
+                );
+            }
+        } else if name.contains('/') {
+            self.error(
+                path,
+                format!("container name must not contain '/': {name}"),
+                "upstream builds it, but the bundle lands in a subdirectory where the runner never finds it: the name is a directory name and container id",
+            );
+        } else if service && !is_containerd_id(name) {
+            self.error(
+                path,
+                format!("service name is not a valid containerd identifier: {name}"),
+                "upstream builds it, but containerd refuses to create the service: use letters and digits separated by single '.', '_' or '-', at most 76 characters",
+            );
+        } else if !service
+            && (matches!(name, "." | "..")
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_+.-".contains(&b)))
+        {
+            self.error(
+                path,
+                format!("{what} container name is not a valid runc container id: {name}"),
+                "upstream builds it, but runc refuses the id `NNN-name`: use letters, digits, '_', '+', '.' and '-'",
+            );
         }
     }
 
@@ -457,12 +518,82 @@ impl Checker {
                 return;
             }
         }
-        if let Err(msg) = linuxkit_validate::bind(bind) {
+        let source = parts[0];
+        if source.is_empty() {
             self.error(
                 path.into(),
-                msg,
-                "source: absolute host path or volume name; destination: absolute path",
+                format!("bind has an empty source: {bind}"),
+                "write binds as `source:destination[:options]` with an absolute host path or a volume name",
             );
+        } else if source.contains('\0') {
+            self.error(
+                path.into(),
+                format!("bind source must not contain a NUL character: {bind:?}"),
+                "remove the NUL character",
+            );
+        } else if source.starts_with('/') && source.split('/').any(|c| c == "..") {
+            let clean = linuxkit_validate::gopath::clean(source.as_bytes());
+            let clean = String::from_utf8_lossy(&clean);
+            self.warn(
+                path.into(),
+                format!("bind source has a '..' component: {source}"),
+                format!(
+                    "upstream builds it and the host resolves it as `{clean}`: write `{clean}`"
+                ),
+            );
+        }
+        self.destination(path, "bind destination", parts[1]);
+        if let Some(options) = parts.get(2) {
+            self.option_list(path, options, true, true);
+        }
+    }
+
+    /// A comma-separated option list of a bind, tmpfs or mount entry. Unknown options are
+    /// errors where `strict`, else warnings. On a bind (`bind`), runc refuses any option it
+    /// hands to the filesystem as data (`key=value`, `defaults`, ...), and an option list that
+    /// is only empty options beyond the first (`ro,,`: data `","`).
+    fn option_list(&mut self, path: &str, options: &str, strict: bool, bind: bool) {
+        let empty = options.split(',').filter(|o| o.is_empty()).count();
+        if bind && empty > 1 {
+            self.error(
+                path.into(),
+                format!("empty mount options in {options:?}"),
+                "upstream builds it, but runc takes the empty options as filesystem data and refuses the bind mount: remove the extra ','",
+            );
+        } else if empty > 0 && bind {
+            self.warn(
+                path.into(),
+                format!("empty mount option in {options:?}"),
+                "upstream builds it (runc ignores one empty option), but options given replace LinuxKit's default `rw,rbind,rshared`: remove the trailing ':' or the extra ','",
+            );
+        } else if empty > 0 {
+            self.warn(
+                path.into(),
+                format!("empty mount option in {options:?}"),
+                "upstream builds it and the empty option is ignored: remove the extra ','",
+            );
+        }
+        let given: Vec<&str> = options.split(',').filter(|o| !o.is_empty()).collect();
+        if given.is_empty() {
+            return;
+        }
+        let given = given.join(",");
+        let checked = if bind {
+            linuxkit_validate::bind_options(&given)
+        } else {
+            linuxkit_validate::mount_options(&given)
+        };
+        if let Err(msg) = checked {
+            let hint = if bind {
+                "upstream builds it, but runc refuses to start the container: a bind mount takes only mount flags and propagation options"
+            } else {
+                "check the option spelling; the kernel rejects unknown mount options"
+            };
+            if strict {
+                self.error(path.into(), msg, hint);
+            } else {
+                self.warn(path.into(), msg, hint);
+            }
         }
     }
 
@@ -473,12 +604,15 @@ impl Checker {
                 format!("cannot parse tmpfs, too many ':': {tmpfs}"),
                 "write tmpfs entries as `destination[:option,option]`",
             );
-        } else if let Err(msg) = linuxkit_validate::tmpfs(tmpfs) {
-            self.error(
-                path.into(),
-                msg,
-                "write tmpfs entries as `destination[:option,option]` with an absolute destination",
-            );
+            return;
+        }
+        let (destination, options) = match tmpfs.split_once(':') {
+            Some((d, o)) => (d, Some(o)),
+            None => (tmpfs, None),
+        };
+        self.destination(path, "tmpfs destination", destination);
+        if let Some(options) = options {
+            self.option_list(path, options, true, false);
         }
     }
 
@@ -512,29 +646,134 @@ impl Checker {
                 );
             }
         } else if in_container {
-            self.absolute(
-                format!("{path}.destination"),
+            self.destination(
+                &format!("{path}.destination"),
+                "mount destination",
                 &m.destination,
-                "a mount destination",
             );
         }
+        let options = m.options.as_deref().unwrap_or_default();
+        let bind_flag = options.iter().any(|o| o == "bind" || o == "rbind");
         if in_container && kind == "bind" && !m.source.is_empty() && !m.source.starts_with('/') {
-            let options = m.options.as_deref().unwrap_or_default();
             let ro = options
                 .iter()
                 .find(|o| *o == "ro" || *o == "rw")
                 .is_some_and(|o| o == "ro");
+            let before = self.problems.len();
             self.volume_ref(&format!("{path}.source"), &m.source.clone(), !ro);
+            if self.problems.len() == before {
+                self.warn(
+                    format!("{path}.source"),
+                    format!("a `mounts` bind of volume {} keeps the volume name as its source", m.source),
+                    format!("upstream builds it so, and runc then looks for `{}` in the bundle directory and fails: bind the volume with `binds: [\"{}:{}\"]`", m.source, m.source, m.destination),
+                );
+            }
         }
-        if let Some(options) = &m.options {
-            if !options.is_empty() {
-                if let Err(msg) = linuxkit_validate::mount_options(&options.join(",")) {
-                    self.warn(
-                        format!("{path}.options"),
-                        msg,
-                        "check the option spelling; the kernel rejects unknown mount options",
-                    );
-                }
+        if in_container && kind == "bind" && !bind_flag {
+            self.warn(
+                format!("{path}.options"),
+                "a `type: bind` mount without a `bind` or `rbind` option".into(),
+                "runc mounts it as a filesystem of type `bind`, which fails: add `rbind` to its options",
+            );
+        }
+        if !options.is_empty() {
+            self.option_list(
+                &format!("{path}.options"),
+                &options.join(","),
+                false,
+                in_container && bind_flag,
+            );
+        }
+    }
+
+    /// A path inside the container that upstream takes as written and runc resolves under
+    /// the container's root (relative, or with `..`): a warning that names the path runc uses.
+    fn container_path(&mut self, path: &str, what: &str, value: &str) {
+        match linuxkit_validate::container_path(what, value) {
+            Ok(None) => {}
+            Ok(Some(abs)) => {
+                let message = if value.starts_with('/') {
+                    format!("{what} has a '..' component: {value}")
+                } else {
+                    format!("{what} is not absolute: {value}")
+                };
+                self.warn(
+                    path.into(),
+                    message,
+                    format!("upstream builds it and runc resolves it inside the container's root as `{abs}`: write `{abs}`"),
+                );
+            }
+            Err(msg) => self.error(
+                path.into(),
+                msg,
+                format!("a {what} inside the container is an absolute path such as `/data`"),
+            ),
+        }
+    }
+
+    /// A mount destination (see [`Self::container_path`]): runc refuses one that is the
+    /// container's root once cleaned (`/x/..`).
+    fn destination(&mut self, path: &str, what: &str, destination: &str) {
+        let cleaned = linuxkit_validate::container_path(what, destination)
+            .ok()
+            .map(|p| {
+                p.unwrap_or_else(|| {
+                    String::from_utf8_lossy(&linuxkit_validate::gopath::clean(
+                        destination.as_bytes(),
+                    ))
+                    .into_owned()
+                })
+            });
+        if cleaned.as_deref() == Some("/") {
+            self.error(
+                path.into(),
+                format!("{what} is the container's root: {destination}"),
+                "upstream builds it, but runc refuses a mount on the top of the root filesystem: mount it on a directory such as `/data`",
+            );
+        } else {
+            self.container_path(path, what, destination);
+        }
+    }
+
+    /// The working directory: runc refuses a relative one ("Cwd must be an absolute path"),
+    /// cleans `..`, and upstream takes an empty one as unset.
+    fn cwd(&mut self, path: &str, cwd: &str) {
+        if cwd.is_empty() {
+            self.warn(
+                path.into(),
+                "cwd is empty: the image's working directory is used".into(),
+                "remove `cwd` (upstream takes an empty cwd as unset)",
+            );
+        } else if !cwd.starts_with('/') {
+            self.error(
+                path.into(),
+                format!("cwd must be an absolute path: {cwd}"),
+                format!("upstream builds it, but runc refuses to start the container (\"Cwd must be an absolute path\"): write `/{cwd}`"),
+            );
+        } else {
+            self.container_path(path, "cwd", cwd);
+        }
+    }
+
+    /// An environment entry, with runc's rules: `=` and a non-empty name are required, no NUL;
+    /// a name with whitespace works but no shell can read it.
+    fn env(&mut self, path: &str, entry: &str) {
+        if let Err(msg) = linuxkit_validate::env_var(entry) {
+            let works = entry
+                .split_once('=')
+                .is_some_and(|(name, _)| !name.is_empty() && !entry.contains('\0'));
+            if works {
+                self.warn(
+                    path.into(),
+                    msg,
+                    "upstream and runc pass it to the process, but no shell can read a name with whitespace or control characters: rename the variable",
+                );
+            } else {
+                self.error(
+                    path.into(),
+                    msg,
+                    "upstream builds it, but runc refuses to start the container: write environment entries as `KEY=value`",
+                );
             }
         }
     }
@@ -546,7 +785,7 @@ impl Checker {
             "none" => self.warn(
                 path.into(),
                 format!("`{field}: none` is taken as a namespace path named \"none\""),
-                format!("use `{field}: new` for a fresh namespace"),
+                format!("upstream builds it so (only `net: none` means a new namespace), and runc then refuses to start the container: use `{field}: new` for a fresh namespace"),
             ),
             p if !p.starts_with('/') => self.error(
                 path.into(),
@@ -601,26 +840,61 @@ impl Checker {
             );
             return;
         }
+        let mut values = Vec::new();
         for v in &parts[1..] {
-            if let Err(msg) = v.parse::<RlimitValue>() {
-                self.error(path.into(), msg, "limits are numbers or `unlimited`");
-                return;
+            match v.parse::<RlimitValue>() {
+                Ok(value) => values.push(value),
+                Err(msg) => {
+                    self.error(path.into(), msg, "limits are numbers or `unlimited`");
+                    return;
+                }
             }
+        }
+        let limit = |v: &RlimitValue| match v {
+            RlimitValue::Unlimited => u64::MAX,
+            RlimitValue::Value(n) => *n,
+        };
+        if limit(&values[0]) > limit(&values[1]) {
+            self.error(
+                path.into(),
+                format!("rlimit soft limit is above the hard limit: {}", r.trim()),
+                "upstream builds it, but the kernel refuses it and runc does not start the container: make the soft limit at most the hard one",
+            );
         }
     }
 
     fn device(&mut self, path: &str, d: &crate::model::Device) {
-        if !matches!(d.kind.as_str(), "c" | "b" | "u" | "p" | "a") {
+        // `path: all` is a cgroup rule only: runc takes "", a, b, c. A device node also gets a
+        // cgroup rule of its type, so only c and b work there.
+        let ok = if d.path == "all" {
+            matches!(d.kind.as_str(), "" | "a" | "b" | "c")
+        } else {
+            matches!(d.kind.as_str(), "b" | "c")
+        };
+        if !ok {
+            let known = matches!(d.kind.as_str(), "u" | "p" | "a");
             self.error(
                 format!("{path}.type"),
                 format!("unknown device type: {}", d.kind),
-                "device types are c (char), b (block), u (unbuffered), p (fifo)",
+                if known {
+                    "upstream builds it, but runc refuses the device (its cgroup rule takes only a, b, c): use c (char) or b (block); `a` only with `path: all`"
+                } else {
+                    "device types are c (char) and b (block); `a` (all) with `path: all`"
+                },
             );
         }
         if d.path == "all" {
             return;
         }
-        self.absolute(format!("{path}.path"), &d.path, "a device path");
+        if d.path.is_empty() {
+            self.warn(
+                format!("{path}.path"),
+                "device path is empty: no device node is made".into(),
+                "upstream builds it and runc only allows the device in the cgroup: give a path such as `/dev/fuse` to create the node, or use `path: all` with major/minor for a cgroup rule",
+            );
+        } else {
+            self.container_path(&format!("{path}.path"), "device path", &d.path);
+        }
         match d.mode.as_deref() {
             None => self.error(
                 format!("{path}.mode"),
@@ -628,7 +902,7 @@ impl Checker {
                 "set the device node's mode, e.g. `\"0666\"` (`.mode(0o666)`)",
             ),
             Some(m) => {
-                if let Err(e) = u32::from_str_radix(m, 8) {
+                if let Err(e) = i32::from_str_radix(m, 8) {
                     self.error(
                         format!("{path}.mode"),
                         format!("cannot parse device mode as octal value: {e}"),
@@ -654,8 +928,9 @@ impl Checker {
                 "files are written inside the image root",
             );
         }
-        if let Some(mode) = &f.mode {
-            if let Err(e) = u32::from_str_radix(mode, 8) {
+        // An empty mode is unset, as upstream reads it (`if f.Mode != ""`).
+        if let Some(mode) = f.mode.as_ref().filter(|m| !m.is_empty()) {
+            if let Err(e) = i32::from_str_radix(mode, 8) {
                 self.error(
                     format!("{path}.mode"),
                     format!("cannot parse file mode as octal value: {e}"),
@@ -688,11 +963,23 @@ impl Checker {
             return;
         }
         if f.symlink.is_some() {
-            if f.contents.is_some() || f.source.is_some() || f.metadata.is_some() {
+            if f.source.is_some() || f.metadata.is_some() {
+                // Upstream's message (it takes the symlink's empty contents for contents).
+                let which = if f.metadata.is_some() {
+                    "metadata"
+                } else {
+                    "source"
+                };
+                self.error(
+                    path.into(),
+                    format!("specified Contents and {} for file: {}", capitalized(which), f.path),
+                    format!("upstream refuses a symlink with a `{which}` too: keep one of `symlink` and `{which}`"),
+                );
+            } else if f.contents.is_some() {
                 self.warn(
                     path.into(),
-                    "contents, source and metadata are ignored on a symlink".into(),
-                    "remove them or the `symlink`",
+                    "contents are ignored on a symlink".into(),
+                    "upstream ignores them too: remove `contents` or the `symlink`",
                 );
             }
             return;
@@ -743,6 +1030,21 @@ impl Checker {
             );
         }
     }
+}
+
+/// containerd's identifier rule: alphanumeric runs joined by single `.`, `_` or `-`, at most
+/// 76 characters.
+fn is_containerd_id(s: &str) -> bool {
+    s.len() <= 76
+        && s.split(['.', '_', '-'])
+            .all(|run| !run.is_empty() && run.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -36,12 +36,6 @@ pub fn to_rust_function(image: &Image, fn_name: &str) -> String {
     out
 }
 
-/// Parses a JSON array of free-form values (block IO device entries in generated code);
-/// anything but a JSON array gives an empty list.
-pub fn json_values(text: &str) -> Vec<serde_json::Value> {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
 /// A Rust identifier from an image or file name: `-`, `.` and other non-identifier characters
 /// become `_`; a leading digit or a keyword gets a `_` / `r#` prefix.
 pub fn rust_ident(name: &str) -> String {
@@ -578,7 +572,7 @@ fn resources_expr(r: &Resources) -> String {
         // Per-device entries are free-form in the schema: keep them as JSON values.
         let json = |v: &Option<Vec<serde_json::Value>>| match v {
             Some(list) => format!(
-                "Some(linuxkit_dsl::codegen::json_values({}))",
+                "Some(linuxkit_dsl::json_values({}))",
                 lit(&serde_json::to_string(list).unwrap_or_else(|_| "[]".into()))
             ),
             None => "None".into(),

@@ -17,6 +17,7 @@
 
 pub mod builder;
 pub mod check;
+#[cfg(feature = "codegen")]
 pub mod codegen;
 pub mod emit;
 pub mod location;
@@ -26,7 +27,7 @@ pub mod testing;
 pub mod types;
 pub mod yaml;
 
-pub use builder::octal_mode_string;
+pub use builder::{json_values, octal_mode_string};
 pub use check::{check, Problem, Severity};
 pub use linuxkit_macros::*;
 pub use location::{Locations, SourceLocation};
@@ -34,4 +35,4 @@ pub use model::*;
 pub use types::{
     Capability, DeviceType, MountType, Namespace, Propagation, Rlimit, RlimitValue, UnknownName,
 };
-pub use yaml::{from_yaml_str, merge, to_yaml_string, Locator, YamlError};
+pub use yaml::{from_yaml_str, merge, to_yaml_string, Locator, Parsed, YamlError, YamlWarning};

@@ -18,14 +18,16 @@
 //! );
 //! ```
 //!
-//! The rules read the definition only. What an image's own `org.mobyproject.config` label adds
-//! (capabilities, `net: host`, ...) is only known once the image is resolved: assert on the
-//! exact `config.json` for that (`linuxkit-testing`'s `container_config`).
+//! [`Policy::check`] reads the definition only. What an image's own `org.mobyproject.config`
+//! label adds (capabilities, `net: host`, ...) is only known once the image is resolved:
+//! [`Policy::check_effective`] applies the same rules to what each container may do after the
+//! label and the definition are merged ([`EffectiveContainer`], as in its `config.json`), which
+//! is what `cargo linuxkit audit --deny` checks.
 
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::{Capability, Container, Image};
+use crate::{Capability, Image};
 
 /// One rule broken by one item of a definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +47,34 @@ impl fmt::Display for Violation {
             None => write!(f, "{}: {}", self.path, self.message),
         }
     }
+}
+
+/// What one container may do once its image's label and the definition are merged: the
+/// facts of its `config.json` the rules read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectiveContainer {
+    /// The item path (`onboot[0]`, `services[2]`).
+    pub path: String,
+    /// The container name.
+    pub name: String,
+    /// The image reference as written.
+    pub image: String,
+    /// Every capability it may hold (the bounding set: effective and ambient).
+    pub capabilities: Vec<String>,
+    /// It has no network namespace of its own (it is in the host's).
+    pub host_network: bool,
+    /// Its root filesystem is read-only.
+    pub readonly_rootfs: bool,
+}
+
+/// One container as a rule sees it.
+struct View<'a> {
+    path: &'a str,
+    name: &'a str,
+    image: &'a str,
+    capabilities: Vec<&'a str>,
+    host_network: bool,
+    readonly_rootfs: bool,
 }
 
 /// A set of rules over every container of an image (onboot, onshutdown and services).
@@ -128,6 +158,59 @@ impl Policy {
 
     /// Every violation, in definition order.
     pub fn check(&self, image: &Image) -> Vec<Violation> {
+        let mut out = self.check_images(image);
+        for (section, list) in [
+            ("onboot", &image.onboot),
+            ("onshutdown", &image.onshutdown),
+            ("services", &image.services),
+        ] {
+            for (i, c) in list.iter().enumerate() {
+                let path = format!("{section}[{i}]");
+                let view = View {
+                    path: &path,
+                    name: &c.name,
+                    image: &c.image,
+                    capabilities: c
+                        .capabilities
+                        .iter()
+                        .flatten()
+                        .chain(c.capabilities_add.iter().flatten())
+                        .map(String::as_str)
+                        .collect(),
+                    host_network: c.net.as_deref() == Some("host"),
+                    readonly_rootfs: c.readonly == Some(true),
+                };
+                self.container(&view, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Every violation of `image`, whose containers may do what `containers` says (their
+    /// merged configuration, in definition order): label-granted capabilities and host
+    /// networking count, as the definition's own do. Image pinning reads the definition.
+    pub fn check_effective(
+        &self,
+        image: &Image,
+        containers: &[EffectiveContainer],
+    ) -> Vec<Violation> {
+        let mut out = self.check_images(image);
+        for c in containers {
+            let view = View {
+                path: &c.path,
+                name: &c.name,
+                image: &c.image,
+                capabilities: c.capabilities.iter().map(String::as_str).collect(),
+                host_network: c.host_network,
+                readonly_rootfs: c.readonly_rootfs,
+            };
+            self.container(&view, &mut out);
+        }
+        out
+    }
+
+    /// The pinning rule over the kernel, init and volume images.
+    fn check_images(&self, image: &Image) -> Vec<Violation> {
         let mut out = Vec::new();
         if let Some(locked) = &self.pinned {
             let mut refs: Vec<(String, &str)> = Vec::new();
@@ -152,55 +235,40 @@ impl Policy {
                 }
             }
         }
-        for (section, list) in [
-            ("onboot", &image.onboot),
-            ("onshutdown", &image.onshutdown),
-            ("services", &image.services),
-        ] {
-            for (i, c) in list.iter().enumerate() {
-                self.container(&format!("{section}[{i}]"), c, &mut out);
-            }
-        }
         out
     }
 
-    fn container(&self, path: &str, c: &Container, out: &mut Vec<Violation>) {
+    fn container(&self, c: &View<'_>, out: &mut Vec<Violation>) {
         let mut push = |message: String| {
             out.push(Violation {
-                path: path.to_string(),
-                container: Some(c.name.clone()),
+                path: c.path.to_string(),
+                container: Some(c.name.to_string()),
                 message,
             })
         };
-        let caps: Vec<&str> = c
-            .capabilities
-            .iter()
-            .flatten()
-            .chain(c.capabilities_add.iter().flatten())
-            .map(String::as_str)
-            .collect();
         for (cap, allowed) in &self.forbidden {
-            let has = caps
+            let has = c
+                .capabilities
                 .iter()
-                .any(|c| c.eq_ignore_ascii_case(cap) || *c == "all");
-            if has && !allowed.contains(&c.name) {
+                .any(|c| c.eq_ignore_ascii_case(cap) || c.eq_ignore_ascii_case("all"));
+            if has && !allowed.contains(c.name) {
                 push(format!(
                     "has {cap} (forbidden unless allowed for this container)"
                 ));
             }
         }
         if let Some(locked) = &self.pinned {
-            if !pinned(&c.image, locked) {
-                push(unpinned(&c.image));
+            if !pinned(c.image, locked) {
+                push(unpinned(c.image));
             }
         }
         if let Some(allowed) = &self.host_network {
-            if c.net.as_deref() == Some("host") && !allowed.contains(&c.name) {
+            if c.host_network && !allowed.contains(c.name) {
                 push("shares the host network namespace (net: host)".into());
             }
         }
         if let Some(allowed) = &self.readonly {
-            if c.readonly != Some(true) && !allowed.contains(&c.name) {
+            if !c.readonly_rootfs && !allowed.contains(c.name) {
                 push("root filesystem is writable: add .readonly()".into());
             }
         }
@@ -234,7 +302,7 @@ fn unpinned(reference: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Kernel, Volume};
+    use crate::{Container, Kernel, Volume};
 
     fn image() -> Image {
         Image::new(Kernel::new("linuxkit/kernel:6.12.59"))
@@ -285,5 +353,42 @@ mod tests {
             msg.starts_with("the image breaks 1 policy rule(s):\n  services[0] `web`"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn effective_rules_see_what_labels_grant() {
+        // The definition says nothing of web's privileges; its image label grants them.
+        let web = EffectiveContainer {
+            path: "services[0]".into(),
+            name: "web".into(),
+            image: "nginx:1.27".into(),
+            capabilities: vec!["CAP_SYS_ADMIN".into()],
+            host_network: true,
+            readonly_rootfs: false,
+        };
+        let image =
+            Image::new(Kernel::new("k@sha256:0")).service(Container::new("web", "nginx:1.27"));
+        let policy = Policy::new()
+            .forbid_capability(Capability::SysAdmin)
+            .host_network_only(Vec::<String>::new());
+        assert!(policy.check(&image).is_empty());
+        let text: Vec<String> = policy
+            .check_effective(&image, std::slice::from_ref(&web))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "services[0] `web`: has CAP_SYS_ADMIN (forbidden unless allowed for this container)",
+                "services[0] `web`: shares the host network namespace (net: host)",
+            ]
+        );
+        let clean = EffectiveContainer {
+            capabilities: vec![],
+            host_network: false,
+            ..web
+        };
+        assert!(policy.check_effective(&image, &[clean]).is_empty());
     }
 }

@@ -19,7 +19,7 @@ pub struct UnknownName {
 }
 
 macro_rules! capabilities {
-    ($($(#[doc = $doc:literal])* $variant:ident = $num:literal, $name:literal;)*) => {
+    ($($(#[doc = $doc:literal])* $variant:ident = $num:literal;)*) => {
         /// A Linux capability, in kernel numeric order (`CAP_CHOWN` = 0 .. `CAP_CHECKPOINT_RESTORE` = 40).
         ///
         /// LinuxKit writes capabilities as `CAP_` + the upper-case name; that is what
@@ -34,9 +34,10 @@ macro_rules! capabilities {
             /// Every capability, in kernel numeric order (what `capabilities: [all]` expands to).
             pub const ALL: [Capability; 41] = [$(Capability::$variant,)*];
 
-            /// The name LinuxKit uses, e.g. `"CAP_SYS_ADMIN"`.
+            /// The name LinuxKit uses, e.g. `"CAP_SYS_ADMIN"` (from
+            /// [`linuxkit_validate::CAPABILITIES`], the one list of names, in the same order).
             pub const fn as_str(self) -> &'static str {
-                match self { $(Capability::$variant => $name,)* }
+                linuxkit_validate::CAPABILITIES[self as usize]
             }
 
             /// The kernel's capability number.
@@ -54,87 +55,87 @@ macro_rules! capabilities {
 
 capabilities! {
     /// Make arbitrary changes to file UIDs and GIDs (`CAP_CHOWN`).
-    Chown = 0, "CAP_CHOWN";
+    Chown = 0;
     /// Bypass file read, write and execute permission checks (`CAP_DAC_OVERRIDE`).
-    DacOverride = 1, "CAP_DAC_OVERRIDE";
+    DacOverride = 1;
     /// Bypass file read and directory read/execute permission checks (`CAP_DAC_READ_SEARCH`).
-    DacReadSearch = 2, "CAP_DAC_READ_SEARCH";
+    DacReadSearch = 2;
     /// Bypass permission checks on operations that require the file owner's UID (`CAP_FOWNER`).
-    Fowner = 3, "CAP_FOWNER";
+    Fowner = 3;
     /// Keep set-user/group-ID bits when a file is modified (`CAP_FSETID`).
-    Fsetid = 4, "CAP_FSETID";
+    Fsetid = 4;
     /// Send signals to any process (`CAP_KILL`).
-    Kill = 5, "CAP_KILL";
+    Kill = 5;
     /// Make arbitrary manipulations of process GIDs (`CAP_SETGID`).
-    Setgid = 6, "CAP_SETGID";
+    Setgid = 6;
     /// Make arbitrary manipulations of process UIDs (`CAP_SETUID`).
-    Setuid = 7, "CAP_SETUID";
+    Setuid = 7;
     /// Modify the capability sets of the process (`CAP_SETPCAP`).
-    Setpcap = 8, "CAP_SETPCAP";
+    Setpcap = 8;
     /// Set the immutable and append-only inode flags (`CAP_LINUX_IMMUTABLE`).
-    LinuxImmutable = 9, "CAP_LINUX_IMMUTABLE";
+    LinuxImmutable = 9;
     /// Bind a socket to a port below 1024 (`CAP_NET_BIND_SERVICE`).
-    NetBindService = 10, "CAP_NET_BIND_SERVICE";
+    NetBindService = 10;
     /// Unused: socket broadcasting and multicast listening (`CAP_NET_BROADCAST`).
-    NetBroadcast = 11, "CAP_NET_BROADCAST";
+    NetBroadcast = 11;
     /// Network administration: interfaces, routes, firewall, ... (`CAP_NET_ADMIN`).
-    NetAdmin = 12, "CAP_NET_ADMIN";
+    NetAdmin = 12;
     /// Use RAW and PACKET sockets (`CAP_NET_RAW`).
-    NetRaw = 13, "CAP_NET_RAW";
+    NetRaw = 13;
     /// Lock memory (`mlock`, `mlockall`, `SHM_LOCK`) (`CAP_IPC_LOCK`).
-    IpcLock = 14, "CAP_IPC_LOCK";
+    IpcLock = 14;
     /// Bypass permission checks on System V IPC objects (`CAP_IPC_OWNER`).
-    IpcOwner = 15, "CAP_IPC_OWNER";
+    IpcOwner = 15;
     /// Load and unload kernel modules (`CAP_SYS_MODULE`).
-    SysModule = 16, "CAP_SYS_MODULE";
+    SysModule = 16;
     /// Raw I/O: `iopl`, `ioperm`, `/dev/mem` (`CAP_SYS_RAWIO`).
-    SysRawio = 17, "CAP_SYS_RAWIO";
+    SysRawio = 17;
     /// Use `chroot` (`CAP_SYS_CHROOT`).
-    SysChroot = 18, "CAP_SYS_CHROOT";
+    SysChroot = 18;
     /// Trace arbitrary processes with `ptrace` (`CAP_SYS_PTRACE`).
-    SysPtrace = 19, "CAP_SYS_PTRACE";
+    SysPtrace = 19;
     /// Use process accounting (`CAP_SYS_PACCT`).
-    SysPacct = 20, "CAP_SYS_PACCT";
+    SysPacct = 20;
     /// A wide range of administration operations: mount, sethostname, ... (`CAP_SYS_ADMIN`).
-    SysAdmin = 21, "CAP_SYS_ADMIN";
+    SysAdmin = 21;
     /// Reboot and load a new kernel (`CAP_SYS_BOOT`).
-    SysBoot = 22, "CAP_SYS_BOOT";
+    SysBoot = 22;
     /// Raise nice values and set real-time scheduling (`CAP_SYS_NICE`).
-    SysNice = 23, "CAP_SYS_NICE";
+    SysNice = 23;
     /// Override resource limits (`CAP_SYS_RESOURCE`).
-    SysResource = 24, "CAP_SYS_RESOURCE";
+    SysResource = 24;
     /// Set the system clock (`CAP_SYS_TIME`).
-    SysTime = 25, "CAP_SYS_TIME";
+    SysTime = 25;
     /// Configure ttys (`vhangup`, privileged `ioctl`s) (`CAP_SYS_TTY_CONFIG`).
-    SysTtyConfig = 26, "CAP_SYS_TTY_CONFIG";
+    SysTtyConfig = 26;
     /// Create special files with `mknod` (`CAP_MKNOD`).
-    Mknod = 27, "CAP_MKNOD";
+    Mknod = 27;
     /// Establish leases on arbitrary files (`CAP_LEASE`).
-    Lease = 28, "CAP_LEASE";
+    Lease = 28;
     /// Write records to the kernel audit log (`CAP_AUDIT_WRITE`).
-    AuditWrite = 29, "CAP_AUDIT_WRITE";
+    AuditWrite = 29;
     /// Configure kernel auditing (`CAP_AUDIT_CONTROL`).
-    AuditControl = 30, "CAP_AUDIT_CONTROL";
+    AuditControl = 30;
     /// Set file capabilities (`CAP_SETFCAP`).
-    Setfcap = 31, "CAP_SETFCAP";
+    Setfcap = 31;
     /// Override Mandatory Access Control (`CAP_MAC_OVERRIDE`).
-    MacOverride = 32, "CAP_MAC_OVERRIDE";
+    MacOverride = 32;
     /// Configure Mandatory Access Control (`CAP_MAC_ADMIN`).
-    MacAdmin = 33, "CAP_MAC_ADMIN";
+    MacAdmin = 33;
     /// Privileged `syslog` operations (`CAP_SYSLOG`).
-    Syslog = 34, "CAP_SYSLOG";
+    Syslog = 34;
     /// Trigger wake-ups of the system (`CAP_WAKE_ALARM`).
-    WakeAlarm = 35, "CAP_WAKE_ALARM";
+    WakeAlarm = 35;
     /// Block system suspend (`CAP_BLOCK_SUSPEND`).
-    BlockSuspend = 36, "CAP_BLOCK_SUSPEND";
+    BlockSuspend = 36;
     /// Read the audit log through a multicast netlink socket (`CAP_AUDIT_READ`).
-    AuditRead = 37, "CAP_AUDIT_READ";
+    AuditRead = 37;
     /// Privileged performance monitoring (`CAP_PERFMON`).
-    Perfmon = 38, "CAP_PERFMON";
+    Perfmon = 38;
     /// Privileged BPF operations (`CAP_BPF`).
-    Bpf = 39, "CAP_BPF";
+    Bpf = 39;
     /// Checkpoint/restore operations (`CAP_CHECKPOINT_RESTORE`).
-    CheckpointRestore = 40, "CAP_CHECKPOINT_RESTORE";
+    CheckpointRestore = 40;
 }
 
 impl fmt::Display for Capability {
@@ -454,6 +455,12 @@ impl FromStr for RlimitValue {
         if t.eq_ignore_ascii_case("unlimited") {
             return Ok(RlimitValue::Unlimited);
         }
+        // Go's `strconv.ParseUint`, which upstream uses, takes no sign.
+        if t.starts_with('+') {
+            return Err(format!(
+                "cannot parse {t} as uint64: invalid syntax (no sign allowed)"
+            ));
+        }
         t.parse::<u64>()
             .map(RlimitValue::Value)
             .map_err(|e| format!("cannot parse {t} as uint64: {e}"))
@@ -539,6 +546,12 @@ mod tests {
         assert_eq!(Capability::ALL[0].as_str(), "CAP_CHOWN");
         assert_eq!(Capability::ALL[40].as_str(), "CAP_CHECKPOINT_RESTORE");
         assert_eq!(Capability::SysAdmin.as_str(), "CAP_SYS_ADMIN");
+        // Each variant is named after the capability it stands for (`NetAdmin` is
+        // `CAP_NET_ADMIN`): the names come from linuxkit-validate's list, by number.
+        for c in Capability::ALL {
+            let name = c.as_str().trim_start_matches("CAP_").replace('_', "");
+            assert!(name.eq_ignore_ascii_case(c.variant_name()), "{c:?} is {c}");
+        }
     }
 
     #[test]

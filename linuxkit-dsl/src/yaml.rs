@@ -37,11 +37,45 @@ pub struct YamlError {
 #[error("cannot write the image as YAML: {0}")]
 pub struct WriteError(#[from] serde_norway::Error);
 
-/// Parses a LinuxKit YAML file.
+/// Something in a LinuxKit YAML file that upstream builds, but probably not as meant (a file
+/// with several documents, a scalar that upstream's template pass empties).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlWarning {
+    /// The file name given to the parser.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What upstream does with it.
+    pub message: String,
+    /// What to write instead.
+    pub hint: String,
+}
+
+/// A parsed file and what [`parse`] warns about.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// The model.
+    pub image: Image,
+    /// Warnings, in file order.
+    pub warnings: Vec<YamlWarning>,
+}
+
+/// Parses a LinuxKit YAML file (see [`parse`]; its warnings are dropped).
 ///
 /// `file_name` is only used in errors. An empty document is an error (upstream:
 /// `invalid config: EOF`); an empty mapping `{}` is a valid, empty image.
 pub fn from_yaml_str(text: &str, file_name: &str) -> Result<Image, YamlError> {
+    parse(text, file_name).map(|p| p.image)
+}
+
+/// Parses a LinuxKit YAML file with upstream's rules: what its JSON schema refuses is an error
+/// (unknown keys, a number, boolean or null where a string or list is expected, an unquoted
+/// `mode`, a key written twice in one mapping); what upstream builds in a way that is probably
+/// not meant is a warning (a second document, which upstream ignores; a scalar starting with
+/// `@` other than `@pkg:`, which upstream's template pass replaces by an empty string).
+pub fn parse(text: &str, file_name: &str) -> Result<Parsed, YamlError> {
     let err = |line: usize, column: usize, message: String, hint: String| YamlError {
         file: file_name.to_string(),
         line,
@@ -58,6 +92,26 @@ pub fn from_yaml_str(text: &str, file_name: &str) -> Result<Image, YamlError> {
                 .into(),
         ));
     }
+    let mut warnings = Vec::new();
+    let warn = |pos: Position, message: String, hint: String| YamlWarning {
+        file: file_name.to_string(),
+        line: pos.line,
+        column: pos.column,
+        message,
+        hint,
+    };
+    // Upstream decodes the first document and ignores the rest.
+    let text = match second_document(text) {
+        Some((at, pos)) => {
+            warnings.push(warn(
+                pos,
+                "only the first document of the file is used; upstream ignores the others too".into(),
+                "a LinuxKit file holds one image: move the other documents to files of their own (several files are merged by `build a.yml b.yml`)".into(),
+            ));
+            &text[..at]
+        }
+        None => text,
+    };
     let image = serde_norway::from_str::<Image>(text).map_err(|e| {
         let (line, column) = e
             .location()
@@ -85,7 +139,156 @@ pub fn from_yaml_str(text: &str, file_name: &str) -> Result<Image, YamlError> {
             format!("quote the octal mode: mode: \"{value}\""),
         ));
     }
-    Ok(image)
+    if let Some((path, pos)) = locator.duplicates.first() {
+        return Err(err(
+            pos.line,
+            pos.column,
+            format!("{path}: mapping key written twice"),
+            "upstream refuses a key written twice in one mapping (`already defined`): keep one"
+                .into(),
+        ));
+    }
+    for node in &locator.scalars {
+        if node.plain {
+            if let Some(kind) = core_type(&node.value) {
+                if !takes_non_string(&node.path, kind) {
+                    let (message, hint) = if kind == "null" {
+                        (
+                            format!("{}: invalid type: null, expected a value", node.path),
+                            "upstream's schema refuses an empty or null value: write the value, or remove the key".to_string(),
+                        )
+                    } else {
+                        (
+                            format!(
+                                "{}: invalid type: {kind} {}, expected a string",
+                                node.path, node.value
+                            ),
+                            format!(
+                                "upstream's schema refuses a {kind} here: quote it, \"{}\"",
+                                node.value
+                            ),
+                        )
+                    };
+                    return Err(err(node.pos.line, node.pos.column, message, hint));
+                }
+            }
+        }
+        if node.value.starts_with('@') && !node.value.starts_with("@pkg:") {
+            warnings.push(warn(
+                node.pos,
+                format!("{}: upstream's template pass replaces a value starting with '@' by an empty string: {}", node.path, node.value),
+                "cargo-linuxkit keeps the text; if an empty value is meant, write \"\"".into(),
+            ));
+        }
+    }
+    warnings.sort_by_key(|w| (w.line, w.column));
+    Ok(Parsed { image, warnings })
+}
+
+/// Where the second document of `text` starts (byte offset and position), if there is one.
+fn second_document(text: &str) -> Option<(usize, Position)> {
+    let mut parser = Parser::new_from_str(text);
+    let mut documents = 0;
+    loop {
+        match parser.next_token() {
+            Ok((Event::DocumentStart, mark)) => {
+                documents += 1;
+                if documents == 2 {
+                    let at = text
+                        .char_indices()
+                        .nth(mark.index())
+                        .map_or(text.len(), |(i, _)| i);
+                    let pos = Position {
+                        line: mark.line(),
+                        column: mark.col() + 1,
+                    };
+                    return Some((at, pos));
+                }
+            }
+            Ok((Event::StreamEnd, _)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// The type YAML's core schema (yaml.v3, upstream's parser) gives a plain scalar, when it is not
+/// a string: `null` (empty, `~`, `null`), `bool` (`true`, `False`, ...), `integer` (`10`,
+/// `0x1f`, `0o17`, `-3`, `1_000`) or `float` (`1.5`, `1e3`, `.inf`, `.nan`).
+fn core_type(value: &str) -> Option<&'static str> {
+    match value {
+        "" | "~" | "null" | "Null" | "NULL" => return Some("null"),
+        "true" | "True" | "TRUE" | "false" | "False" | "FALSE" => return Some("bool"),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
+        | ".nan" | ".NaN" | ".NAN" => return Some("float"),
+        _ => {}
+    }
+    let unsigned = value.strip_prefix(['-', '+']).unwrap_or(value);
+    let digits = |s: &str, radix: u32| {
+        !s.is_empty() && s.chars().all(|c| c == '_' || c.is_digit(radix)) && !s.starts_with('_')
+    };
+    let int = if let Some(h) = unsigned.strip_prefix("0x") {
+        digits(h, 16)
+    } else if let Some(o) = unsigned.strip_prefix("0o") {
+        digits(o, 8)
+    } else if let Some(b) = unsigned.strip_prefix("0b") {
+        digits(b, 2)
+    } else {
+        digits(unsigned, 10)
+    };
+    if int {
+        return Some("integer");
+    }
+    // [0-9]*(\.[0-9]*)?([eE][-+]?[0-9]+)? with at least one digit before the exponent.
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(i) => (&unsigned[..i], Some(&unsigned[i + 1..])),
+        None => (unsigned, None),
+    };
+    let mantissa_ok = mantissa.chars().filter(|c| *c == '.').count() <= 1
+        && mantissa.chars().any(|c| c.is_ascii_digit())
+        && mantissa
+            .chars()
+            .all(|c| c == '.' || c == '_' || c.is_ascii_digit());
+    let exponent_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['-', '+']).unwrap_or(e), 10));
+    (mantissa_ok && exponent_ok && (mantissa.contains('.') || exponent.is_some()))
+        .then_some("float")
+}
+
+/// Whether the schema lets the value at `path` be a `kind` scalar (not a string): booleans,
+/// numbers and ids, and everything under `resources`. `sysctl` and `annotations` values are
+/// strings whatever their key says.
+fn takes_non_string(path: &str, kind: &str) -> bool {
+    const NUMBERS: [&str; 7] = [
+        "oomScoreAdj",
+        "hostID",
+        "containerID",
+        "size",
+        "major",
+        "minor",
+        "additionalGids",
+    ];
+    const IDS: [&str; 2] = ["uid", "gid"];
+    const BOOLS: [&str; 5] = [
+        "readonly",
+        "noNewPrivileges",
+        "directory",
+        "optional",
+        "createInRoot",
+    ];
+    if path.contains(".sysctl.") || path.contains(".annotations.") {
+        return false;
+    }
+    if path.contains(".resources.") {
+        return kind != "null";
+    }
+    // The key of the value, or of the list it is an item of.
+    let key = path.trim_end_matches(|c: char| c == ']' || c.is_ascii_digit());
+    let key = key.strip_suffix('[').unwrap_or(key);
+    let key = key.rsplit('.').next().unwrap_or(key);
+    match kind {
+        "integer" => NUMBERS.contains(&key) || IDS.contains(&key),
+        "bool" => BOOLS.contains(&key),
+        _ => false,
+    }
 }
 
 fn is_empty_document(text: &str) -> bool {
@@ -335,6 +538,20 @@ pub struct Locator {
     positions: HashMap<String, Position>,
     /// Mapping values written as plain (unquoted) scalars: path -> (position, text).
     plain: HashMap<String, (Position, String)>,
+    /// Every scalar that is a mapping value or a list item, in file order.
+    scalars: Vec<ScalarNode>,
+    /// Keys written a second time in the same mapping: (path, position of the repeat).
+    duplicates: Vec<(String, Position)>,
+}
+
+/// A scalar value or list item of a YAML text.
+#[derive(Debug, Clone)]
+struct ScalarNode {
+    path: String,
+    pos: Position,
+    value: String,
+    /// Written without quotes (so YAML's core schema may read it as a number, bool or null).
+    plain: bool,
 }
 
 enum Frame {
@@ -343,6 +560,8 @@ enum Frame {
         key: Option<String>,
         /// A list item that is a block mapping: its position is its first key's.
         pending: Option<(String, Position)>,
+        /// Keys seen so far.
+        seen: std::collections::HashSet<String>,
     },
     Seq {
         path: String,
@@ -373,6 +592,9 @@ impl Locator {
     pub fn new(text: &str, file_name: &str) -> Result<Locator, YamlError> {
         let mut positions = HashMap::new();
         let mut plain = HashMap::new();
+        let mut scalars = Vec::new();
+        let mut duplicates = Vec::new();
+        let mut documents = 0;
         let mut stack: Vec<Frame> = Vec::new();
         let mut parser = Parser::new_from_str(text);
         loop {
@@ -411,12 +633,17 @@ impl Locator {
                 let mut item = false;
                 let path = match stack.last_mut() {
                     None => Some(String::new()),
-                    Some(Frame::Map { path, key, .. }) => match key.take() {
+                    Some(Frame::Map {
+                        path, key, seen, ..
+                    }) => match key.take() {
                         None => {
                             let name = match &event {
                                 Event::Scalar(s, ..) => s.clone(),
                                 _ => "?".to_string(),
                             };
+                            if !seen.insert(name.clone()) {
+                                duplicates.push((join(path, &name), pos));
+                            }
                             positions.insert(join(path, &name), pos);
                             *key = Some(name);
                             if matches!(event, Event::MappingStart(..) | Event::SequenceStart(..)) {
@@ -438,6 +665,14 @@ impl Locator {
                         Some(p)
                     }
                 };
+                if let (Some(p), Event::Scalar(value, style, ..)) = (&path, &event) {
+                    scalars.push(ScalarNode {
+                        path: p.clone(),
+                        pos,
+                        value: value.clone(),
+                        plain: *style == TScalarStyle::Plain,
+                    });
+                }
                 if let Some(p) = path {
                     let pending = match event {
                         Event::MappingStart(..) | Event::SequenceStart(..) if item => {
@@ -455,6 +690,7 @@ impl Locator {
                             path: p,
                             key: None,
                             pending,
+                            seen: Default::default(),
                         }),
                         Event::SequenceStart(..) => stack.push(Frame::Seq {
                             path: p,
@@ -474,11 +710,19 @@ impl Locator {
                         }
                     }
                     Event::StreamEnd => break,
+                    // Only the first document counts (see `parse`).
+                    Event::DocumentStart if documents > 0 => break,
+                    Event::DocumentStart => documents += 1,
                     _ => {}
                 }
             }
         }
-        Ok(Locator { positions, plain })
+        Ok(Locator {
+            positions,
+            plain,
+            scalars,
+            duplicates,
+        })
     }
 
     /// Mapping values written as unquoted scalars, with their text (used to reject an

@@ -211,7 +211,7 @@ fn catalogue_calls_equal_what_upstream_writes() {
 
 /// `import` of every upstream example uses the catalogue wherever a package's settings match
 /// it; the code still rebuilds the same model (compiled and run by the workspace's
-/// `codegen_round_trips_every_upstream_example`).
+/// `import_into_a_crate_outside_the_workspace_means_the_same` in tests/yaml_corpus.rs).
 #[test]
 fn import_uses_the_catalogue() {
     let images = upstream();

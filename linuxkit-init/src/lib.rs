@@ -8,6 +8,10 @@
 /// The directory holding this package's `Cargo.toml` and `src/`, as cargo compiled it.
 pub const SOURCE_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
+/// Every source directory the binary is built from: this package's, and that of
+/// `linuxkit-bundle` (the runtime.json types). An embedder hashes them all for the init's tag.
+pub const SOURCE_DIRS: [&str; 2] = [SOURCE_DIR, linuxkit_bundle::SOURCE_DIR];
+
 /// The package name (also the binary's).
 pub const PACKAGE: &str = env!("CARGO_PKG_NAME");
 

@@ -88,17 +88,22 @@ fn boot(t0: Instant) -> Action {
         });
         info!("modules loaded at {} ms", t0.elapsed().as_millis());
     }
-    runtime::volumes(Path::new(runtime::VOLUMES_ROOT));
+    runtime::volumes(&Path::new("/").join(linuxkit_bundle::VOLUMES));
     let mut sup = supervisor::Supervisor::new(sigpipe);
     info!(
         "init done in {} ms; running onboot containers",
         t0.elapsed().as_millis()
     );
-    sup.run_sequence(Path::new("/containers/onboot"), "onboot", true, None);
+    sup.run_sequence(
+        &Path::new("/").join(linuxkit_bundle::ONBOOT),
+        "onboot",
+        true,
+        None,
+    );
     if let Some(a) = sup.requested() {
         return shutdown(&mut sup, a);
     }
-    sup.start_services(Path::new("/containers/services"));
+    sup.start_services(&Path::new("/").join(linuxkit_bundle::SERVICES));
     let action = sup.supervise();
     shutdown(&mut sup, action)
 }
@@ -108,7 +113,7 @@ fn shutdown(sup: &mut supervisor::Supervisor, action: Action) -> Action {
     sup.stop_services(supervisor::STOP_GRACE);
     let timeout = supervisor::onshutdown_timeout(&early::cmdline());
     sup.run_sequence(
-        Path::new("/containers/onshutdown"),
+        &Path::new("/").join(linuxkit_bundle::ONSHUTDOWN),
         "onshutdown",
         false,
         Some(timeout),

@@ -6,84 +6,16 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
-use serde::Deserialize;
 
 use crate::error::{InitError, IoContext, Result, SysContext};
 use crate::mountopts;
 use crate::netlink::Rtnl;
 use crate::{error, info};
 
-/// Where `linuxkit build` puts volumes (`<name>/{lower,tmp,merged}`).
-pub const VOLUMES_ROOT: &str = "/containers/volumes";
-
-/// `runtime.json` as `linuxkit build` writes it (LinuxKit's `Runtime`). Read leniently —
-/// unknown fields are ignored — because PID 1 must boot images built by any LinuxKit version.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Runtime {
-    /// cgroups to create (relative to `/sys/fs/cgroup`).
-    pub cgroups: Option<Vec<String>>,
-    /// Mounts made before the container is created (the rootfs first).
-    pub mounts: Option<Vec<Mount>>,
-    /// Directories to create.
-    pub mkdir: Option<Vec<String>>,
-    /// Interfaces to create or move into the container.
-    pub interfaces: Option<Vec<Interface>>,
-    /// Namespaces to bind-mount after creation.
-    #[serde(rename = "bindNS")]
-    pub bind_ns: Option<BindNs>,
-    /// containerd namespace (unused: there is no containerd).
-    pub namespace: Option<String>,
-}
-
-/// An OCI mount of `runtime.json`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Mount {
-    /// Mount point.
-    pub destination: String,
-    /// Filesystem type (empty for binds and remounts).
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Source.
-    pub source: String,
-    /// Options.
-    pub options: Option<Vec<String>>,
-}
-
-/// A `runtime.json` interface entry.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct Interface {
-    /// Interface name.
-    pub name: String,
-    /// Type to create (`veth`, ...).
-    pub add: String,
-    /// veth peer.
-    pub peer: String,
-    /// Create in the root namespace, then move.
-    pub create_in_root: bool,
-}
-
-/// Paths to bind the container's namespaces to.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct BindNs {
-    /// cgroup namespace.
-    pub cgroup: Option<String>,
-    /// IPC namespace.
-    pub ipc: Option<String>,
-    /// mount namespace.
-    pub mnt: Option<String>,
-    /// network namespace.
-    pub net: Option<String>,
-    /// PID namespace.
-    pub pid: Option<String>,
-    /// user namespace.
-    pub user: Option<String>,
-    /// UTS namespace.
-    pub uts: Option<String>,
-}
+/// `runtime.json` as `linuxkit build` writes it (LinuxKit's `Runtime`), read leniently —
+/// unknown fields ignored, `null` as empty — because PID 1 must boot images built by any
+/// LinuxKit version. The type is the one the build serialises (`linuxkit-bundle`).
+pub use linuxkit_bundle::{Interface, Mount, Runtime};
 
 /// Reads `<bundle>/runtime.json` (a missing file means an empty runtime).
 pub fn load(bundle: &Path) -> Result<Runtime> {
@@ -101,28 +33,40 @@ pub fn load(bundle: &Path) -> Result<Runtime> {
     }
 }
 
-/// Mounts, then `mkdir`, then cgroups (LinuxKit's `prepareFilesystem`).
-pub fn prepare_filesystem(rt: &Runtime) -> Result<()> {
-    for m in rt.mounts.iter().flatten() {
-        do_mount(m)?;
+/// Where a `runtime.json` path lands: an absolute path as it is, a relative one under the
+/// container's root `<bundle>/rootfs` (as LinuxKit's `prepareFilesystem` does).
+pub fn resolve_path(bundle: &Path, path: &str) -> PathBuf {
+    if Path::new(path).is_absolute() {
+        PathBuf::from(path)
+    } else {
+        bundle.join(linuxkit_bundle::ROOTFS).join(path)
     }
-    for dir in rt.mkdir.iter().flatten() {
-        fs::create_dir_all(dir).io("mkdir", dir)?;
+}
+
+/// Mounts, then `mkdir`, then cgroups (LinuxKit's `prepareFilesystem`). Relative mount
+/// destinations and directories are relative to the container's root (see [`resolve_path`]).
+pub fn prepare_filesystem(bundle: &Path, rt: &Runtime) -> Result<()> {
+    for m in &rt.mounts {
+        do_mount(m, &resolve_path(bundle, &m.destination))?;
     }
-    for cg in rt.cgroups.iter().flatten() {
+    for dir in &rt.mkdir {
+        let dir = resolve_path(bundle, dir);
+        fs::create_dir_all(&dir).io("mkdir", &dir)?;
+    }
+    for cg in &rt.cgroups {
         let path = Path::new("/sys/fs/cgroup").join(cg.trim_start_matches('/'));
         fs::create_dir_all(&path).io("create cgroup", &path)?;
     }
     Ok(())
 }
 
-/// One `runtime.json` mount: creates the destination and any `upperdir=`/`workdir=` paths,
-/// mounts, then applies propagation flags.
-pub fn do_mount(m: &Mount) -> Result<()> {
-    let options = m.options.clone().unwrap_or_default();
-    let opts = mountopts::parse(&options);
-    fs::create_dir_all(&m.destination).io("create mount point", &m.destination)?;
-    for o in &options {
+/// One `runtime.json` mount on `target` (its destination, resolved): creates the mount point
+/// and any `upperdir=`/`workdir=` paths, mounts, then applies propagation flags.
+pub fn do_mount(m: &Mount, target: &Path) -> Result<()> {
+    let options = &m.options;
+    let opts = mountopts::parse(options);
+    fs::create_dir_all(target).io("create mount point", target)?;
+    for o in options {
         if let Some(dir) = o
             .strip_prefix("upperdir=")
             .or_else(|| o.strip_prefix("workdir="))
@@ -138,22 +82,25 @@ pub fn do_mount(m: &Mount) -> Result<()> {
     let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
     // A pure propagation change (no flags, no type, no source) needs only the second call.
     if !(opts.flags.is_empty() && src.is_none() && fstype.is_none()) {
-        mount(src, m.destination.as_str(), fstype, opts.flags, data).sys(|| {
+        mount(src, target, fstype, opts.flags, data).sys(|| {
             format!(
                 "mount {} ({}) on {} with {:?}",
-                m.source, m.kind, m.destination, options
+                m.source,
+                m.kind,
+                target.display(),
+                options
             )
         })?;
     }
     if !opts.propagation.is_empty() {
         mount(
             None::<&str>,
-            m.destination.as_str(),
+            target,
             None::<&str>,
             opts.propagation,
             None::<&str>,
         )
-        .sys(|| format!("set propagation of {}", m.destination))?;
+        .sys(|| format!("set propagation of {}", target.display()))?;
     }
     Ok(())
 }
@@ -162,31 +109,17 @@ pub fn do_mount(m: &Mount) -> Result<()> {
 /// container's network namespace, then bind-mounts `/proc/<pid>/ns/<type>` onto each
 /// non-empty `bindNS` path.
 pub fn prepare_process(rt: &Runtime, pid: i32) -> Result<()> {
-    if let Some(ifaces) = rt.interfaces.as_ref().filter(|v| !v.is_empty()) {
+    if !rt.interfaces.is_empty() {
         let mut rtnl = Rtnl::open().map_err(|source| InitError::Netlink {
             what: "open a route netlink socket".into(),
             source,
         })?;
-        for iface in ifaces {
+        for iface in &rt.interfaces {
             interface(&mut rtnl, iface, pid)?;
         }
     }
-    if let Some(b) = &rt.bind_ns {
-        let pairs = [
-            ("cgroup", &b.cgroup),
-            ("ipc", &b.ipc),
-            ("mnt", &b.mnt),
-            ("net", &b.net),
-            ("pid", &b.pid),
-            ("user", &b.user),
-            ("uts", &b.uts),
-        ];
-        for (ns, path) in pairs {
-            let Some(path) = path.as_deref().filter(|p| !p.is_empty()) else {
-                continue;
-            };
-            bind_ns(pid, ns, Path::new(path))?;
-        }
+    for (ns, path) in rt.bind_ns.paths() {
+        bind_ns(pid, ns, Path::new(path))?;
     }
     Ok(())
 }
@@ -327,7 +260,8 @@ pub fn volumes(root: &Path) {
 
 /// Fixes up `<bundle>/config.json` before the container is created, rewriting the file when
 /// anything changed: bind mounts whose source is a bare volume name point at that volume's
-/// `merged` directory under `volumes_root`, and a process environment without `PATH` gets
+/// `merged` directory under `volumes_root`, a relative mount destination becomes absolute
+/// (see [`absolute_destinations`]), and a process environment without `PATH` gets
 /// containerd's default one (see [`default_path`]).
 ///
 /// `linuxkit build` substitutes volume names only in the YAML's `binds`; binds that come from
@@ -338,7 +272,7 @@ pub fn resolve_volume_binds(bundle: &Path, volumes_root: &Path) -> Result<()> {
     let path = bundle.join("config.json");
     let bytes = fs::read(&path).io("read", &path)?;
     // Nothing to do (the common case) is decided without parsing the spec.
-    if !volumes_root.is_dir() && contains(&bytes, b"\"PATH=") {
+    if !volumes_root.is_dir() && contains(&bytes, b"\"PATH=") && !has_relative_destination(&bytes) {
         return Ok(());
     }
     let mut spec: serde_json::Value =
@@ -350,8 +284,9 @@ pub fn resolve_volume_binds(bundle: &Path, volumes_root: &Path) -> Result<()> {
         let dir = volumes_root.join(name);
         dir.is_dir().then(|| dir.join("merged"))
     });
+    let relative = absolute_destinations(&mut spec);
     let env = default_path(&mut spec);
-    if binds || env {
+    if binds || relative || env {
         let out = serde_json::to_vec(&spec).map_err(|source| InitError::Json {
             path: path.clone(),
             source,
@@ -363,6 +298,47 @@ pub fn resolve_volume_binds(bundle: &Path, volumes_root: &Path) -> Result<()> {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Whether the JSON text has a `"destination"` value that does not start with `/` (a cheap
+/// test that spares parsing the spec in the common case).
+fn has_relative_destination(json: &[u8]) -> bool {
+    const KEY: &[u8] = b"\"destination\"";
+    let mut rest = json;
+    while let Some(at) = rest.windows(KEY.len()).position(|w| w == KEY) {
+        rest = &rest[at + KEY.len()..];
+        let value = rest
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b':' | b'"'))
+            .map(|i| rest[i]);
+        if value != Some(b'/') {
+            return true;
+        }
+    }
+    false
+}
+
+/// Makes every relative mount destination of the spec absolute by putting `/` in front, as
+/// runc does (with its deprecation warning: a relative destination is relative to the
+/// container's root). LinuxKit YAML may say `destination: writeable-host-etc`; libcontainer
+/// wants absolute paths. Returns whether the spec changed.
+fn absolute_destinations(spec: &mut serde_json::Value) -> bool {
+    let Some(mounts) = spec.get_mut("mounts").and_then(|m| m.as_array_mut()) else {
+        return false;
+    };
+    let mut changed = false;
+    for m in mounts {
+        let Some(dest) = m.get("destination").and_then(|d| d.as_str()) else {
+            continue;
+        };
+        if dest.starts_with('/') {
+            continue;
+        }
+        info!("mount destination {dest} is not absolute: mounting it at /{dest}, as runc does");
+        m["destination"] = serde_json::Value::String(format!("/{dest}"));
+        changed = true;
+    }
+    changed
 }
 
 /// containerd's default `PATH` for Linux containers (`oci.WithDefaultPathEnv`).
@@ -437,6 +413,32 @@ pub fn cleanup(bundle: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_runtime_paths_are_under_the_container_root() {
+        let bundle = Path::new("/containers/services/getty");
+        assert_eq!(
+            resolve_path(bundle, "writeable-host-etc"),
+            Path::new("/containers/services/getty/rootfs/writeable-host-etc")
+        );
+        assert_eq!(resolve_path(bundle, "/run/x"), Path::new("/run/x"));
+    }
+
+    #[test]
+    fn relative_mount_destinations_become_absolute() {
+        let mut spec = serde_json::json!({"mounts": [
+            {"destination": "writeable-host-etc", "type": "bind", "source": "/etc"},
+            {"destination": "/proc", "type": "proc", "source": "proc"}
+        ]});
+        let text = serde_json::to_vec(&spec).unwrap();
+        assert!(has_relative_destination(&text));
+        assert!(absolute_destinations(&mut spec));
+        assert_eq!(spec["mounts"][0]["destination"], "/writeable-host-etc");
+        assert_eq!(spec["mounts"][1]["destination"], "/proc");
+        let text = serde_json::to_vec_pretty(&spec).unwrap();
+        assert!(!has_relative_destination(&text));
+        assert!(!absolute_destinations(&mut spec));
+    }
 
     #[test]
     fn bare_volume_names_in_binds_become_merged_dirs() {

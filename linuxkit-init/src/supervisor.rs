@@ -298,8 +298,8 @@ impl Supervisor {
     ) -> Result<(Container, i32)> {
         let t0 = Instant::now();
         let rt = runtime::load(bundle)?;
-        runtime::prepare_filesystem(&rt)?;
-        runtime::resolve_volume_binds(bundle, Path::new(runtime::VOLUMES_ROOT))?;
+        runtime::prepare_filesystem(bundle, &rt)?;
+        runtime::resolve_volume_binds(bundle, &Path::new("/").join(linuxkit_bundle::VOLUMES))?;
         let t_prep = t0.elapsed().as_millis();
         let out = self.add_stream(id, prefix, log)?;
         let err = self.add_stream(id, prefix, log)?;

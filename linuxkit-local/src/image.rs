@@ -61,8 +61,11 @@ struct ManifestOut<'a> {
 pub struct WrittenImage {
     /// The reference the layout knows the image by.
     pub reference: String,
-    /// The manifest descriptor (the layout root, with platform).
+    /// The manifest descriptor (with platform).
     pub manifest: Descriptor,
+    /// The layout root named `reference`: the manifest, or the index holding the manifest and
+    /// its attestation ([`write_image_attested`]).
+    pub root: Descriptor,
     /// The layer's (compressed) digest.
     pub layer_digest: String,
     /// The uncompressed layer digest (`diff_id`).
@@ -77,6 +80,36 @@ pub fn write_image(
     platform: &Platform,
     config: &ImageConfig,
     layer: &Layer,
+) -> Result<WrittenImage, LocalError> {
+    write(dir, reference, platform, config, layer, None)
+}
+
+/// An in-toto statement about an image manifest, made once the manifest is written, and its
+/// predicate type.
+pub type Attest<'a> = &'a dyn Fn(&Descriptor) -> (Vec<u8>, String);
+
+/// As [`write_image`], with an attestation (such as an SBOM) next to the image: `attest`
+/// makes the in-toto statement about the manifest, and the root named `reference` is an
+/// index of the manifest and the attestation manifest, as BuildKit stores them. Same inputs,
+/// same digests.
+pub fn write_image_attested(
+    dir: &Path,
+    reference: &str,
+    platform: &Platform,
+    config: &ImageConfig,
+    layer: &Layer,
+    attest: Attest<'_>,
+) -> Result<WrittenImage, LocalError> {
+    write(dir, reference, platform, config, layer, Some(attest))
+}
+
+fn write(
+    dir: &Path,
+    reference: &str,
+    platform: &Platform,
+    config: &ImageConfig,
+    layer: &Layer,
+    attest: Option<Attest<'_>>,
 ) -> Result<WrittenImage, LocalError> {
     let layout = LayoutWriter::create_or_open(dir)?;
     let blob = layout.blob_writer()?;
@@ -105,10 +138,23 @@ pub fn write_image(
     let m_bytes = serde_json::to_vec(&manifest).map_err(|e| io(dir)(e.into()))?;
     let mut m_desc = layout.put_blob(&m_bytes, media::OCI_MANIFEST)?;
     m_desc.platform = Some(platform.clone());
-    let root = layout.add_root(&m_desc, reference)?;
+    let root = match attest {
+        Some(attest) => {
+            let (statement, predicate_type) = attest(&m_desc);
+            linuxkit_oci::attestation::write_attested_index(
+                &layout,
+                &m_desc,
+                &statement,
+                &predicate_type,
+            )?
+        }
+        None => m_desc.clone(),
+    };
+    let root = layout.add_root(&root, reference)?;
     Ok(WrittenImage {
         reference: reference.to_string(),
-        manifest: root,
+        manifest: m_desc,
+        root,
         layer_digest: layer_desc.digest,
         diff_id,
     })

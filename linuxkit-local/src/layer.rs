@@ -12,8 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{io, LocalError};
 
-/// The mtime of every entry: LinuxKit's `defaultModTime` (2017-04-18 16:30 UTC).
-pub const DEFAULT_MTIME: u64 = 1_492_533_000;
+pub use linuxkit_validate::DEFAULT_MTIME;
 
 /// gzip level of layers (fixed: part of the reproducible output).
 pub const GZIP_LEVEL: u32 = 6;

@@ -5,9 +5,11 @@
 //! - [`layout`]: reading OCI image layout directories (a user's layout or LinuxKit's cache).
 //! - [`digest`]: content digests.
 //! - [`write`]: writing OCI image layouts (verified blobs, atomic `index.json` under a lock).
+//! - [`attestation`]: in-toto attestation manifests next to images (SBOMs), read and written.
 
 #![forbid(unsafe_code)]
 
+pub mod attestation;
 pub mod digest;
 pub mod layout;
 pub mod store;

@@ -222,17 +222,21 @@ pub(crate) fn write_fat<D: Read + Write + Seek>(
     fs.unmount()
 }
 
-/// Writes a protective MBR and a GPT with one partition (`first_lba..=last_lba`) to `file`,
-/// which is already `disk_len` bytes long.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn write_gpt(
+/// One GPT partition: type, name, LBA range (inclusive), attribute flags.
+pub(crate) struct GptPart<'a> {
+    pub part_type: gpt::partition_types::Type,
+    pub name: &'a str,
+    pub first_lba: u64,
+    pub last_lba: u64,
+    pub flags: u64,
+}
+
+/// Writes a protective MBR and a GPT with `parts` (numbered from 1, GUIDs derived from `seed`)
+/// to `file`, which is already `disk_len` bytes long.
+pub(crate) fn write_gpt_parts(
     file: &mut File,
     disk_len: u64,
-    part_type: gpt::partition_types::Type,
-    name: &str,
-    first_lba: u64,
-    last_lba: u64,
-    flags: u64,
+    parts: &[GptPart<'_>],
     seed: &[&[u8]],
 ) -> io::Result<()> {
     let sectors = disk_len / 512;
@@ -245,24 +249,28 @@ pub(crate) fn write_gpt(
         .logical_block_size(gpt::disk::LogicalBlockSize::Lb512)
         .create_from_device(&mut *file, Some(uuid_from(&disk_seed)))
         .map_err(io::Error::other)?;
-    let mut parts = BTreeMap::new();
+    let mut table = BTreeMap::new();
     for i in 1..=128u32 {
-        parts.insert(i, gpt::partition::Partition::zero());
+        table.insert(i, gpt::partition::Partition::zero());
     }
-    let mut part_seed = seed.to_vec();
-    part_seed.push(b"partition 1");
-    parts.insert(
-        1,
-        gpt::partition::Partition {
-            part_type_guid: part_type,
-            part_guid: uuid_from(&part_seed),
-            first_lba,
-            last_lba,
-            flags,
-            name: name.to_string(),
-        },
-    );
-    disk.update_partitions(parts).map_err(io::Error::other)?;
+    for (i, p) in parts.iter().enumerate() {
+        let number = i as u32 + 1;
+        let label = format!("partition {number}");
+        let mut part_seed = seed.to_vec();
+        part_seed.push(label.as_bytes());
+        table.insert(
+            number,
+            gpt::partition::Partition {
+                part_type_guid: p.part_type.clone(),
+                part_guid: uuid_from(&part_seed),
+                first_lba: p.first_lba,
+                last_lba: p.last_lba,
+                flags: p.flags,
+                name: p.name.to_string(),
+            },
+        );
+    }
+    disk.update_partitions(table).map_err(io::Error::other)?;
     disk.write().map_err(io::Error::other)?;
     Ok(())
 }

@@ -9,7 +9,9 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use crate::disk::{self, FatFile, Window, MIB};
 use crate::initrd::BootFiles;
+use crate::secureboot::SigningKey;
 use crate::uki::{self, Section, Stub};
+use crate::{Format, OutputError};
 
 /// Kernel, initrd (ucode + gzip'd cpio in a file) and command line.
 pub(crate) struct Payload<'a> {
@@ -69,20 +71,78 @@ pub(crate) fn write_uki(stub: Stub, p: &mut Payload<'_>, out: &mut dyn Write) ->
     )
 }
 
+/// The UKI an ESP holds: streamed from the stub and payload while it is written, or built in
+/// memory and signed (the Authenticode digest needs the whole image).
+pub(crate) enum Uki<'a> {
+    /// Written section by section from the stub and the payload.
+    Stream {
+        /// The stub, taken when written.
+        stub: Option<Stub>,
+        /// Kernel, initrd and command line.
+        payload: Payload<'a>,
+    },
+    /// A finished (signed) image.
+    Bytes(Vec<u8>),
+}
+
+impl<'a> Uki<'a> {
+    /// The UKI of `stub` and `payload`, signed with `key` when there is one.
+    pub(crate) fn new(
+        stub: Stub,
+        mut payload: Payload<'a>,
+        key: Option<&SigningKey>,
+        format: Format,
+    ) -> Result<Uki<'a>, OutputError> {
+        let Some(key) = key else {
+            return Ok(Uki::Stream {
+                stub: Some(stub),
+                payload,
+            });
+        };
+        let werr = |e: io::Error| OutputError::Image {
+            format: format.name().into(),
+            message: format!("building the UKI: {e}"),
+        };
+        let len = uki_len(&stub, &mut payload).map_err(werr)?;
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 8192);
+        write_uki(stub, &mut payload, &mut bytes).map_err(werr)?;
+        key.sign_pe(&mut bytes, &format!("the UKI of {format}"))?;
+        Ok(Uki::Bytes(bytes))
+    }
+
+    /// Its length in bytes.
+    pub(crate) fn len(&mut self) -> io::Result<u64> {
+        match self {
+            Uki::Stream {
+                stub: Some(stub),
+                payload,
+            } => uki_len(stub, payload),
+            Uki::Stream { stub: None, .. } => Err(io::Error::other("UKI written twice")),
+            Uki::Bytes(b) => Ok(b.len() as u64),
+        }
+    }
+
+    /// Writes it (once).
+    pub(crate) fn write(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        match self {
+            Uki::Stream { stub, payload } => {
+                let s = stub
+                    .take()
+                    .ok_or_else(|| io::Error::other("UKI written twice"))?;
+                write_uki(s, payload, out)
+            }
+            Uki::Bytes(b) => out.write_all(b),
+        }
+    }
+}
+
 /// A FAT image (as bytes in `dev`) holding the UKI at the removable-media default path.
 pub(crate) fn write_esp<D: Read + Write + Seek>(
     dev: D,
-    stub: Stub,
-    p: &mut Payload<'_>,
+    uki: &mut Uki<'_>,
     seed: &[&[u8]],
 ) -> io::Result<()> {
-    let mut stub = Some(stub);
-    let mut write = |out: &mut dyn Write| -> io::Result<()> {
-        let s = stub
-            .take()
-            .ok_or_else(|| io::Error::other("UKI written twice"))?;
-        write_uki(s, p, out)
-    };
+    let mut write = |out: &mut dyn Write| -> io::Result<()> { uki.write(out) };
     disk::write_fat(
         dev,
         disk::fnv64(seed) as u32,
@@ -94,30 +154,57 @@ pub(crate) fn write_esp<D: Read + Write + Seek>(
     )
 }
 
-/// `raw-efi`: a GPT disk with one EFI System Partition at 1 MiB. Returns the disk size.
+/// A root file system image for a partition of its own after the ESP.
+pub(crate) struct RootPartition<'a> {
+    /// The GPT partition name (the root loader finds the partition by it).
+    pub name: String,
+    /// The image (squashfs plus its dm-verity hash tree), read from the start.
+    pub image: &'a mut File,
+}
+
+/// `raw-efi`: a GPT disk with one EFI System Partition at 1 MiB and, when given, a Linux root
+/// partition after it. Returns the disk size.
 pub(crate) fn write_raw_efi(
     out: &mut File,
-    stub: Stub,
-    p: &mut Payload<'_>,
+    uki: &mut Uki<'_>,
+    root: Option<RootPartition<'_>>,
     seed: &[&[u8]],
 ) -> io::Result<u64> {
-    let esp_len = disk::fat_size(uki_len(&stub, p)?);
-    let disk_len = MIB + esp_len + MIB;
+    let esp_len = disk::fat_size(uki.len()?);
+    let mut root = root;
+    let root_len = match &mut root {
+        Some(r) => r.image.seek(SeekFrom::End(0))?.div_ceil(MIB) * MIB,
+        None => 0,
+    };
+    let disk_len = MIB + esp_len + root_len + MIB;
     out.set_len(disk_len)?;
-    write_esp(Window::new(out, MIB, esp_len), stub, p, seed)?;
+    write_esp(Window::new(out, MIB, esp_len), uki, seed)?;
     let first = MIB / 512;
     let last = first + esp_len / 512 - 1;
     // Attribute bit 2: legacy BIOS bootable, as upstream's sgdisk call sets it.
-    disk::write_gpt(
-        out,
-        disk_len,
-        gpt::partition_types::EFI,
-        "EFI System",
-        first,
-        last,
-        1 << 2,
-        seed,
-    )?;
+    let mut parts = vec![disk::GptPart {
+        part_type: gpt::partition_types::EFI,
+        name: "EFI System",
+        first_lba: first,
+        last_lba: last,
+        flags: 1 << 2,
+    }];
+    if let Some(r) = &mut root {
+        r.image.seek(SeekFrom::Start(0))?;
+        out.seek(SeekFrom::Start(MIB + esp_len))?;
+        io::copy(r.image, out)?;
+    }
+    if let Some(r) = &root {
+        // Attribute bit 60: read-only (the Discoverable Partitions Specification's flag).
+        parts.push(disk::GptPart {
+            part_type: gpt::partition_types::LINUX_ROOT_X64,
+            name: &r.name,
+            first_lba: last + 1,
+            last_lba: last + root_len / 512,
+            flags: 1 << 60,
+        });
+    }
+    disk::write_gpt_parts(out, disk_len, &parts, seed)?;
     out.flush()?;
     Ok(disk_len)
 }

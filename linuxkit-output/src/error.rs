@@ -101,4 +101,7 @@ pub enum OutputError {
         /// What went wrong.
         message: String,
     },
+    /// A Secure Boot key or certificate is unusable, or signing failed.
+    #[error(transparent)]
+    SecureBoot(#[from] crate::secureboot::SecureBootError),
 }

@@ -13,7 +13,8 @@ use std::path::Path;
 use crate::cpio::{Header, Kind, NewcWriter};
 pub use crate::pgz::Compressor;
 use crate::pgz::{self, Members, PieceCache, Settings};
-use crate::{gopath, OutputError};
+use crate::OutputError;
+use linuxkit_validate::gopath;
 
 /// The files upstream takes out of `boot/`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -8,8 +8,7 @@ use crate::initrd::BootFiles;
 use crate::staging::Staging;
 use crate::OutputError;
 
-/// LinuxKit's fixed modification time, 2017-04-18T16:30:00Z.
-pub const DEFAULT_MTIME: u64 = 1_492_533_000;
+pub use linuxkit_validate::DEFAULT_MTIME;
 
 /// `<name>-initrd.img` (ucode first, then the gzip'd cpio), `<name>-kernel` if there is a
 /// kernel, `<name>-cmdline` if the command line is not empty.

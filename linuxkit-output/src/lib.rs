@@ -53,26 +53,29 @@ mod disk;
 mod efi;
 mod error;
 pub mod format;
-mod gopath;
 pub mod initrd;
 mod iso;
 mod kernel_initrd;
 mod pgz;
 mod rootloader;
+pub mod secureboot;
 mod squashfs;
 mod staging;
 mod tree;
 mod uki;
+mod verity;
 
 use std::fs::File;
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use error::OutputError;
 pub use format::Format;
 pub use initrd::{tar_to_initrd, BootFiles, Compression, Compressor};
 pub use kernel_initrd::DEFAULT_MTIME;
 pub use pgz::{PieceCache, PieceUsage, ZSTD_LEVEL};
+pub use secureboot::{SecureBootCert, SecureBootError, SigningKey};
 
 use rootloader::RootDevice;
 use staging::Staging;
@@ -89,6 +92,10 @@ pub struct OutputOptions {
     /// Whether the image's kernel can unpack an initrd compressed other than with gzip: run
     /// on `boot/kernel` while the initrd is compressed; nothing is written when it refuses.
     pub kernel_check: Option<KernelCheck>,
+    /// Sign the UKI of every EFI format with this key (Authenticode, for Secure Boot).
+    pub signing: Option<Arc<SigningKey>>,
+    /// Protect the root file system image with dm-verity (`--verity`).
+    pub verity: Option<VerityOptions>,
 }
 
 /// The function of a [`KernelCheck`].
@@ -105,6 +112,20 @@ impl std::fmt::Debug for KernelCheck {
     }
 }
 
+/// dm-verity for formats whose root is a file system image: `kernel+squashfs` (the hash tree
+/// after the squashfs, the root hash in `<name>-cmdline`) and `raw-efi`/`qcow2-efi` (a squashfs
+/// root partition with its tree after the ESP, the root hash in the UKI's command line, so a
+/// signed UKI covers every block of the root).
+#[derive(Clone, Debug)]
+pub struct VerityOptions {
+    /// The static `linuxkit-verity` binary (see the `linuxkit-verity` crate) the root loader
+    /// runs in the guest to open the verified root.
+    pub helper: Arc<Vec<u8>>,
+}
+
+/// The formats `--verity` applies to.
+pub const VERITY_FORMATS: [Format; 3] = [Format::KernelSquashfs, Format::RawEfi, Format::Qcow2Efi];
+
 impl Default for OutputOptions {
     fn default() -> Self {
         OutputOptions {
@@ -112,6 +133,8 @@ impl Default for OutputOptions {
             arch: "amd64".into(),
             compression: Compression::default(),
             kernel_check: None,
+            signing: None,
+            verity: None,
         }
     }
 }
@@ -141,11 +164,11 @@ fn supported(f: Format) -> bool {
 }
 
 /// Whether the format images the root filesystem as a tree.
-fn needs_tree(f: Format) -> bool {
+fn needs_tree(f: Format, verity: bool) -> bool {
     matches!(
         f,
         Format::KernelSquashfs | Format::KernelIso | Format::IsoBios | Format::IsoEfi
-    )
+    ) || (verity && matches!(f, Format::RawEfi | Format::Qcow2Efi))
 }
 
 fn no_kernel(f: Format) -> OutputError {
@@ -174,7 +197,10 @@ fn with_root(cmdline: &str, dev: &str) -> String {
 }
 
 /// Whether the format is built from the kernel, initrd and cmdline.
-pub fn needs_initrd(f: Format) -> bool {
+pub fn needs_initrd(f: Format, verity: bool) -> bool {
+    if verity && matches!(f, Format::RawEfi | Format::Qcow2Efi) {
+        return false;
+    }
     matches!(
         f,
         Format::KernelInitrd
@@ -234,6 +260,19 @@ pub fn write_outputs_from(
             wanted.push(f);
         }
     }
+    let verity = opts.verity.is_some();
+    if verity {
+        if let Some(f) = wanted.iter().find(|f| !VERITY_FORMATS.contains(f)) {
+            return Err(OutputError::Image {
+                format: f.name().into(),
+                message: format!(
+                    "--verity protects a root file system image, which {f} does not have; it \
+                     applies to {}: build {f} without --verity, in a separate run",
+                    VERITY_FORMATS.map(|f| f.name()).join(", ")
+                ),
+            });
+        }
+    }
     let open = || {
         open().map_err(|source| OutputError::ReadTar {
             path: rootfs_tar.to_path_buf(),
@@ -248,7 +287,8 @@ pub fn write_outputs_from(
         let compressor = opts.compression.compressor;
         let check = match &opts.kernel_check {
             Some(check)
-                if compressor != Compressor::Gzip && wanted.iter().any(|&f| needs_initrd(f)) =>
+                if compressor != Compressor::Gzip
+                    && wanted.iter().any(|&f| needs_initrd(f, verity)) =>
             {
                 let kernel = read_kernel(open()?, rootfs_tar)?;
                 Some(scope.spawn(move || match kernel {
@@ -308,9 +348,10 @@ fn write_formats<R: io::Read>(
     opts: &OutputOptions,
     open: &dyn Fn() -> Result<R, OutputError>,
 ) -> Result<(), OutputError> {
+    let verity = opts.verity.is_some();
     // One pass over the tar builds the initrd every kernel+initrd-based format shares.
     let mut initrd = None;
-    if wanted.iter().any(|&f| needs_initrd(f)) {
+    if wanted.iter().any(|&f| needs_initrd(f, verity)) {
         let mut gz = staging.scratch("initrd.gz")?;
         let gz_path = gz.path().to_path_buf();
         let boot = {
@@ -334,7 +375,7 @@ fn write_formats<R: io::Read>(
     // Another pass reads the tree the filesystem images share.
     let mut tree = None;
     let _data_file;
-    if wanted.iter().any(|&f| needs_tree(f)) {
+    if wanted.iter().any(|&f| needs_tree(f, verity)) {
         let data = staging.scratch("rootfs.data")?;
         let file = data.reopen().map_err(|source| OutputError::Write {
             path: data.path().to_path_buf(),
@@ -343,6 +384,13 @@ fn write_formats<R: io::Read>(
         tree = Some(tree::read_tree(open()?, rootfs_tar, file, false)?);
         _data_file = data;
     }
+    // With --verity, one squashfs with its hash tree serves every format.
+    let mut verity_root = None;
+    if let (Some(_), Some((t, _))) = (&opts.verity, &tree) {
+        verity_root = Some(verity::root_image(t, staging)?);
+    }
+    let helper = opts.verity.as_ref().map(|v| v.helper.as_slice());
+    let signing = opts.signing.as_deref();
 
     for &f in wanted {
         // Identifiers (disk GUIDs, FAT volume ids) derive from these, never from randomness;
@@ -357,13 +405,20 @@ fn write_formats<R: io::Read>(
             Format::KernelSquashfs => {
                 let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
                 staging.write_bytes(&format!("{name}-kernel"), &boot.kernel)?;
-                staging.write_bytes(&format!("{name}-cmdline"), boot.cmdline.as_bytes())?;
-                if let Some(loader) = rootloader::loader(t, f, RootDevice::Disk)? {
+                let cmdline = match &verity_root {
+                    Some(v) => verity::with_params(&boot.cmdline, &v.params),
+                    None => boot.cmdline.clone(),
+                };
+                staging.write_bytes(&format!("{name}-cmdline"), cmdline.as_bytes())?;
+                if let Some(loader) = rootloader::loader(t, f, RootDevice::Disk, helper)? {
                     staging.write_bytes(&format!("{name}-squashfs-initrd.img"), &loader)?;
                 }
                 let i = staging.create(&f.file_name(name))?;
                 let s = staging.get(i);
-                squashfs::write(t, io::BufWriter::new(s.file()))?;
+                match &mut verity_root {
+                    Some(v) => v.copy_to(s.file()).map_err(|e| s.err(e))?,
+                    None => squashfs::write(t, io::BufWriter::new(s.file()))?,
+                }
             }
             Format::KernelInitrd | Format::TarKernelInitrd => {
                 let (boot, gz) = initrd.as_mut().ok_or_else(|| unsupported(f))?;
@@ -374,24 +429,60 @@ fn write_formats<R: io::Read>(
                 }
             }
             Format::RawEfi | Format::Qcow2Efi => {
-                let (boot, gz) = initrd.as_mut().ok_or_else(|| unsupported(f))?;
-                if boot.kernel.is_empty() {
-                    return Err(no_kernel(f));
-                }
                 let stub = efi_stub(f, opts)?;
-                let mut payload = efi::Payload {
-                    boot,
-                    initrd_gz: gz.as_file_mut(),
-                    cmdline: format!("{} text", boot.cmdline),
+                // With --verity the UKI boots the root loader, which opens the squashfs root
+                // partition through dm-verity; otherwise the whole root is the UKI's initrd.
+                let mut loader_file;
+                let (mut uki, root) = match &mut verity_root {
+                    Some(v) => {
+                        let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
+                        if boot.kernel.is_empty() {
+                            return Err(no_kernel(f));
+                        }
+                        // With the verity helper there always is a loader.
+                        let loader =
+                            rootloader::loader(t, f, RootDevice::Disk, helper)?.unwrap_or_default();
+                        loader_file = staging.scratch("rootloader")?;
+                        let path = loader_file.path().to_path_buf();
+                        io::Write::write_all(loader_file.as_file_mut(), &loader)
+                            .map_err(|source| OutputError::Write { path, source })?;
+                        let label = v.partition_label();
+                        let root = format!("PARTLABEL={label}");
+                        let payload = efi::Payload {
+                            boot,
+                            initrd_gz: loader_file.as_file_mut(),
+                            cmdline: format!(
+                                "{} text",
+                                verity::with_params(&with_root(&boot.cmdline, &root), &v.params)
+                            ),
+                        };
+                        let uki = efi::Uki::new(stub, payload, signing, f)?;
+                        let root = efi::RootPartition {
+                            name: label,
+                            image: v.file.as_file_mut(),
+                        };
+                        (uki, Some(root))
+                    }
+                    None => {
+                        let (boot, gz) = initrd.as_mut().ok_or_else(|| unsupported(f))?;
+                        if boot.kernel.is_empty() {
+                            return Err(no_kernel(f));
+                        }
+                        let payload = efi::Payload {
+                            boot,
+                            initrd_gz: gz.as_file_mut(),
+                            cmdline: format!("{} text", boot.cmdline),
+                        };
+                        (efi::Uki::new(stub, payload, signing, f)?, None)
+                    }
                 };
                 if f == Format::RawEfi {
                     let i = staging.create(&f.file_name(name))?;
                     let s = staging.get(i);
-                    efi::write_raw_efi(s.file(), stub, &mut payload, &seed)
-                        .map_err(|e| s.err(e))?;
+                    efi::write_raw_efi(s.file(), &mut uki, root, &seed).map_err(|e| s.err(e))?;
                 } else {
                     let mut raw = staging.scratch("efi.img")?;
-                    efi::write_raw_efi(raw.as_file_mut(), stub, &mut payload, &seed).map_err(
+                    efi::write_raw_efi(raw.as_file_mut(), &mut uki, root, &seed).map_err(
                         |source| OutputError::Write {
                             path: raw.path().to_path_buf(),
                             source,
@@ -406,7 +497,7 @@ fn write_formats<R: io::Read>(
                 let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
                 staging.write_bytes(&format!("{name}-kernel"), &boot.kernel)?;
                 staging.write_bytes(&format!("{name}-cmdline"), boot.cmdline.as_bytes())?;
-                if let Some(loader) = rootloader::loader(t, f, RootDevice::Cdrom)? {
+                if let Some(loader) = rootloader::loader(t, f, RootDevice::Cdrom, None)? {
                     staging.write_bytes(&format!("{name}-iso-initrd.img"), &loader)?;
                 }
                 let i = staging.create(&f.file_name(name))?;
@@ -419,7 +510,7 @@ fn write_formats<R: io::Read>(
                     return Err(no_kernel(f));
                 }
                 bootfiles::check_arch(&opts.arch, f)?;
-                let loader = rootloader::loader(t, f, RootDevice::Cdrom)?;
+                let loader = rootloader::loader(t, f, RootDevice::Cdrom, None)?;
                 let cfg = format!(
                     "DEFAULT linux\nLABEL linux\n    KERNEL /boot/kernel\n{}    APPEND {}\n",
                     if loader.is_some() {
@@ -453,7 +544,7 @@ fn write_formats<R: io::Read>(
                     let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
                     let cmdline = with_root(&boot.cmdline, "/dev/sr0");
                     // The UKI's initrd is the root loader, when the kernel needs one.
-                    if let Some(loader) = rootloader::loader(t, f, RootDevice::Cdrom)? {
+                    if let Some(loader) = rootloader::loader(t, f, RootDevice::Cdrom, None)? {
                         let path = empty.path().to_path_buf();
                         io::Write::write_all(empty.as_file_mut(), &loader)
                             .map_err(|source| OutputError::Write { path, source })?;
@@ -478,20 +569,21 @@ fn write_formats<R: io::Read>(
                 } else {
                     boot
                 };
-                let mut payload = efi::Payload {
+                let payload = efi::Payload {
                     boot,
                     initrd_gz: gz,
                     cmdline: format!("{cmdline} text"),
                 };
+                let mut uki = efi::Uki::new(stub, payload, signing, f)?;
                 let mut fat = staging.scratch("efiboot.img")?;
                 let fat_path = fat.path().to_path_buf();
                 let fat_err = |source| OutputError::Write {
                     path: fat_path.clone(),
                     source,
                 };
-                let fat_len = disk::fat_size(efi::uki_len(&stub, &mut payload).map_err(fat_err)?);
+                let fat_len = disk::fat_size(uki.len().map_err(fat_err)?);
                 fat.as_file_mut().set_len(fat_len).map_err(fat_err)?;
-                efi::write_esp(fat.as_file_mut(), stub, &mut payload, &seed).map_err(fat_err)?;
+                efi::write_esp(fat.as_file_mut(), &mut uki, &seed).map_err(fat_err)?;
                 let extras = vec![iso::Extra {
                     path: "EFI/BOOT/efiboot.img".into(),
                     len: fat_len,

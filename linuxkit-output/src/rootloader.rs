@@ -67,13 +67,18 @@ fn file_text(tree: &Tree, path: &str) -> Option<String> {
 }
 
 /// The loader initramfs (gzip'd newc cpio) for `format`, or `None` when the kernel needs none.
+///
+/// With `verity` (the static `linuxkit-verity` binary) there always is one: it holds that
+/// binary too, loads `dm_verity` when it is a module, and opens the root through dm-verity
+/// when the kernel command line carries `linuxkit.verity=`.
 pub(crate) fn loader(
     tree: &Tree,
     format: Format,
     device: RootDevice,
+    verity: Option<&[u8]>,
 ) -> Result<Option<Vec<u8>>, OutputError> {
     // The newest release with a module database (an image normally has one).
-    let Some(release) = tree
+    let release = tree
         .nodes
         .keys()
         .filter_map(|p| {
@@ -83,8 +88,8 @@ pub(crate) fn loader(
                 .filter(|r| !r.contains('/'))
                 .map(str::to_string)
         })
-        .next_back()
-    else {
+        .next_back();
+    let Some(release) = release.or_else(|| verity.map(|_| String::new())) else {
         return Ok(None);
     };
     let base = format!("lib/modules/{release}");
@@ -101,13 +106,16 @@ pub(crate) fn loader(
             modules.insert(module_name(path), (path.trim().to_string(), deps));
         }
     }
+    // Without a module database the drivers are taken to be built in.
+    let has_modules = !release.is_empty();
     let needed: Vec<&str> = device
         .required()
         .iter()
         .copied()
-        .filter(|m| !builtin.contains(*m))
+        .chain(verity.map(|_| "dm_verity"))
+        .filter(|m| has_modules && !builtin.contains(*m))
         .collect();
-    if needed.is_empty() {
+    if needed.is_empty() && verity.is_none() {
         return Ok(None);
     }
     let missing: Vec<&str> = needed
@@ -148,11 +156,12 @@ pub(crate) fn loader(
             order.push(path.clone());
         }
     }
-    for m in needed
-        .iter()
-        .copied()
-        .chain(OPTIONAL.iter().copied().filter(|m| !builtin.contains(*m)))
-    {
+    for m in needed.iter().copied().chain(
+        OPTIONAL
+            .iter()
+            .copied()
+            .filter(|m| has_modules && !builtin.contains(*m)),
+    ) {
         visit(m, &modules, &mut order, 0);
     }
 
@@ -164,14 +173,14 @@ pub(crate) fn loader(
             format: format.name().into(),
         });
     }
-    let script = init_script(&release, &order);
+    let script = init_script(&release, &order, verity.is_some());
     let werr = |e: io::Error| OutputError::Image {
         format: format.name().into(),
         message: format!("writing the root loader: {e}"),
     };
 
     // Every directory the files need, parents first.
-    let mut dirs: BTreeSet<String> = ["bin", "dev", "lower", "proc", "root", "upper"]
+    let mut dirs: BTreeSet<String> = ["bin", "dev", "lower", "proc", "root", "sys", "upper"]
         .iter()
         .map(|s| s.to_string())
         .collect();
@@ -195,6 +204,17 @@ pub(crate) fn loader(
             busybox.len() as u64,
         ),
     );
+    if let Some(helper) = verity {
+        files.insert(
+            "bin/linuxkit-verity".into(),
+            (
+                CpioKind::Regular,
+                0o755,
+                Box::new(io::Cursor::new(helper.to_vec())),
+                helper.len() as u64,
+            ),
+        );
+    }
     files.insert(
         "init".into(),
         (
@@ -261,9 +281,21 @@ pub(crate) fn loader(
 }
 
 /// The loader's `/init`: load `modules` (paths under `/lib/modules/<release>`, in order), wait
-/// for `root=`, mount it read-only under a tmpfs overlay and switch to the image's `/init`.
-fn init_script(release: &str, modules: &[String]) -> String {
+/// for `root=` (with `verity`, open it through `linuxkit-verity` when the command line asks),
+/// mount it read-only under a tmpfs overlay and switch to the image's `/init`.
+fn init_script(release: &str, modules: &[String], verity: bool) -> String {
     let list = modules.join(" ");
+    let open_root = if verity {
+        r#"case " $($bb cat /proc/cmdline) " in
+  *" linuxkit.verity="*)
+    # Waits for the device, sets up dm-verity, reads every block once; prints the verified device.
+    root=$(/bin/linuxkit-verity) || fail "the root file system failed dm-verity verification: not booting it"
+    ;;
+esac
+"#
+    } else {
+        ""
+    };
     format!(
         r#"#!/bin/busybox sh
 # cargo-linuxkit root loader: loads the root device's kernel modules, mounts root= read-only
@@ -272,6 +304,7 @@ bb=/bin/busybox
 fail() {{ echo "linuxkit root loader: $*"; exit 1; }}
 $bb mount -t devtmpfs devtmpfs /dev
 $bb mount -t proc proc /proc
+$bb mount -t sysfs sysfs /sys
 for m in {list}; do
   $bb insmod /lib/modules/{release}/$m || fail "cannot load $m"
 done
@@ -280,7 +313,7 @@ for a in $($bb cat /proc/cmdline); do
   case "$a" in root=*) root="${{a#root=}}" ;; esac
 done
 [ -n "$root" ] || fail "no root= on the kernel command line"
-n=0
+{open_root}n=0
 while [ ! -b "$root" ]; do
   n=$((n + 1))
   [ $n -le 300 ] || fail "$root did not appear in 30 s"
@@ -292,6 +325,7 @@ $bb mkdir -p /upper/data /upper/work
 $bb mount -t overlay -o lowerdir=/lower,upperdir=/upper/data,workdir=/upper/work overlay /root \
   || fail "cannot put a tmpfs overlay on $root"
 $bb umount /proc
+$bb umount /sys
 $bb umount -l /dev
 exec $bb switch_root /root /init
 "#
@@ -337,7 +371,10 @@ mod tests {
 
     #[test]
     fn script_loads_modules_in_order() {
-        let s = init_script("6.1.0", &["a.ko".into(), "b.ko".into()]);
+        let s = init_script("6.1.0", &["a.ko".into(), "b.ko".into()], false);
+        assert!(!s.contains("linuxkit-verity"));
+        let v = init_script("6.1.0", &[], true);
+        assert!(v.contains("root=$(/bin/linuxkit-verity)"), "{v}");
         assert!(s.contains("for m in a.ko b.ko; do"));
         assert!(s.contains("/lib/modules/6.1.0/$m"));
         assert!(s.starts_with("#!/bin/busybox sh\n"));

@@ -203,10 +203,10 @@ pub(crate) fn read_tree<R: Read>(
                 }) => k.clone(),
                 _ => {
                     // Not a file we have: fall back to what the initrd does.
-                    let dir = crate::gopath::dir(&raw);
+                    let dir = linuxkit_validate::gopath::dir(&raw);
                     let mut abs = b"/".to_vec();
                     abs.extend_from_slice(&link);
-                    Kind::Symlink(crate::gopath::rel(&dir, &link).unwrap_or(abs))
+                    Kind::Symlink(linuxkit_validate::gopath::rel(&dir, &link).unwrap_or(abs))
                 }
             },
             T::Char => Kind::Char(major as u32, minor as u32),

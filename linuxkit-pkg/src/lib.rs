@@ -14,6 +14,9 @@
 //! - [`reference`]: [`is_local`] and the parse of such references into [`LocalRef`].
 //! - [`package`]: a package's `[package.metadata.linuxkit]`, its content hash (the image tag),
 //!   the static `cargo build`, the image layer and its `org.mobyproject.config` label.
+//! - [`crates`]: the crates of the binary (Cargo's resolve, `Cargo.lock` checksums), which a
+//!   `cargo:` image carries as its SPDX SBOM attestation (`linuxkit-sbom`), next to the image
+//!   under an index, as BuildKit stores the scans `linuxkit pkg build` attaches.
 //! - [`prepare`]: [`prepare()`] builds what changed (stamps under `target/linuxkit-pkg`) and
 //!   names each image in the cache layout by exactly the reference as written
 //!   ([`prepare_with`] also gives each image a machine-independent build-cache key and takes
@@ -30,6 +33,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod crates;
 pub mod error;
 pub mod package;
 pub mod pkg;

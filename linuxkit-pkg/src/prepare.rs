@@ -8,12 +8,14 @@ use std::time::UNIX_EPOCH;
 
 use cargo_metadata::Metadata;
 use linuxkit_local::kernel::{write_kernel_image, KernelSource};
+use linuxkit_oci::attestation::{statement, PREDICATE_SPDX};
 use linuxkit_oci::layout::OciLayout;
 use linuxkit_oci::store::{Descriptor, ImageProvider, Platform, ResolvedImage, StoreError};
 use linuxkit_oci::write::LayoutWriter;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::crates::crate_graph;
 use crate::error::{io, PkgError};
 use crate::package::{build_static, hash_tree, package_image, workspace_metadata};
 use crate::reference::{is_local, KernelFile, LocalRef};
@@ -89,7 +91,11 @@ pub fn split_local(references: &[String]) -> (Vec<String>, Vec<String>) {
 struct Stamp {
     reference: String,
     stamp: String,
+    /// The root the cache names the reference by (the manifest, or an index with its SBOM).
     digest: String,
+    /// The image manifest (stamps without it are out of date).
+    #[serde(default)]
+    manifest: String,
 }
 
 fn stamp_file(target: &Path, reference: &str) -> PathBuf {
@@ -241,11 +247,12 @@ fn prepare_one(
             if let Ok(s) = serde_json::from_slice::<Stamp>(&bytes) {
                 if s.stamp == stamp
                     && s.reference == reference
+                    && !s.manifest.is_empty()
                     && names(cache, reference, &s.digest)
                 {
                     return Ok(Prepared {
                         reference: reference.to_string(),
-                        manifest_digest: s.digest,
+                        manifest_digest: s.manifest,
                         tag,
                         name,
                         fresh: true,
@@ -267,10 +274,12 @@ fn prepare_one(
                     .add_root(&desc, &linuxkit_resolve::expand(n))
                     .map_err(layout_err)?;
             }
-            write_stamp(&stamp_path, reference, &stamp, &desc.digest)?;
+            let manifest = platform_manifest(cache, &desc)
+                .map_err(|e| PkgError::Resolve(Box::new(e.into())))?;
+            write_stamp(&stamp_path, reference, &stamp, &desc.digest, &manifest)?;
             return Ok(Prepared {
                 reference: reference.to_string(),
-                manifest_digest: desc.digest,
+                manifest_digest: manifest,
                 tag,
                 name,
                 fresh: false,
@@ -298,12 +307,33 @@ fn prepare_one(
             tag = Some(p.tag.clone());
             name = Some(p.name());
             let layer = p.layer(&binary).map_err(local_err)?;
-            let w =
-                linuxkit_local::write_image(cache, reference, &platform, &p.image_config(), &layer)
-                    .map_err(local_err)?;
+            // Its SBOM: the crates of the binary, attached as BuildKit attaches a scan.
+            let crates = crate_graph(root, &p.package, opts.offline)?;
+            let sbom = linuxkit_sbom::cargo::crates_document(
+                &p.name(),
+                concat!("cargo-linuxkit-", env!("CARGO_PKG_VERSION")),
+                &crates,
+                0,
+            );
+            let name = p.name();
+            let attest = |m: &linuxkit_oci::store::Descriptor| {
+                (
+                    statement(&name, m, PREDICATE_SPDX, sbom.clone()),
+                    PREDICATE_SPDX.to_string(),
+                )
+            };
+            let w = linuxkit_local::write_image_attested(
+                cache,
+                reference,
+                &platform,
+                &p.image_config(),
+                &layer,
+                &attest,
+            )
+            .map_err(local_err)?;
             let writer = LayoutWriter::create_or_open(cache).map_err(layout_err)?;
             writer
-                .add_root(&w.manifest, &linuxkit_resolve::expand(&p.name()))
+                .add_root(&w.root, &linuxkit_resolve::expand(&p.name()))
                 .map_err(layout_err)?;
             w
         }
@@ -325,7 +355,7 @@ fn prepare_one(
                 let writer = LayoutWriter::create_or_open(cache).map_err(layout_err)?;
                 writer
                     .add_root(
-                        &w.manifest,
+                        &w.root,
                         &linuxkit_resolve::expand(&linuxkit_local::init::embedded_name()),
                     )
                     .map_err(layout_err)?;
@@ -355,7 +385,13 @@ fn prepare_one(
             .map_err(local_err)?
         }
     };
-    write_stamp(&stamp_path, reference, &stamp, &written.manifest.digest)?;
+    write_stamp(
+        &stamp_path,
+        reference,
+        &stamp,
+        &written.root.digest,
+        &written.manifest.digest,
+    )?;
     Ok(Prepared {
         reference: reference.to_string(),
         manifest_digest: written.manifest.digest,
@@ -367,16 +403,20 @@ fn prepare_one(
     })
 }
 
+/// Records that `reference` was made from `stamp`: the cache names it by `root`, whose image
+/// manifest is `manifest`.
 fn write_stamp(
     stamp_path: &Path,
     reference: &str,
     stamp: &str,
-    digest: &str,
+    root: &str,
+    manifest: &str,
 ) -> Result<(), PkgError> {
     let s = Stamp {
         reference: reference.to_string(),
         stamp: stamp.to_string(),
-        digest: digest.to_string(),
+        digest: root.to_string(),
+        manifest: manifest.to_string(),
     };
     if let Some(parent) = stamp_path.parent() {
         fs::create_dir_all(parent).map_err(io(parent))?;
@@ -386,6 +426,25 @@ fn write_stamp(
     fs::write(&tmp, bytes).map_err(io(&tmp))?;
     fs::rename(&tmp, stamp_path).map_err(io(stamp_path))?;
     Ok(())
+}
+
+/// The image manifest of `root` in the layout at `cache`: itself, or the `linux/amd64` entry
+/// of an index (a `cargo:` image with its SBOM attestation is an index).
+fn platform_manifest(cache: &Path, root: &Descriptor) -> Result<String, StoreError> {
+    if !linuxkit_oci::store::media::is_index(&root.media_type) {
+        return Ok(root.digest.clone());
+    }
+    let layout = OciLayout::open(cache, false)?;
+    let raw = layout.read_blob(&root.digest, "local image")?;
+    let index: linuxkit_oci::store::Index =
+        serde_json::from_slice(&raw).map_err(|source| StoreError::Json {
+            what: format!("index {}", root.digest),
+            source,
+        })?;
+    Ok(
+        linuxkit_oci::layout::select_platform("local image", &index, &Platform::linux("amd64"))?
+            .digest,
+    )
 }
 
 /// The build-cache key of a local image (see [`Prepared::key`]).

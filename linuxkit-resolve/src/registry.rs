@@ -317,7 +317,15 @@ impl Registry {
                     .cloned()
                     .collect()
             } else {
-                vec![selected]
+                // The selected platform and its attestations (SBOMs), as upstream's cache keeps
+                // the whole index: `build` merges the SBOMs into the image's.
+                let mut children = vec![selected];
+                children.extend(
+                    linuxkit_oci::attestation::attestations_for(&index, &children[0].digest)
+                        .into_iter()
+                        .cloned(),
+                );
+                children
             };
             try_join_all(children.iter().map(|child| async {
                 let (craw, cdesc) = self.fetch_manifest(&ctx, &child.digest).await?;

@@ -12,15 +12,22 @@
 //!   decompression (PVH entry).
 //! - [`qemu`]: the QEMU command line (a pure function) and the supervised VM process
 //!   (signals, terminal restore, timeout, guest exit status).
+//! - [`secureboot`]: Secure Boot enforced — OVMF's secure-boot firmware and a variable store
+//!   that enrolls the image's certificate as PK, KEK and db.
+//! - [`console`]: [`Vm`], a QEMU whose serial console is read and written line by line (for
+//!   tests and tools), with waits bounded by console progress.
 //! - [`error`]: the typed errors, each naming what to install or fix.
 
 pub mod accel;
+pub mod console;
 pub mod error;
 pub mod kernel;
 pub mod options;
 pub mod qemu;
+pub mod secureboot;
 pub mod target;
 
+pub use console::{Vm, VmError};
 pub use error::RunError;
 pub use options::{Accel, DiskSpec, Networking, PortForward, Protocol, RunOptions};
 pub use qemu::{run, GuestStatus, RunOutcome, VmPlan};

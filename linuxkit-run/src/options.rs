@@ -203,6 +203,8 @@ pub struct RunOptions {
     pub devices: Vec<String>,
     /// Show a window instead of the serial console on the terminal.
     pub gui: bool,
+    /// Boot with Secure Boot enforced, enrolling this certificate (DER) as PK, KEK and db.
+    pub secure_boot: Option<Vec<u8>>,
 }
 
 impl Default for RunOptions {
@@ -222,6 +224,7 @@ impl Default for RunOptions {
             pvh: true,
             devices: Vec::new(),
             gui: false,
+            secure_boot: None,
         }
     }
 }

@@ -128,6 +128,8 @@ pub struct Machine {
     pub devices: Vec<String>,
     /// Show a window.
     pub gui: bool,
+    /// Secure Boot: SMM on and the flash's secure mode (what OVMF's secure-boot build needs).
+    pub secure_boot: bool,
 }
 
 /// The QEMU arguments for `m`.
@@ -135,7 +137,11 @@ pub fn command_line(m: &Machine) -> Vec<OsString> {
     let mut a: Vec<OsString> = Vec::new();
     let mut push = |s: &str| a.push(s.into());
     push("-machine");
-    push("q35");
+    push(if m.secure_boot { "q35,smm=on" } else { "q35" });
+    if m.secure_boot {
+        push("-global");
+        push("driver=cfi.pflash01,property=secure,value=on");
+    }
     push("-accel");
     push(&m.accel);
     push("-smp");
@@ -384,7 +390,19 @@ pub fn prepare(target: &BootTarget, opts: &RunOptions) -> Result<VmPlan, RunErro
         };
         m.disks.push((path, format));
     }
-    if opts.uefi.unwrap_or(target.uefi) {
+    if let Some(cert) = &opts.secure_boot {
+        if opts.uefi == Some(false) {
+            return Err(RunError::InvalidOption {
+                what: "firmware",
+                value: "--secure-boot without UEFI".into(),
+                reason: "Secure Boot is a UEFI feature; drop the option that turns UEFI off".into(),
+            });
+        }
+        let code = crate::secureboot::firmware(opts.firmware.as_deref())?;
+        let vars = crate::secureboot::write_vars(cert, &state_dir)?;
+        m.uefi = Some((code, Some(vars)));
+        m.secure_boot = true;
+    } else if opts.uefi.unwrap_or(target.uefi) {
         m.uefi = Some(uefi_firmware(opts.firmware.as_deref(), &state_dir)?);
     }
     if opts.networking == Networking::User {

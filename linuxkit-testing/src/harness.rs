@@ -3,7 +3,6 @@
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use linuxkit_build::oci_config::{container_spec, IdMap};
 use linuxkit_dsl::{Container, Image};
@@ -11,7 +10,7 @@ use linuxkit_oci::store::{ImageProvider, Platform, ResolvedImage, StoreError};
 use linuxkit_pkg::{prepare, split_local, LocalProvider, PrepareOptions};
 use linuxkit_resolve::{ProgressMode, Resolver, ResolverOptions};
 
-use crate::vm::Vm;
+use linuxkit_run::Vm;
 
 /// What can go wrong in a test helper; each names the image or the step.
 #[derive(Debug, thiserror::Error)]
@@ -62,16 +61,10 @@ pub enum TestingError {
         /// What failed.
         message: String,
     },
-    /// A console line did not appear in time, or the VM stopped first.
-    #[error("{what} (after {waited:?}); the console so far:\n{console}")]
-    Console {
-        /// What was waited for.
-        what: String,
-        /// How long.
-        waited: Duration,
-        /// Every console line so far.
-        console: String,
-    },
+    /// A console line did not appear in time, or the VM stopped first (the console so far is
+    /// in the message).
+    #[error(transparent)]
+    Vm(#[from] linuxkit_run::VmError),
     /// I/O on a path.
     #[error("{path}: {source}")]
     Io {
@@ -286,6 +279,32 @@ impl Harness {
                 source: Box::new(e),
             })?;
             Ok(String::from_utf8_lossy(&spec.config_json()).into_owned())
+        })
+    }
+
+    /// What every onboot, onshutdown and service container of `image` may do once its image's
+    /// `org.mobyproject.config` label is merged (as `cargo linuxkit audit` shows it, read off
+    /// the `config.json` the build writes); `EffectiveContainer`s for
+    /// `linuxkit_dsl::testing::Policy::check_effective` come from [`ContainerAudit::effective`].
+    ///
+    /// [`ContainerAudit::effective`]: linuxkit_build::audit::ContainerAudit::effective
+    pub fn audit(
+        &self,
+        image: &Image,
+        name: &str,
+    ) -> Result<Vec<linuxkit_build::audit::ContainerAudit>, TestingError> {
+        let containers = Image {
+            kernel: None,
+            init: Vec::new(),
+            ..image.clone()
+        };
+        self.with_provider(&containers, name, |provider| {
+            linuxkit_build::audit::audit(image, provider, &self.platform).map_err(|e| {
+                TestingError::Build {
+                    image: name.to_string(),
+                    message: e.to_string(),
+                }
+            })
         })
     }
 

@@ -8,7 +8,10 @@
 //!   test reads line by line ([`Vm::wait_for`]) and writes to ([`Vm::send`]); the VM is stopped
 //!   when the [`Vm`] is dropped;
 //! - [`locked_references`]: the references of a package's `linuxkit.lock`, for
-//!   `linuxkit_dsl::testing::Policy::require_pinned_or_locked`.
+//!   `linuxkit_dsl::testing::Policy::require_pinned_or_locked`;
+//! - [`Harness::audit`]: what each container may do once image labels are merged
+//!   ([`ContainerAudit`], as `cargo linuxkit audit` shows it), for
+//!   `linuxkit_dsl::testing::Policy::check_effective` and snapshots.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -25,10 +28,10 @@
 #![forbid(unsafe_code)]
 
 mod harness;
-mod vm;
 
 pub use harness::{locked_references, BootOptions, Harness, TestingError};
-pub use vm::Vm;
+pub use linuxkit_build::audit::ContainerAudit;
+pub use linuxkit_run::{Vm, VmError};
 
 /// Whether a test's prerequisite is here. When it is not, the test should return early, after
 /// this printed `SKIPPED: <what> is missing (<install>)`, except in CI (`CI` set), where a missing

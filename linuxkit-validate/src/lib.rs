@@ -13,10 +13,16 @@
 //! - [`scalars`]: [`octal_mode`] (and [`parse_octal_mode`]), [`sysctl_key`], [`env_var`],
 //!   [`env_name`],
 //!   [`volume_name`].
+//! - [`gopath`]: Go's `path.Clean`, `Dir`, `Base`, `Join`, `Split` and `filepath.Rel` on bytes.
 //! - [`process`]: [`capability`], [`capability_list`] (and [`CAPABILITIES`]), [`rlimit`] (and [`parse_rlimit`]).
 
 #![forbid(unsafe_code)]
 
+/// The modification time LinuxKit gives every file it generates (2017-04-18T16:30:00Z):
+/// tar entries, cpio entries, filesystem images. One constant for every output.
+pub const DEFAULT_MTIME: u64 = 1_492_533_000;
+
+pub mod gopath;
 pub mod mounts;
 pub mod process;
 pub mod reference;
@@ -25,7 +31,8 @@ pub mod scalars;
 mod suggest;
 
 pub use mounts::{
-    absolute_path, bind, file_path, mount_options, parse_bind, tmpfs, BindSpec, MOUNT_FLAGS,
+    absolute_path, bind, bind_options, container_path, file_path, mount_options, parse_bind, tmpfs,
+    BindSpec, MOUNT_FLAGS,
 };
 pub use process::{
     capability, capability_list, parse_rlimit, rlimit, Rlimit, CAPABILITIES, RLIMITS,

@@ -113,6 +113,28 @@ pub fn file_path(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A path that runc resolves inside the container's root (a mount destination, a masked or
+/// read-only path, a device node). Upstream passes it through as written, and runc accepts it
+/// relative or with `..`: it puts `/` in front and cleans it. `Ok(None)` for an absolute path
+/// without `..`; `Ok(Some(p))` for a relative path or one with a `..` component, `p` being the
+/// absolute path runc uses; `Err` (naming `what`) for an empty path or one with a NUL.
+pub fn container_path(what: &str, s: &str) -> Result<Option<String>, String> {
+    if s.is_empty() {
+        return Err(format!(
+            "{what} is empty: expected an absolute path such as \"/etc/hosts\""
+        ));
+    }
+    if s.contains('\0') {
+        return Err(format!("{what} must not contain a NUL character: {s:?}"));
+    }
+    if s.starts_with('/') && !s.split('/').any(|c| c == "..") {
+        return Ok(None);
+    }
+    let rooted = format!("/{}", s.trim_start_matches('/'));
+    let clean = crate::gopath::clean(rooted.as_bytes());
+    Ok(Some(String::from_utf8_lossy(&clean).into_owned()))
+}
+
 fn check_path(what: &str, s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Err(format!(
@@ -180,7 +202,7 @@ pub fn parse_bind(s: &str) -> Result<BindSpec<'_>, String> {
     }
     check_path("bind destination", destination)?;
     if let Some(options) = options {
-        mount_options(options)?;
+        bind_options(options)?;
     }
     Ok(BindSpec {
         source,
@@ -211,6 +233,40 @@ pub fn tmpfs(s: &str) -> Result<(), String> {
         mount_options(options)?;
     }
     Ok(())
+}
+
+/// Options of [`MOUNT_FLAGS`] that runc does not apply itself but hands to the filesystem as
+/// data (`defaults` is a flag of value 0, `acl` has no flag; the rest are filesystem options).
+pub const FILESYSTEM_FLAGS: &[&str] = &[
+    "acl",
+    "noacl",
+    "defaults",
+    "newinstance",
+    "userxattr",
+    "nsdelegate",
+    "memory_recursiveprot",
+    "noswap",
+    "inode32",
+    "inode64",
+    "nouuid",
+    "discard",
+    "nodiscard",
+];
+
+/// Checks the options of a bind mount: [`mount_options`], and none that runc hands to the
+/// filesystem as data (`key=value`, [`FILESYSTEM_FLAGS`]): runc refuses to start a container
+/// whose bind mount has any ("bind mounts cannot have any filesystem-specific options applied").
+pub fn bind_options(s: &str) -> Result<(), String> {
+    mount_options(s)?;
+    match s
+        .split(',')
+        .find(|o| o.contains('=') || FILESYSTEM_FLAGS.contains(o))
+    {
+        Some(o) => Err(format!(
+            "mount option {o:?} is filesystem data, which runc refuses on a bind mount: use flags such as ro, nosuid, nodev, noexec, rbind, rshared"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Checks a comma-separated list of mount options: known flags (see [`MOUNT_FLAGS`]) or
@@ -269,6 +325,19 @@ mod tests {
         assert!(absolute_path("/a/..").is_err());
         assert!(absolute_path("").unwrap_err().contains("empty"));
         assert!(absolute_path("/a\0").unwrap_err().contains("NUL"));
+    }
+
+    #[test]
+    fn container_paths() {
+        assert_eq!(container_path("x", "/etc"), Ok(None));
+        assert_eq!(
+            container_path("x", "writeable-host-etc"),
+            Ok(Some("/writeable-host-etc".into()))
+        );
+        assert_eq!(container_path("x", "/a/../b"), Ok(Some("/b".into())));
+        assert_eq!(container_path("x", "../../b"), Ok(Some("/b".into())));
+        assert!(container_path("x", "").is_err());
+        assert!(container_path("x", "a\0").is_err());
     }
 
     #[test]

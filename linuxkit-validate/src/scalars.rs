@@ -45,7 +45,13 @@ pub fn sysctl_key(s: &str) -> Result<(), String> {
         return Err(format!("sysctl key has an empty component: {s:?}"));
     }
     let name_char = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-';
+    // Under `net.`, components may be interface names, which are case sensitive
+    // (`net.ipv4.conf.ETH0.forwarding`).
+    let net = components[0] == "net";
     for component in &components {
+        if net && component.bytes().all(|b| name_char(b.to_ascii_lowercase())) {
+            continue;
+        }
         if !component.bytes().all(name_char) {
             if component.to_ascii_lowercase().bytes().all(name_char) {
                 return Err(format!("sysctl key must be lowercase: {s:?}"));

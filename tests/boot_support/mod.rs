@@ -3,11 +3,10 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use linuxkit_local::busybox::{busybox_layer, host_busybox};
 use linuxkit_local::image::{write_image, ImageConfig};
@@ -228,54 +227,21 @@ pub fn boot_with(system: &System, timeout_s: u64, qemu_args: &[&str]) -> Console
     run_qemu(cmd, timeout_s, None)
 }
 
-/// Runs QEMU, collecting console lines; stops early (killing QEMU) when a line contains
-/// `stop_at`.
-pub fn run_qemu(mut cmd: Command, timeout_s: u64, stop_at: Option<&str>) -> Console {
-    let start = Instant::now();
-    let mut child = cmd.spawn().expect("start qemu-system-x86_64");
-    let stdout = child.stdout.take().expect("qemu stdout");
-    let (tx, rx) = std::sync::mpsc::channel::<(Duration, String)>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).split(b'\n') {
-            let Ok(line) = line else { break };
-            let s = String::from_utf8_lossy(&line)
-                .trim_end_matches('\r')
-                .to_string();
-            if tx.send((start.elapsed(), s)).is_err() {
-                break;
-            }
+/// Runs QEMU, collecting console lines (through [`linuxkit_testing::Vm`]); stops early
+/// (killing QEMU) when a line contains `stop_at`. The timeout is extended while the console
+/// makes progress (see `linuxkit_run::console`), so a loaded machine does not cut a boot short.
+pub fn run_qemu(cmd: Command, timeout_s: u64, stop_at: Option<&str>) -> Console {
+    let mut vm = linuxkit_testing::Vm::spawn(cmd).expect("start qemu-system-x86_64");
+    let timeout = Duration::from_secs(timeout_s);
+    let exited = match stop_at {
+        Some(s) => {
+            let _ = vm.wait_for(s, timeout);
+            false
         }
-    });
-    let deadline = start + Duration::from_secs(timeout_s);
-    let mut lines = Vec::new();
-    let mut exited = false;
-    loop {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(l) => {
-                let stop = stop_at.is_some_and(|s| l.1.contains(s));
-                lines.push(l);
-                if stop {
-                    break;
-                }
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                exited = true;
-                break;
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-        }
-        if Instant::now() >= deadline {
-            break;
-        }
-    }
-    if !exited {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
-    let _ = reader.join();
-    while let Ok(l) = rx.try_recv() {
-        lines.push(l);
-    }
+        None => vm.wait_exit(timeout).is_ok(),
+    };
+    vm.shutdown();
+    let lines = vm.timed_console().to_vec();
     if std::env::var_os("BOOT_TEST_VERBOSE").is_some() {
         for (t, l) in &lines {
             eprintln!("[{:7.3}] {l}", t.as_secs_f64());

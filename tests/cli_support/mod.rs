@@ -54,16 +54,21 @@ pub fn bin() -> &'static Path {
     })
 }
 
-/// Runs `cargo-linuxkit ARGS` in `dir` with stdin closed.
-pub fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
+/// `cargo-linuxkit ARGS` in `dir` with stdin closed, ready to run.
+pub fn cmd_in(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
         .env_remove("LINUXKIT_MIRROR")
         .env_remove("LINUXKIT_CACHE")
-        .output()
-        .expect("cargo-linuxkit runs")
+        .env_remove("LINUXKIT_DENY_WARNINGS");
+    c
+}
+
+/// Runs `cargo-linuxkit ARGS` in `dir` with stdin closed.
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    cmd_in(dir, args).output().expect("cargo-linuxkit runs")
 }
 
 /// stdout and stderr as text.
@@ -158,4 +163,59 @@ pub fn start_registry(dir: &Path) -> Registry {
         std::thread::sleep(Duration::from_millis(100));
     }
     Registry { child, addr }
+}
+
+/// The contents of the entry `name` of the tar file `tar` (read in memory, never extracted).
+pub fn tar_entry(tar: &Path, name: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut a = tar::Archive::new(std::fs::File::open(tar).ok()?);
+    for e in a.entries().ok()? {
+        let mut e = e.ok()?;
+        if e.path_bytes().as_ref() == name.as_bytes() {
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).ok()?;
+            return Some(data);
+        }
+    }
+    None
+}
+
+/// `pyspdxtools` (PyPI `spdx-tools`, installed by scripts/setup into `~/.local/bin`), as a
+/// test prerequisite.
+pub fn pyspdxtools() -> Option<PathBuf> {
+    let found = linuxkit_testing::on_path("pyspdxtools").or_else(|| {
+        std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".local/bin/pyspdxtools"))
+            .filter(|p| p.is_file())
+    });
+    linuxkit_testing::prerequisite(
+        found.is_some(),
+        "pyspdxtools",
+        "./scripts/setup (pip install --user spdx-tools)",
+    )
+    .then(|| found.unwrap_or_default())
+}
+
+/// Validates the SPDX document `doc` with `pyspdxtools -i` (SPDX 2.3 schema and semantics);
+/// `None` when the tool is missing outside CI, else its verdict with its output.
+pub fn validate_spdx(doc: &[u8]) -> Option<Result<(), String>> {
+    let tool = pyspdxtools()?;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("sbom.spdx.json");
+    std::fs::write(&file, doc).expect("write sbom");
+    let o = Command::new(tool)
+        .arg("-i")
+        .arg(&file)
+        .output()
+        .expect("pyspdxtools runs");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Some(if o.status.success() && !out.contains("ERROR") {
+        Ok(())
+    } else {
+        Err(out)
+    })
 }

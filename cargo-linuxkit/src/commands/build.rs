@@ -59,8 +59,18 @@ pub fn build_loaded(
             what: names(&loaded.definitions),
         });
     }
+    // Signing keys are loaded and checked before anything is prepared or written; only EFI
+    // formats boot a UKI to sign.
+    let efi = bc.formats.iter().any(|&f| crate::secureboot::is_efi(f));
+    let mut signers = Vec::new();
+    for d in &loaded.definitions {
+        signers.push(if efi {
+            crate::secureboot::signing_key(bc, d)?
+        } else {
+            None
+        });
+    }
     let platform = linuxkit_oci::store::Platform::linux(&bc.arch);
-    let resolver = crate::resolve::resolver(cfg, platform.clone(), bc.pull)?;
     // The registry build cache, when a definition uses one (`--cache-from`, `--cache-to`).
     let settings: Vec<Effective> = loaded
         .definitions
@@ -81,18 +91,176 @@ pub fn build_loaded(
             from_repos.push(repo);
         }
     }
+    // With a build cache, local images get keys (to push), and come from the cache when it
+    // has them (instead of being built).
+    let fetcher = registry.as_ref().map(|r| ImageFetcher {
+        cache: r,
+        repos: from_repos,
+    });
+    let source: Option<&dyn linuxkit_pkg::ImageSource> = fetcher.as_ref().map(|f| f as _);
+    let images = fetch_images_with(loaded, &platform, bc.pull, cfg, source)?;
+    let dir = default_dir(loaded);
+    let out = images.with_provider(cfg, |provider| {
+        let mut out = Vec::new();
+        for ((d, signing), set) in loaded.definitions.iter().zip(signers).zip(&settings) {
+            let b = crate::build::build_one_with(
+                d,
+                bc,
+                provider,
+                cfg,
+                &dir,
+                signing,
+                registry.as_ref(),
+            )?;
+            // The local images this definition uses.
+            let own: Vec<String> = crate::build::references(d, &platform)
+                .into_iter()
+                .map(|(r, _)| r)
+                .collect();
+            let mine: Vec<&linuxkit_pkg::Prepared> = images
+                .prepared
+                .iter()
+                .filter(|p| own.contains(&p.reference))
+                .collect();
+            let count =
+                |f: fn(&linuxkit_pkg::Prepared) -> bool| mine.iter().filter(|p| f(p)).count();
+            cfg.shell.json_message(json!({
+                "reason": "linuxkit-artifact",
+                "image": b.image,
+                "formats": bc.formats.iter().map(|f| f.name()).collect::<Vec<_>>(),
+                "files": b.files,
+                "fresh": b.fresh,
+                "compression": set.compression.name(),
+                "pieces": {
+                    "compressed": b.pieces.compressed,
+                    "local": b.pieces.local,
+                    "fetched": b.pieces.fetched,
+                },
+                "local_images": {
+                    "built": count(|p| !p.fresh && !p.fetched),
+                    "fetched": count(|p| p.fetched),
+                    "fresh": count(|p| p.fresh),
+                },
+            }));
+            if let (Some(r), Some(repo)) = (&registry, &set.cache_to) {
+                push_to_build_cache(r, repo, d, bc, set, &b, &mine, cfg);
+            }
+            out.push(b);
+        }
+        Ok(out)
+    })?;
+    cfg.shell
+        .json_message(json!({"reason": "build-finished", "success": true}));
+    Ok(out)
+}
+
+/// After a build with `--cache-to`: its pieces, its local images and its manifest to `repo`.
+#[allow(clippy::too_many_arguments)]
+fn push_to_build_cache(
+    r: &RegistryCache,
+    repo: &CacheRepo,
+    d: &Definition,
+    bc: &BuildConfig,
+    set: &Effective,
+    b: &crate::build::Built,
+    mine: &[&linuxkit_pkg::Prepared],
+    cfg: &Config,
+) {
+    let tag = manifest_tag(&d.name, &bc.arch, set.compression);
+    let pieces =
+        linuxkit_output::PieceCache::new(cfg.cache_dir.join(crate::build::PIECE_CACHE_DIR));
+    let Some(p) = r.push(
+        repo,
+        &tag,
+        &d.name,
+        set.compression,
+        &b.pieces.keys,
+        &pieces,
+        mine,
+    ) else {
+        return;
+    };
+    cfg.shell.status(
+        "Pushed",
+        format!(
+            "`{}` to {}: {} initrd pieces ({} new), {} local image(s) new",
+            d.name,
+            repo.reference(&tag),
+            p.pieces,
+            p.uploaded,
+            p.images
+        ),
+    );
+    cfg.shell.json_message(json!({
+        "reason": "build-cache-pushed",
+        "image": d.name,
+        "reference": repo.reference(&tag),
+        "pieces": p.pieces,
+        "uploaded": p.uploaded,
+        "local_images": p.images,
+    }));
+}
+
+/// The images of some definitions, available for one platform (see [`fetch_images`]).
+pub struct Images {
+    resolver: linuxkit_resolve::Resolver,
+    local: bool,
+    /// The local images, as prepared.
+    pub prepared: Vec<linuxkit_pkg::Prepared>,
+}
+
+impl Images {
+    /// Runs `f` with the provider a build resolves through: local sources from the cache by
+    /// the name written, everything else through the resolver.
+    pub fn with_provider<T>(
+        &self,
+        cfg: &Config,
+        f: impl FnOnce(&dyn linuxkit_oci::store::ImageProvider) -> Result<T>,
+    ) -> Result<T> {
+        if !self.local {
+            return f(&self.resolver);
+        }
+        let p = linuxkit_pkg::LocalProvider::new(&cfg.cache_dir, &self.resolver)
+            .map_err(|e| Error::Resolve(Box::new(e)))?;
+        f(&p)
+    }
+}
+
+/// Makes every image of `loaded` available for `platform`, as a build needs them: the
+/// lockfiles are checked first (`--locked`), local sources (`cargo:`, `kernel:`, `init:`,
+/// `dir:`) are built from the workspace into the cache, registry images are pulled when
+/// missing (locked ones by their digest; all of them again with `pull`; none offline).
+pub fn fetch_images(
+    loaded: &Loaded,
+    platform: &linuxkit_oci::store::Platform,
+    pull: bool,
+    cfg: &Config,
+) -> Result<Images> {
+    fetch_images_with(loaded, platform, pull, cfg, None)
+}
+
+/// [`fetch_images`], local images taken from `source` (a registry build cache) when it has
+/// them, and given their build-cache keys (see `linuxkit_pkg::prepare_with`).
+pub fn fetch_images_with(
+    loaded: &Loaded,
+    platform: &linuxkit_oci::store::Platform,
+    pull: bool,
+    cfg: &Config,
+    source: Option<&dyn linuxkit_pkg::ImageSource>,
+) -> Result<Images> {
+    let resolver = crate::resolve::resolver(cfg, platform.clone(), pull)?;
     let mut refs: Vec<String> = Vec::new();
     // Lockfiles are checked before anything is pulled (`--locked` fails first), and locked
     // references are fetched by their pinned digest, never by a tag that may have moved.
     let mut pinned: Vec<String> = Vec::new();
     for d in &loaded.definitions {
-        let written: Vec<String> = crate::build::written_references(d, &platform)
+        let written: Vec<String> = crate::build::written_references(d, platform)
             .into_iter()
             .map(|(r, _)| r)
             .collect();
         let lock = crate::resolve::lockfile_for_build(d, &written, cfg)?;
-        for (r, p) in crate::build::references(d, &platform) {
-            if p == platform && !refs.contains(&r) {
+        for (r, p) in crate::build::references(d, platform) {
+            if p == *platform && !refs.contains(&r) {
                 if let Some(pin) = lock.as_ref().and_then(|l| l.pinned(&r)) {
                     pinned.push(pin);
                 }
@@ -115,13 +283,6 @@ pub fn build_loaded(
             offline: cfg.offline,
             ..Default::default()
         };
-        // With a build cache, local images get keys (to push), and come from the cache when
-        // it has them (instead of being built).
-        let fetcher = registry.as_ref().map(|r| ImageFetcher {
-            cache: r,
-            repos: from_repos.clone(),
-        });
-        let source: Option<&dyn linuxkit_pkg::ImageSource> = fetcher.as_ref().map(|f| f as _);
         prepared = linuxkit_pkg::prepare_with(&local, &root, &cfg.cache_dir, &opts, source)
             .map_err(|e| Error::Resolve(Box::new(e)))?;
         let fetched = prepared.iter().filter(|p| p.fetched).count();
@@ -146,87 +307,11 @@ pub fn build_loaded(
         })
         .collect();
     crate::resolve::prefetch(&resolver, &remote)?;
-    let local_provider;
-    let provider: &dyn linuxkit_oci::store::ImageProvider = if local.is_empty() {
-        &resolver
-    } else {
-        local_provider = linuxkit_pkg::LocalProvider::new(&cfg.cache_dir, &resolver)
-            .map_err(|e| Error::Resolve(Box::new(e)))?;
-        &local_provider
-    };
-    let dir = default_dir(loaded);
-    let mut out = Vec::new();
-    for (d, set) in loaded.definitions.iter().zip(&settings) {
-        let b = crate::build::build_one_with(d, bc, provider, cfg, &dir, registry.as_ref())?;
-        // The local images this definition uses.
-        let mine: Vec<&linuxkit_pkg::Prepared> = {
-            let own: Vec<String> = crate::build::references(d, &platform)
-                .into_iter()
-                .map(|(r, _)| r)
-                .collect();
-            prepared
-                .iter()
-                .filter(|p| own.contains(&p.reference))
-                .collect()
-        };
-        let count = |f: fn(&linuxkit_pkg::Prepared) -> bool| mine.iter().filter(|p| f(p)).count();
-        cfg.shell.json_message(json!({
-            "reason": "linuxkit-artifact",
-            "image": b.image,
-            "formats": bc.formats.iter().map(|f| f.name()).collect::<Vec<_>>(),
-            "files": b.files,
-            "fresh": b.fresh,
-            "compression": set.compression.name(),
-            "pieces": {
-                "compressed": b.pieces.compressed,
-                "local": b.pieces.local,
-                "fetched": b.pieces.fetched,
-            },
-            "local_images": {
-                "built": count(|p| !p.fresh && !p.fetched),
-                "fetched": count(|p| p.fetched),
-                "fresh": count(|p| p.fresh),
-            },
-        }));
-        if let (Some(r), Some(repo)) = (&registry, &set.cache_to) {
-            let tag = manifest_tag(&d.name, &bc.arch, set.compression);
-            let pieces =
-                linuxkit_output::PieceCache::new(cfg.cache_dir.join(crate::build::PIECE_CACHE_DIR));
-            if let Some(p) = r.push(
-                repo,
-                &tag,
-                &d.name,
-                set.compression,
-                &b.pieces.keys,
-                &pieces,
-                &mine,
-            ) {
-                cfg.shell.status(
-                    "Pushed",
-                    format!(
-                        "`{}` to {}: {} initrd pieces ({} new), {} local image(s) new",
-                        d.name,
-                        repo.reference(&tag),
-                        p.pieces,
-                        p.uploaded,
-                        p.images
-                    ),
-                );
-                cfg.shell.json_message(json!({
-                    "reason": "build-cache-pushed",
-                    "image": d.name,
-                    "reference": repo.reference(&tag),
-                    "pieces": p.pieces,
-                    "uploaded": p.uploaded,
-                    "local_images": p.images,
-                }));
-            }
-        }
-        out.push(b);
-    }
-    cfg.shell
-        .json_message(json!({"reason": "build-finished", "success": true}));
-    Ok(out)
+    Ok(Images {
+        resolver,
+        local: !local.is_empty(),
+        prepared,
+    })
 }
 
 fn bc_dir(bc: &BuildConfig) -> Option<PathBuf> {

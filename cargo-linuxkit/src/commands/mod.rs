@@ -1,6 +1,7 @@
 //! One module per subcommand. Each takes the resolved [`Config`](crate::config::Config) and
 //! its own arguments and returns the process exit code.
 
+pub mod audit;
 pub mod build;
 pub mod cache;
 pub mod check;

@@ -39,6 +39,15 @@ pub fn options(a: &RunArgs) -> Result<RunOptions> {
         pvh: !a.no_pvh,
         devices: a.device.clone(),
         gui: a.gui,
+        secure_boot: if a.secure_boot {
+            Some(
+                crate::secureboot::run_certificate(a.secure_boot_cert.as_deref())?
+                    .der()
+                    .to_vec(),
+            )
+        } else {
+            None
+        },
     })
 }
 
@@ -88,6 +97,10 @@ fn boot_path(target: Option<&str>, cfg: &Config) -> Result<PathBuf> {
         compression: None,
         cache_from: None,
         cache_to: None,
+        sbom: Some(linuxkit_build::DEFAULT_SBOM_PATH.to_string()),
+        secure_boot_key: None,
+        secure_boot_cert: None,
+        verity: false,
     };
     let dir = crate::commands::build::default_dir(&loaded);
     crate::commands::build::build_loaded(&loaded, &bc, cfg)?;

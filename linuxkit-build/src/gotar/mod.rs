@@ -5,7 +5,7 @@
 //! `tar` crate (whose writer pads, names PAX headers and formats fields differently).
 
 mod header;
-pub mod path;
+pub use linuxkit_validate::gopath as path;
 mod reader;
 mod writer;
 

@@ -11,6 +11,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+/// `specs.Mount`, `specs.LinuxIDMapping` and LinuxKit's `Runtime` (written as `runtime.json`
+/// after the rootfs mounts are prepended) are shared with the init.
+pub use linuxkit_bundle::{BindNs, IdMapping, Interface, Mount, Runtime};
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -126,41 +130,6 @@ pub struct Root {
     /// Read-only root.
     #[serde(skip_serializing_if = "is_false")]
     pub readonly: bool,
-}
-
-/// `specs.Mount`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Mount {
-    /// Mount point.
-    pub destination: String,
-    /// Filesystem type.
-    #[serde(rename = "type", skip_serializing_if = "String::is_empty")]
-    pub kind: String,
-    /// Source.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub source: String,
-    /// Options.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub options: Vec<String>,
-    /// uid mappings (only ever set in `runtime.json` mounts).
-    #[serde(rename = "uidMappings", skip_serializing_if = "Vec::is_empty")]
-    pub uid_mappings: Vec<IdMapping>,
-    /// gid mappings (only ever set in `runtime.json` mounts).
-    #[serde(rename = "gidMappings", skip_serializing_if = "Vec::is_empty")]
-    pub gid_mappings: Vec<IdMapping>,
-}
-
-/// `specs.LinuxIDMapping`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct IdMapping {
-    /// First id in the container.
-    #[serde(rename = "containerID")]
-    pub container_id: u32,
-    /// First id on the host.
-    #[serde(rename = "hostID")]
-    pub host_id: u32,
-    /// Number of ids.
-    pub size: u32,
 }
 
 /// `specs.Linux`.
@@ -338,59 +307,4 @@ pub struct InterfacePriority {
     pub name: String,
     /// Priority.
     pub priority: u32,
-}
-
-/// LinuxKit's merged `Runtime` (every field materialised), written as `runtime.json` after
-/// the rootfs mounts are prepended.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Runtime {
-    /// cgroups to create.
-    pub cgroups: Vec<String>,
-    /// Mounts made before the container is created.
-    pub mounts: Vec<Mount>,
-    /// Directories to create.
-    pub mkdir: Vec<String>,
-    /// Network interfaces.
-    pub interfaces: Vec<Interface>,
-    /// Namespace bind paths.
-    #[serde(rename = "bindNS")]
-    pub bind_ns: BindNs,
-    /// containerd namespace.
-    pub namespace: String,
-}
-
-/// A `runtime.interfaces` entry.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Interface {
-    /// Name.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub name: String,
-    /// Type to add.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub add: String,
-    /// veth peer.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub peer: String,
-    /// Create in the root namespace and move.
-    #[serde(rename = "createInRoot")]
-    pub create_in_root: bool,
-}
-
-/// `runtime.bindNS`: every key is written, `""` when unset.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct BindNs {
-    /// cgroup namespace.
-    pub cgroup: String,
-    /// IPC namespace.
-    pub ipc: String,
-    /// Mount namespace.
-    pub mnt: String,
-    /// Network namespace.
-    pub net: String,
-    /// PID namespace.
-    pub pid: String,
-    /// User namespace.
-    pub user: String,
-    /// UTS namespace.
-    pub uts: String,
 }

@@ -55,6 +55,7 @@ mod storage;
 mod system;
 pub mod versions;
 
+#[cfg(feature = "codegen")]
 pub(crate) mod import;
 
 pub use network::*;
@@ -287,6 +288,7 @@ impl Size {
     }
 
     /// The Rust expression building this value (for the code generator).
+    #[cfg(feature = "codegen")]
     pub(crate) fn rust_expr(self) -> String {
         match self {
             Size::Bytes(n) => format!("pkgs::Size::bytes({n})"),

@@ -184,6 +184,7 @@ impl MetadataProvider {
     }
 
     /// The Rust expression of this value (for the code generator).
+    #[cfg(feature = "codegen")]
     pub(crate) fn rust_expr(&self) -> String {
         let variant = match self {
             MetadataProvider::Aws => "Aws",

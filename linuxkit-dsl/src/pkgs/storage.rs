@@ -37,6 +37,7 @@ impl Filesystem {
         Self::ALL.into_iter().find(|f| f.as_str() == s)
     }
 
+    #[cfg(feature = "codegen")]
     pub(crate) fn rust_expr(self) -> String {
         let v = match self {
             Filesystem::Ext4 => "Ext4",
@@ -78,6 +79,7 @@ impl PartitionTable {
             .find(|p| p.as_str() == s)
     }
 
+    #[cfg(feature = "codegen")]
     pub(crate) fn rust_expr(self) -> String {
         match self {
             PartitionTable::Dos => "pkgs::PartitionTable::Dos".into(),
@@ -338,6 +340,7 @@ impl SwapCondition {
         (condition.as_arg() == arg).then_some(condition)
     }
 
+    #[cfg(feature = "codegen")]
     pub(crate) fn rust_expr(&self) -> String {
         let lit = crate::codegen::lit;
         let mut s = match &self.kind {

@@ -1,11 +1,11 @@
 //! Booting outputs under QEMU (`-accel tcg -smp 1`) with Debian's kernel and a busybox
 //! initramfs whose `/init` prints a marker and powers off.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use linuxkit_run::Vm;
 
 use super::{noise, E};
 
@@ -81,97 +81,40 @@ pub fn boot(args: &[String], timeout: Duration) -> Result<Booted, String> {
     boot_until(args, MARKER, timeout)
 }
 
-/// Runs QEMU with `args` until `marker` appears on the console or `timeout`.
+/// Runs QEMU with `args` until `marker` appears on the console or `timeout` (extended while
+/// the console makes progress; see `linuxkit_run::console`).
 pub fn boot_until(
     args: &[String],
     marker: &'static str,
     timeout: Duration,
 ) -> Result<Booted, String> {
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args([
+        "-accel",
+        "tcg",
+        "-smp",
+        "1",
+        "-m",
+        "512",
+        "-nographic",
+        "-no-reboot",
+    ])
+    .args([
+        "-nic", "none", "-monitor", "none", "-serial", "stdio", "-display", "none",
+    ])
+    .args(args)
+    .stdin(Stdio::null())
+    .stderr(Stdio::inherit());
     let start = Instant::now();
-    let mut child = Command::new("qemu-system-x86_64")
-        .args([
-            "-accel",
-            "tcg",
-            "-smp",
-            "1",
-            "-m",
-            "512",
-            "-nographic",
-            "-no-reboot",
-        ])
-        .args([
-            "-nic", "none", "-monitor", "none", "-serial", "stdio", "-display", "none",
-        ])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("starting qemu: {e}"))?;
-    let mut stdout = child.stdout.take().ok_or("no stdout")?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        let mut all = Vec::new();
-        loop {
-            match stdout.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    all.extend_from_slice(&buf[..n]);
-                    let seen = String::from_utf8_lossy(&all).contains(marker);
-                    if tx
-                        .send((seen, String::from_utf8_lossy(&all).into_owned()))
-                        .is_err()
-                        || seen
-                    {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    let mut console = String::new();
-    let mut found = None;
-    while start.elapsed() < timeout {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok((seen, text)) => {
-                console = text;
-                if seen {
-                    found = Some(start.elapsed().as_secs_f64());
-                    break;
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output();
-    let stderr = out
-        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
-        .unwrap_or_default();
-    match found {
-        Some(secs) => {
-            eprintln!("booted to the marker in {secs:.1} s");
-            Ok(Booted { secs, console })
-        }
-        None => Err(format!(
-            "no marker within {timeout:?}\n--- console (tail) ---\n{}\n--- qemu stderr ---\n{stderr}",
-            tail(&console, 3000)
-        )),
-    }
-}
-
-fn tail(s: &str, n: usize) -> &str {
-    let mut i = s.len().saturating_sub(n);
-    while !s.is_char_boundary(i) {
-        i += 1;
-    }
-    &s[i..]
+    let mut vm = Vm::spawn(cmd).map_err(|e| e.to_string())?;
+    vm.wait_for(marker, timeout).map_err(|e| e.to_string())?;
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!("booted to the marker in {secs:.1} s");
+    vm.shutdown();
+    Ok(Booted {
+        secs,
+        console: vm.console_text(),
+    })
 }
 
 /// OVMF firmware arguments with a per-VM copy of the variables file in `dir`.

@@ -1,5 +1,6 @@
-//! Go's `path` package semantics on byte strings (`Clean`, `Dir`, `Base`, `Join`, `Split`),
-//! which decide entry names exactly as upstream does.
+//! Go's `path` package semantics on byte strings (`Clean`, `Dir`, `Base`, `Join`, `Split`).
+//! The build decides tar entry names with them exactly as upstream does, the initrd writer
+//! computes link targets with them, and the checks show the path runc will use.
 
 /// Go `path.Clean`: lexical shortest equivalent path.
 pub fn clean(p: &[u8]) -> Vec<u8> {
@@ -98,6 +99,63 @@ pub fn dir(p: &[u8]) -> Vec<u8> {
     clean(d)
 }
 
+/// `filepath.Rel(base, target)`: `None` where Go returns an error (one path absolute and the
+/// other relative, or `base` needing to climb above an unknown `..`).
+pub fn rel(base: &[u8], target: &[u8]) -> Option<Vec<u8>> {
+    let base = clean(base);
+    let targ = clean(target);
+    if base == targ {
+        return Some(b".".to_vec());
+    }
+    let base: &[u8] = if base == b"." { b"" } else { &base };
+    let targ: &[u8] = &targ;
+    let base_rooted = base.first() == Some(&b'/');
+    let targ_rooted = targ.first() == Some(&b'/');
+    if base_rooted != targ_rooted {
+        return None;
+    }
+    let (bl, tl) = (base.len(), targ.len());
+    let (mut b0, mut bi, mut t0, mut ti) = (0usize, 0usize, 0usize, 0usize);
+    loop {
+        while bi < bl && base[bi] != b'/' {
+            bi += 1;
+        }
+        while ti < tl && targ[ti] != b'/' {
+            ti += 1;
+        }
+        if targ[t0..ti] != base[b0..bi] {
+            break;
+        }
+        if bi < bl {
+            bi += 1;
+        }
+        if ti < tl {
+            ti += 1;
+        }
+        b0 = bi;
+        t0 = ti;
+        if b0 >= bl && t0 >= tl {
+            break;
+        }
+    }
+    if &base[b0..bi] == b".." {
+        return None;
+    }
+    if b0 != bl {
+        let seps = base[b0..bl].iter().filter(|&&b| b == b'/').count();
+        let mut out = b"..".to_vec();
+        for _ in 0..seps {
+            out.extend_from_slice(b"/..");
+        }
+        if t0 != tl {
+            out.push(b'/');
+            out.extend_from_slice(&targ[t0..]);
+        }
+        return Some(out);
+    }
+    Some(targ[t0..].to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +186,28 @@ mod tests {
         assert_eq!(join(&[b"lib/", b"PaxHeaders.0", b""]), b"lib/PaxHeaders.0");
         assert_eq!(join(&[b"", b"PaxHeaders.0", b"boot"]), b"PaxHeaders.0/boot");
         assert_eq!(join(&[b".", b"x"]), b"x");
+    }
+
+    #[test]
+    fn rel_matches_go() {
+        for (base, targ, want) in [
+            ("bin", "bin/gzip", Some("gzip")),
+            (".", "bin/true", Some("bin/true")),
+            ("usr/bin", "bin/busybox", Some("../../bin/busybox")),
+            ("a/b", "a/b", Some(".")),
+            ("a/b", "a", Some("..")),
+            ("a/b/c", "a/x/y", Some("../../x/y")),
+            ("bin", "/bin/gzip", None),
+            ("..", "a", None),
+            ("/a", "/b/c", Some("../b/c")),
+        ] {
+            assert_eq!(
+                rel(base.as_bytes(), targ.as_bytes())
+                    .map(|v| String::from_utf8(v).unwrap())
+                    .as_deref(),
+                want,
+                "rel({base:?}, {targ:?})"
+            );
+        }
     }
 }
