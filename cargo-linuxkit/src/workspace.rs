@@ -41,6 +41,9 @@ pub struct DefinitionTarget {
     pub manifest_path: PathBuf,
     /// The target's main source file.
     pub src_path: PathBuf,
+    /// `[package.metadata.linuxkit] arch`: the architecture its images are built for when
+    /// `--arch` is not given.
+    pub arch: Option<String>,
 }
 
 /// The workspace as far as `cargo linuxkit` cares.
@@ -86,6 +89,15 @@ pub fn discover(manifest_path: Option<&Path>, flags: &CargoFlags) -> Result<Work
             Some(serde_json::Value::Array(a)) => a,
             Some(_) => return Err(bad("`definitions` must be a list of target names".into())),
         };
+        let arch = match lk.get("arch") {
+            None => None,
+            Some(serde_json::Value::String(a)) if !a.is_empty() => Some(a.clone()),
+            Some(_) => {
+                return Err(bad(
+                    "`arch` must be an architecture name in OCI spelling, e.g. \"arm64\"".into(),
+                ))
+            }
+        };
         for name in names {
             let name = name
                 .as_str()
@@ -116,6 +128,7 @@ pub fn discover(manifest_path: Option<&Path>, flags: &CargoFlags) -> Result<Work
                 kind: target.1,
                 manifest_path: manifest.clone(),
                 src_path: target.0.src_path.clone().into_std_path_buf(),
+                arch: arch.clone(),
             });
         }
     }

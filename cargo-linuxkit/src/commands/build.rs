@@ -21,8 +21,13 @@ pub fn default_dir(loaded: &Loaded) -> PathBuf {
 
 /// Builds the definitions named by `args`.
 pub fn run(args: &BuildArgs, cfg: &Config) -> Result<i32> {
-    let bc = BuildConfig::from_args(args)?;
+    let mut bc = BuildConfig::from_args(args)?;
     let loaded = load(&args.input.inputs, cfg)?;
+    if args.arch.is_none() {
+        if let Some(arch) = metadata_arch(&loaded)? {
+            bc.arch = arch;
+        }
+    }
     if args.dry_run {
         for d in &loaded.definitions {
             print!("{}", linuxkit_dsl::to_yaml_string(&d.image)?);
@@ -91,6 +96,7 @@ pub fn build_loaded(
             .status("Preparing", format!("{} local image(s)", local.len()));
         let opts = linuxkit_pkg::PrepareOptions {
             offline: cfg.offline,
+            arch: Some(bc.arch.clone()),
             ..Default::default()
         };
         linuxkit_pkg::prepare(&local, &root, &cfg.cache_dir, &opts)
@@ -134,6 +140,30 @@ pub fn build_loaded(
     cfg.shell
         .json_message(json!({"reason": "build-finished", "success": true}));
     Ok(out)
+}
+
+/// The `[package.metadata.linuxkit] arch` of the loaded definitions' packages, when they set
+/// one (they must agree: one build is for one architecture).
+pub fn metadata_arch(loaded: &Loaded) -> Result<Option<String>> {
+    let mut found: Option<(String, String)> = None;
+    for d in &loaded.definitions {
+        let crate::source::Origin::Rust { target, .. } = &d.origin else {
+            continue;
+        };
+        let Some(a) = &target.arch else { continue };
+        match &found {
+            Some((b, pkg)) if b != a => {
+                return Err(Error::Usage(format!(
+                    "packages {pkg} and {} build for different architectures ({b} and {a}): \
+                     build their images separately, or give --arch",
+                    target.package
+                )))
+            }
+            Some(_) => {}
+            None => found = Some((a.clone(), target.package.clone())),
+        }
+    }
+    Ok(found.map(|(a, _)| a))
 }
 
 fn bc_dir(bc: &BuildConfig) -> Option<PathBuf> {
