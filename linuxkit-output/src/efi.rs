@@ -1,4 +1,5 @@
-//! UEFI formats: a Unified Kernel Image as `EFI/BOOT/BOOTX64.EFI` on a FAT ESP, on a GPT disk
+//! UEFI formats: a Unified Kernel Image as `EFI/BOOT/BOOTX64.EFI` (`BOOTAA64.EFI` on arm64:
+//! the name follows the stub's machine type) on a FAT ESP, on a GPT disk
 //! (`raw-efi`, `qcow2-efi`) or as the El Torito EFI image of an ISO (`iso-efi*`).
 //!
 //! Upstream's `raw-efi` puts systemd-boot plus a UKI on the ESP; the firmware's default path
@@ -76,6 +77,7 @@ pub(crate) fn write_esp<D: Read + Write + Seek>(
     p: &mut Payload<'_>,
     seed: &[&[u8]],
 ) -> io::Result<()> {
+    let path = stub.boot_path();
     let mut stub = Some(stub);
     let mut write = |out: &mut dyn Write| -> io::Result<()> {
         let s = stub
@@ -88,7 +90,7 @@ pub(crate) fn write_esp<D: Read + Write + Seek>(
         disk::fnv64(seed) as u32,
         b"LINUXKIT   ",
         &mut [FatFile {
-            path: "EFI/BOOT/BOOTX64.EFI",
+            path,
             write: &mut write,
         }],
     )

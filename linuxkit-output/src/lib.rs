@@ -49,6 +49,7 @@ mod convert;
 mod cpio;
 mod disk;
 mod efi;
+mod erofs;
 mod error;
 pub mod format;
 mod gopath;
@@ -73,6 +74,7 @@ pub use kernel_initrd::DEFAULT_MTIME;
 pub use pgz::PieceCache;
 
 use rootloader::RootDevice;
+use sha2::Digest;
 use staging::Staging;
 
 /// Settings that apply to several formats.
@@ -104,6 +106,7 @@ fn supported(f: Format) -> bool {
             | Format::KernelInitrd
             | Format::TarKernelInitrd
             | Format::KernelSquashfs
+            | Format::KernelErofs
             | Format::RawEfi
             | Format::Qcow2Efi
             | Format::KernelIso
@@ -124,7 +127,11 @@ fn supported(f: Format) -> bool {
 fn needs_tree(f: Format) -> bool {
     matches!(
         f,
-        Format::KernelSquashfs | Format::KernelIso | Format::IsoBios | Format::IsoEfi
+        Format::KernelSquashfs
+            | Format::KernelErofs
+            | Format::KernelIso
+            | Format::IsoBios
+            | Format::IsoEfi
     )
 }
 
@@ -135,11 +142,38 @@ fn no_kernel(f: Format) -> OutputError {
 }
 
 fn efi_stub(f: Format, opts: &OutputOptions) -> Result<uki::Stub, OutputError> {
-    bootfiles::check_arch(&opts.arch, f)?;
-    uki::Stub::parse(bootfiles::EFI_STUB.read(f)?, 4).map_err(|m| OutputError::Image {
+    let (path, bytes) = bootfiles::efi_stub(f, &opts.arch)?;
+    uki::Stub::parse(bytes, 4).map_err(|m| OutputError::Image {
         format: f.name().into(),
-        message: format!("{}: {m}", bootfiles::EFI_STUB.paths[0]),
+        message: format!("{path}: {m}"),
     })
+}
+
+/// The kernel as a UKI's `.linux` section needs it: an EFI executable of the stub's machine.
+/// A gzip'd kernel (LinuxKit's arm64 `Image.gz`) is decompressed; a kernel whose PE header
+/// names another machine type is refused (it would not boot).
+fn uki_kernel(f: Format, stub: &uki::Stub, boot: &BootFiles) -> Result<BootFiles, OutputError> {
+    let bad = |message: String| OutputError::Image {
+        format: f.name().into(),
+        message,
+    };
+    let mut out = boot.clone();
+    if boot.kernel.starts_with(&[0x1f, 0x8b]) {
+        let mut k = Vec::with_capacity(boot.kernel.len() * 3);
+        io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&boot.kernel[..]), &mut k)
+            .map_err(|e| bad(format!("boot/kernel is gzip'd and does not decompress: {e}")))?;
+        out.kernel = k;
+    }
+    match uki::pe_machine(&out.kernel) {
+        Some(m) if m != stub.machine() => Err(bad(format!(
+            "boot/kernel is an {} kernel and the image is built for {} ({}): build with the \
+             matching --arch or use a kernel of that architecture",
+            uki::machine_name(m),
+            uki::machine_name(stub.machine()),
+            stub.boot_path()
+        ))),
+        _ => Ok(out),
+    }
 }
 
 /// Adds `root=<dev>` when the command line has no `root=` (what upstream's ISO scripts do).
@@ -254,12 +288,32 @@ pub fn write_outputs(
                 let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
                 staging.write_bytes(&format!("{name}-kernel"), &boot.kernel)?;
                 staging.write_bytes(&format!("{name}-cmdline"), boot.cmdline.as_bytes())?;
-                if let Some(loader) = rootloader::loader(t, f, RootDevice::Disk)? {
+                if let Some(loader) = rootloader::loader(t, f, RootDevice::Disk, &opts.arch)? {
                     staging.write_bytes(&format!("{name}-squashfs-initrd.img"), &loader)?;
                 }
                 let i = staging.create(&f.file_name(name))?;
                 let s = staging.get(i);
                 squashfs::write(t, io::BufWriter::new(s.file()))?;
+            }
+            Format::KernelErofs => {
+                let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
+                staging.write_bytes(&format!("{name}-kernel"), &boot.kernel)?;
+                staging.write_bytes(&format!("{name}-cmdline"), boot.cmdline.as_bytes())?;
+                if let Some(loader) =
+                    rootloader::loader(t, f, RootDevice::ErofsDisk, &opts.arch)?
+                {
+                    staging.write_bytes(&format!("{name}-erofs-initrd.img"), &loader)?;
+                }
+                let i = staging.create(&f.file_name(name))?;
+                let s = staging.get(i);
+                let mut uuid = [0u8; 16];
+                let h = sha2::Sha256::digest([b"erofs".as_slice(), seed[0], b"\0", seed[1]].concat());
+                uuid.copy_from_slice(&h[..16]);
+                let path = s.tmp_path().to_path_buf();
+                let mut w = io::BufWriter::with_capacity(1 << 20, s.file());
+                erofs::write(t, uuid, &mut w)
+                    .and_then(|_| io::Write::flush(&mut w))
+                    .map_err(|source| OutputError::Write { path, source })?;
             }
             Format::KernelInitrd | Format::TarKernelInitrd => {
                 let (boot, gz) = initrd.as_mut().ok_or_else(|| unsupported(f))?;
@@ -275,6 +329,7 @@ pub fn write_outputs(
                     return Err(no_kernel(f));
                 }
                 let stub = efi_stub(f, opts)?;
+                let boot = &uki_kernel(f, &stub, boot)?;
                 let mut payload = efi::Payload {
                     boot,
                     initrd_gz: gz.as_file_mut(),
@@ -302,7 +357,7 @@ pub fn write_outputs(
                 let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
                 staging.write_bytes(&format!("{name}-kernel"), &boot.kernel)?;
                 staging.write_bytes(&format!("{name}-cmdline"), boot.cmdline.as_bytes())?;
-                if let Some(loader) = rootloader::loader(t, f, RootDevice::Cdrom)? {
+                if let Some(loader) = rootloader::loader(t, f, RootDevice::Cdrom, &opts.arch)? {
                     staging.write_bytes(&format!("{name}-iso-initrd.img"), &loader)?;
                 }
                 let i = staging.create(&f.file_name(name))?;
@@ -314,8 +369,8 @@ pub fn write_outputs(
                 if boot.kernel.is_empty() {
                     return Err(no_kernel(f));
                 }
-                bootfiles::check_arch(&opts.arch, f)?;
-                let loader = rootloader::loader(t, f, RootDevice::Cdrom)?;
+                bootfiles::check_bios_arch(&opts.arch, f)?;
+                let loader = rootloader::loader(t, f, RootDevice::Cdrom, &opts.arch)?;
                 let cfg = format!(
                     "DEFAULT linux\nLABEL linux\n    KERNEL /boot/kernel\n{}    APPEND {}\n",
                     if loader.is_some() {
@@ -349,7 +404,7 @@ pub fn write_outputs(
                     let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
                     let cmdline = with_root(&boot.cmdline, "/dev/sr0");
                     // The UKI's initrd is the root loader, when the kernel needs one.
-                    if let Some(loader) = rootloader::loader(t, f, RootDevice::Cdrom)? {
+                    if let Some(loader) = rootloader::loader(t, f, RootDevice::Cdrom, &opts.arch)? {
                         let path = empty.path().to_path_buf();
                         io::Write::write_all(empty.as_file_mut(), &loader)
                             .map_err(|source| OutputError::Write { path, source })?;
@@ -365,15 +420,12 @@ pub fn write_outputs(
                 }
                 // iso-efi boots the kernel alone (root on the CD), as upstream; no ucode.
                 let no_ucode;
-                let boot = if f == Format::IsoEfi {
-                    no_ucode = BootFiles {
-                        ucode: Vec::new(),
-                        ..boot.clone()
-                    };
-                    &no_ucode
-                } else {
-                    boot
-                };
+                let mut boot = uki_kernel(f, &stub, boot)?;
+                if f == Format::IsoEfi {
+                    boot.ucode = Vec::new();
+                }
+                no_ucode = boot;
+                let boot = &no_ucode;
                 let mut payload = efi::Payload {
                     boot,
                     initrd_gz: gz,
@@ -414,7 +466,7 @@ pub fn write_outputs(
                 if boot.kernel.is_empty() {
                     return Err(no_kernel(f));
                 }
-                bootfiles::check_arch(&opts.arch, f)?;
+                bootfiles::check_bios_arch(&opts.arch, f)?;
                 let mut payload = efi::Payload {
                     boot,
                     initrd_gz: gz.as_file_mut(),
