@@ -38,8 +38,13 @@
 //! - `qcow2-bios`, `aws`, `vhd`, `dynamic-vhd`, `vmdk`, `gcp` are the `raw-bios` disk (FAT +
 //!   SYSLINUX) converted, not an ext4 disk made in a VM; `aws`/`qcow2-bios` honour `--size`.
 //! - Times inside images are LinuxKit's fixed time and identifiers derive from the name, so
-//!   the same inputs give the same bytes. `kernel+erofs`, `rpi3` and `docker` are not
-//!   supported here (`docker` is streamed by the CLI).
+//!   the same inputs give the same bytes. `docker` is streamed by the CLI.
+//! - `kernel+erofs` is written natively (`erofs`, no `mkfs.erofs`); `rpi3` (`rpi3`) is
+//!   upstream's SD-card tree with Debian's firmware and U-Boot and sorted entries.
+//! - Every format is architecture-neutral except the boot files: EFI formats take systemd's
+//!   stub for `--arch` (`EFI/BOOT/BOOTAA64.EFI` on arm64), the root loader that
+//!   architecture's busybox (from the Debian package directories, see `linuxkit_debian`);
+//!   BIOS formats refuse anything but amd64 and `rpi3` anything but arm64.
 
 #![forbid(unsafe_code)]
 
@@ -58,6 +63,7 @@ mod iso;
 mod kernel_initrd;
 mod pgz;
 mod rootloader;
+mod rpi3;
 mod squashfs;
 mod staging;
 mod tree;
@@ -120,6 +126,7 @@ fn supported(f: Format) -> bool {
             | Format::DynamicVhd
             | Format::Vmdk
             | Format::Gcp
+            | Format::Rpi3
     )
 }
 
@@ -203,6 +210,7 @@ fn needs_initrd(f: Format) -> bool {
             | Format::DynamicVhd
             | Format::Vmdk
             | Format::Gcp
+            | Format::Rpi3
     )
 }
 
@@ -294,6 +302,37 @@ pub fn write_outputs(
                 let i = staging.create(&f.file_name(name))?;
                 let s = staging.get(i);
                 squashfs::write(t, io::BufWriter::new(s.file()))?;
+            }
+            Format::Rpi3 => {
+                if opts.arch != "arm64" {
+                    return Err(OutputError::Image {
+                        format: f.name().into(),
+                        message: format!(
+                            "a Raspberry Pi 3 boots arm64 images; this one is built for {}: \
+                             build with --arch arm64",
+                            opts.arch
+                        ),
+                    });
+                }
+                let (boot, gz) = initrd.as_mut().ok_or_else(|| unsupported(f))?;
+                if boot.kernel.is_empty() {
+                    return Err(no_kernel(f));
+                }
+                let dtbs = rpi3::device_trees(open()?, rootfs_tar)?;
+                let gz_path = gz.path().to_path_buf();
+                let gz_file = gz.as_file_mut();
+                io::Seek::seek(gz_file, io::SeekFrom::Start(0)).map_err(|source| {
+                    OutputError::Read {
+                        path: gz_path,
+                        source,
+                    }
+                })?;
+                let i = staging.create(&f.file_name(name))?;
+                let s = staging.get(i);
+                let path = s.tmp_path().to_path_buf();
+                let mut w = io::BufWriter::new(s.file());
+                rpi3::write(&mut w, &boot.kernel, gz_file, &dtbs)?;
+                io::Write::flush(&mut w).map_err(|source| OutputError::Write { path, source })?;
             }
             Format::KernelErofs => {
                 let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
