@@ -98,12 +98,21 @@ $bb mount -t devtmpfs devtmpfs /dev
 $bb mount -t cgroup2 cgroup2 /sys/fs/cgroup
 $bb mount -t tmpfs tmpfs /run
 echo "arm64 fixture init: $($bb uname -m), running bundles with runc"
+# runtime.json's bind mounts (a container sharing another's root file system).
+bind() {
+  [ -f "$1/runtime.json" ] || return 0
+  $bb sed -n 's/.*"source": "\(.*\)",*$/\1/p' "$1/runtime.json" | while read -r src; do
+    $bb mount --bind "$src" "$1/rootfs"
+  done
+}
 for b in /containers/onboot/*; do
   [ -d "$b" ] || continue
+  bind "$b"
   runc run --bundle "$b" "onboot-${b##*/}" </dev/null || echo "onboot ${b##*/} failed: $?"
 done
 for b in /containers/services/*; do
   [ -d "$b" ] || continue
+  bind "$b"
   runc run --bundle "$b" "svc-${b##*/}" </dev/null &
 done
 wait
@@ -150,7 +159,7 @@ fn write_fixture(dir: &Path) -> PathBuf {
     }
     let yaml = format!(
         r#"kernel:
-  image: kernel:debian?arch=arm64&modules=erofs,sd_mod,sr_mod,isofs,squashfs,virtio_pci,virtio_scsi,overlay&dtbs=broadcom
+  image: kernel:debian?arch=arm64&modules=erofs,crc32c_generic,sd_mod,sr_mod,isofs,squashfs,virtio_pci,virtio_scsi,overlay&dtbs=broadcom
   cmdline: "console=ttyAMA0 panic=-1"
 init:
   - dir:{init}

@@ -60,6 +60,13 @@ impl RootDevice {
     }
 }
 
+/// Soft pre-dependencies (`softdep pre:` in a module's `.modinfo`, which `modules.dep` does not
+/// list): `libcrc32c` (EROFS, ext4) needs a `crc32c` implementation loaded first.
+const SOFT_PRE: [(&str, &[&str]); 1] = [(
+    "libcrc32c",
+    &["crc32c_intel", "crc32c_arm64", "crc32c_generic"],
+)];
+
 /// Controllers other machines use, loaded when the image has them.
 const OPTIONAL: [&str; 3] = ["ata_piix", "virtio_blk", "virtio_scsi"];
 
@@ -155,6 +162,13 @@ pub(crate) fn loader(
         if order.contains(path) || depth > 64 {
             return;
         }
+        for (m2, pre) in SOFT_PRE {
+            if m == m2 {
+                for p in pre {
+                    visit(p, modules, order, depth + 1);
+                }
+            }
+        }
         for d in deps {
             visit(d, modules, order, depth + 1);
         }
@@ -170,6 +184,19 @@ pub(crate) fn loader(
         visit(m, &modules, &mut order, 0);
     }
 
+    for (m, pre) in SOFT_PRE {
+        let uses = modules.get(m).is_some_and(|(p, _)| order.contains(p));
+        if uses && !pre.iter().any(|p| modules.contains_key(*p) || builtin.contains(*p)) {
+            return Err(OutputError::Image {
+                format: format.name().into(),
+                message: format!(
+                    "the kernel ({release}) needs a crc32c implementation for {m}, and the image \
+                     has none: add crc32c_generic to the kernel image (with `kernel:host` or \
+                     `kernel:debian`, append `,crc32c_generic` to `modules=`)"
+                ),
+            });
+        }
+    }
     let busybox = crate::bootfiles::busybox(format, arch)?;
     if !is_static_elf(&busybox) {
         return Err(OutputError::MissingBootFile {
