@@ -372,7 +372,7 @@ fn rpi3_has_upstreams_layout() {
         .unwrap()
     {
         let mut e = e.unwrap();
-        let n = e.path().unwrap().to_string_lossy().into_owned();
+        let n = String::from_utf8_lossy(&e.path_bytes()).into_owned();
         let mut data = Vec::new();
         e.read_to_end(&mut data).unwrap();
         names.push(n.clone());

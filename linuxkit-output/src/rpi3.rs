@@ -243,8 +243,12 @@ pub(crate) fn write(
     files.sort_by(|a, b| a.0.cmp(&b.0));
 
     let mut tar = tar::Builder::new(out);
-    let header = |kind: tar::EntryType, mode: u32, size: u64| {
+    // Names are written as GNU tar writes `tar cf - .` (`./x`), which the tar crate's path
+    // setters would normalise away: the name field is filled directly (all are short).
+    let header = |name: &str, kind: tar::EntryType, mode: u32, size: u64| {
         let mut h = tar::Header::new_gnu();
+        let field = &mut h.as_old_mut().name;
+        field[..name.len()].copy_from_slice(name.as_bytes());
         h.set_entry_type(kind);
         h.set_mode(mode);
         h.set_size(size);
@@ -253,6 +257,7 @@ pub(crate) fn write(
         h.set_gid(0);
         let _ = h.set_username("root");
         let _ = h.set_groupname("root");
+        h.set_cksum();
         h
     };
     let mut dirs_done: Vec<String> = Vec::new();
@@ -261,8 +266,8 @@ pub(crate) fn write(
             return Ok(());
         }
         dirs_done.push(d.to_string());
-        let mut h = header(tar::EntryType::Directory, 0o755, 0);
-        tar.append_data(&mut h, d, io::empty())
+        let h = header(d, tar::EntryType::Directory, 0o755, 0);
+        tar.append(&h, io::empty())
     };
     dir(&mut tar, "./").map_err(werr)?;
     for (name, data) in &files {
@@ -274,9 +279,12 @@ pub(crate) fn write(
                 dir(&mut tar, &format!("{acc}/")).map_err(werr)?;
             }
         }
-        let mut h = header(tar::EntryType::Regular, 0o644, data.len() as u64);
-        tar.append_data(&mut h, format!("./{name}"), *data)
-            .map_err(werr)?;
+        let path = format!("./{name}");
+        if path.len() > 99 {
+            return Err(image_err(format!("{path}: name too long for the tarball")));
+        }
+        let h = header(&path, tar::EntryType::Regular, 0o644, data.len() as u64);
+        tar.append(&h, *data).map_err(werr)?;
     }
     tar.finish().map_err(werr)?;
     Ok(())
