@@ -121,3 +121,57 @@ fn usage_errors_follow_upstream() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("unknown format type iso"));
 }
+
+/// `--arch arm64` picks the arm64 manifest of the conformance `multiarch` index for containers
+/// (and `format: oci` volumes keep just that platform), where the default picks amd64.
+#[test]
+fn multiarch_conformance_image_resolves_for_arm64() {
+    let d = tempfile::tempdir().unwrap();
+    let cache = conformance_cache(d.path());
+    let yaml = d.path().join("image.yml");
+    std::fs::write(
+        &yaml,
+        "onboot:\n  - name: m\n    image: 127.0.0.1:5000/fixture/multiarch:v1\n\
+         volumes:\n  - name: v\n    image: 127.0.0.1:5000/fixture/multiarch:v1\n    format: oci\n",
+    )
+    .unwrap();
+    let entries = |arch: &str| -> Vec<(String, Vec<u8>)> {
+        let out = d.path().join(format!("{arch}.tar"));
+        let o = build(
+            d.path(),
+            &cache,
+            &["--arch", arch, "-o", out.to_str().unwrap()],
+        );
+        assert!(o.status.success(), "{arch}: {:?}", text(&o));
+        let mut v = Vec::new();
+        for e in tar::Archive::new(std::fs::File::open(&out).unwrap())
+            .entries()
+            .unwrap()
+        {
+            let mut e = e.unwrap();
+            let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+            v.push((name, data));
+        }
+        v
+    };
+    for (arch, other) in [("arm64", "amd64"), ("amd64", "arm64")] {
+        let e = entries(arch);
+        let has = |suffix: &str| e.iter().any(|(n, _)| n.ends_with(suffix));
+        assert!(has(&format!("000-m/lower/bin/arch-{arch}")), "{arch}");
+        assert!(!has(&format!("bin/arch-{other}")), "{arch}: no {other} files");
+        let txt = e
+            .iter()
+            .find(|(n, _)| n.ends_with("000-m/lower/arch.txt"))
+            .map(|(_, d)| String::from_utf8_lossy(d).into_owned())
+            .unwrap_or_default();
+        assert!(txt.contains(arch), "{arch}: arch.txt says {txt:?}");
+        // The OCI volume's index.json lists only the selected platform's manifest.
+        let index = e
+            .iter()
+            .find(|(n, _)| n.starts_with("containers/volumes/v/") || n.contains("volumes/v/"))
+            .is_some();
+        assert!(index, "{arch}: the volume is written");
+    }
+}
