@@ -43,9 +43,15 @@ fn deb(name: &str, arch: &str) -> PathBuf {
 }
 
 fn prerequisites() -> bool {
-    let have_debs = ["busybox-static", "runc", "libc6", "libseccomp2", "systemd-boot-efi"]
-        .iter()
-        .all(|p| linuxkit_debian::find_in(&[packages()], p, "arm64", false).is_ok());
+    let have_debs = [
+        "busybox-static",
+        "runc",
+        "libc6",
+        "libseccomp2",
+        "systemd-boot-efi",
+    ]
+    .iter()
+    .all(|p| linuxkit_debian::find_in(&[packages()], p, "arm64", false).is_ok());
     linuxkit_testing::prerequisite(
         linuxkit_testing::on_path("qemu-system-aarch64").is_some(),
         "qemu-system-aarch64",
@@ -265,7 +271,8 @@ fn fixture() -> Option<&'static Fixture> {
             for n in names {
                 compared += 1;
                 let a = std::fs::read(dir.join(sub).join(&n)).unwrap();
-                let b = std::fs::read(dir.join(format!("{sub}-again")).join(&n)).unwrap_or_default();
+                let b =
+                    std::fs::read(dir.join(format!("{sub}-again")).join(&n)).unwrap_or_default();
                 if a != b {
                     differ.push(format!("{sub}/{n}"));
                 }
@@ -283,7 +290,11 @@ fn fixture() -> Option<&'static Fixture> {
 #[test]
 fn every_arm64_format_builds_reproducibly() {
     let Some(f) = fixture() else { return };
-    assert!(f.differ.is_empty(), "differ between two builds: {:?}", f.differ);
+    assert!(
+        f.differ.is_empty(),
+        "differ between two builds: {:?}",
+        f.differ
+    );
     assert!(f.compared >= 14, "compared only {} files", f.compared);
     // The UKI boots as BOOTAA64.EFI and is an arm64 PE image.
     let disk = std::fs::read(f.dir.join("a/a64-efi.img")).unwrap();
@@ -340,7 +351,10 @@ fn boot(path: &Path, what: &str) -> f64 {
     );
     assert_eq!(status.code(), Some(0), "{what}: {err}\n{tail}");
     assert!(err.contains("guest powered off"), "{what}: {err}");
-    assert!(err.contains(", arm64, tcg"), "{what} is booted as arm64: {err}");
+    assert!(
+        err.contains(", arm64, tcg"),
+        "{what} is booted as arm64: {err}"
+    );
     marker_at.unwrap_or_default()
 }
 
@@ -438,8 +452,14 @@ fn rpi3_has_upstreams_layout() {
         let scratch = f.dir.join("rpi3-check");
         std::fs::create_dir_all(&scratch).unwrap();
         for (n, kind) in [
-            ("./kernel.uimg", "AArch64 Linux Kernel Image (gzip compressed)"),
-            ("./initrd.uimg", "AArch64 Linux RAMDisk Image (uncompressed)"),
+            (
+                "./kernel.uimg",
+                "AArch64 Linux Kernel Image (gzip compressed)",
+            ),
+            (
+                "./initrd.uimg",
+                "AArch64 Linux RAMDisk Image (uncompressed)",
+            ),
             ("./boot.scr", "AArch64 Linux Script (uncompressed)"),
         ] {
             let p = scratch.join(n.trim_start_matches("./"));

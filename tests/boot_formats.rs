@@ -324,7 +324,12 @@ fn boot_group(formats: &[&str]) {
 
 #[test]
 fn boots_kernel_formats() {
-    boot_group(&["kernel+initrd", "kernel+squashfs", "kernel+iso", "kernel+erofs"]);
+    boot_group(&[
+        "kernel+initrd",
+        "kernel+squashfs",
+        "kernel+iso",
+        "kernel+erofs",
+    ]);
 }
 
 #[test]

@@ -160,7 +160,10 @@ fn multiarch_conformance_image_resolves_for_arm64() {
         let e = entries(arch);
         let has = |suffix: &str| e.iter().any(|(n, _)| n.ends_with(suffix));
         assert!(has(&format!("000-m/lower/bin/arch-{arch}")), "{arch}");
-        assert!(!has(&format!("bin/arch-{other}")), "{arch}: no {other} files");
+        assert!(
+            !has(&format!("bin/arch-{other}")),
+            "{arch}: no {other} files"
+        );
         let txt = e
             .iter()
             .find(|(n, _)| n.ends_with("000-m/lower/arch.txt"))

@@ -390,8 +390,11 @@ mod tests {
         let xz = xz.finish().unwrap();
         let path = dir.join(name);
         let mut a = ar::Builder::new(File::create(&path).unwrap());
-        a.append(&ar::Header::new(b"debian-binary".to_vec(), 4), &b"2.0\n"[..])
-            .unwrap();
+        a.append(
+            &ar::Header::new(b"debian-binary".to_vec(), 4),
+            &b"2.0\n"[..],
+        )
+        .unwrap();
         a.append(
             &ar::Header::new(b"data.tar.xz".to_vec(), xz.len() as u64),
             &xz[..],

@@ -40,9 +40,9 @@ pub fn find_kernel_package(arch: &str) -> Result<Package, LocalError> {
                 continue;
             };
             // linux-image-6.1.0-57-arm64, not linux-image-arm64 nor -dbg packages.
-            let release_ok = name
-                .strip_prefix("linux-image-")
-                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()) && !r.ends_with("-dbg"));
+            let release_ok = name.strip_prefix("linux-image-").is_some_and(|r| {
+                r.starts_with(|c: char| c.is_ascii_digit()) && !r.ends_with("-dbg")
+            });
             if !release_ok {
                 continue;
             }
@@ -51,9 +51,9 @@ pub fn find_kernel_package(arch: &str) -> Result<Package, LocalError> {
                 name: name.to_string(),
                 version: version.replace("%3a", ":"),
             };
-            let newer = best.as_ref().is_none_or(|b| {
-                linuxkit_debian::compare_versions(&p.name, &b.name).is_gt()
-            });
+            let newer = best
+                .as_ref()
+                .is_none_or(|b| linuxkit_debian::compare_versions(&p.name, &b.name).is_gt());
             if newer {
                 best = Some(p);
             }
@@ -124,7 +124,11 @@ fn elf_section<'a>(elf: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     let shstrndx = u16_at(0x3e)? as usize;
     let sect = |i: usize| -> Option<(u64, usize, usize)> {
         let h = shoff.checked_add(i.checked_mul(shentsize)?)?;
-        Some((u32_at(h)?, u64_at(h + 0x18)? as usize, u64_at(h + 0x20)? as usize))
+        Some((
+            u32_at(h)?,
+            u64_at(h + 0x18)? as usize,
+            u64_at(h + 0x20)? as usize,
+        ))
     };
     let (_, str_off, str_len) = sect(shstrndx)?;
     let strtab = elf.get(str_off..str_off.checked_add(str_len)?)?;

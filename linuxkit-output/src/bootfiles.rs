@@ -13,7 +13,6 @@ pub(crate) struct BootFile {
     pub package: &'static str,
 }
 
-
 /// ISOLINUX boot image (`isolinux`).
 pub(crate) const ISOLINUX_BIN: BootFile = BootFile {
     paths: &[

@@ -68,6 +68,9 @@ fn encode_dev(major: u32, minor: u32) -> u32 {
     (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
 }
 
+/// A directory's entries (name, inode index), split into its blocks.
+type DirBlocks<'a> = Vec<Vec<(&'a [u8], usize)>>;
+
 /// One inode being laid out.
 struct Inode<'a> {
     node: &'a Node,
@@ -103,7 +106,7 @@ fn dir_blocks<'a>(
     me: usize,
     parent: usize,
     children: &[(&'a [u8], usize)],
-) -> (Vec<Vec<(&'a [u8], usize)>>, u64) {
+) -> (DirBlocks<'a>, u64) {
     let mut all: Vec<(&[u8], usize)> = vec![(b".", me), (b"..", parent)];
     all.extend_from_slice(children);
     all.sort_by(|a, b| a.0.cmp(b.0));
@@ -116,7 +119,9 @@ fn dir_blocks<'a>(
             used = 0;
         }
         used += need;
-        blocks.last_mut().map(|b| b.push(e));
+        if let Some(b) = blocks.last_mut() {
+            b.push(e);
+        }
     }
     let size = (blocks.len() as u64 - 1) * BLOCK + used as u64;
     (blocks, size)
@@ -197,7 +202,7 @@ pub(crate) fn write(tree: &Tree, uuid: [u8; 16], out: &mut dyn Write) -> io::Res
         inodes[parent].children.push((name, i));
     }
     let n = inodes.len();
-    let mut dirs: Vec<Option<Vec<Vec<(&[u8], usize)>>>> = Vec::with_capacity(n);
+    let mut dirs: Vec<Option<DirBlocks<'_>>> = Vec::with_capacity(n);
     for i in 0..n {
         let parent = inodes[i].parent;
         let mut subdirs = 0;
@@ -254,8 +259,8 @@ pub(crate) fn write(tree: &Tree, uuid: [u8; 16], out: &mut dyn Write) -> io::Res
     for ino in inodes.iter_mut() {
         let blocks = ino.data_blocks();
         if blocks > 0 {
-            ino.blkaddr = u32::try_from(next)
-                .map_err(|_| invalid("image larger than 16 TiB".into()))?;
+            ino.blkaddr =
+                u32::try_from(next).map_err(|_| invalid("image larger than 16 TiB".into()))?;
             next += blocks;
         }
     }
@@ -307,7 +312,7 @@ pub(crate) fn write(tree: &Tree, uuid: [u8; 16], out: &mut dyn Write) -> io::Res
                 }
                 Kind::Symlink(target) => dst.copy_from_slice(target),
                 Kind::Dir => {
-                    let blocks = dirs[i].as_ref().map(Vec::as_slice).unwrap_or_default();
+                    let blocks = dirs[i].as_deref().unwrap_or_default();
                     let last = dir_block(blocks.last().map(Vec::as_slice).unwrap_or(&[]), &inodes);
                     dst.copy_from_slice(&last[..tail]);
                 }
@@ -325,11 +330,7 @@ pub(crate) fn write(tree: &Tree, uuid: [u8; 16], out: &mut dyn Write) -> io::Res
         if blocks == 0 {
             continue;
         }
-        let len = if ino.inline {
-            blocks * BLOCK
-        } else {
-            ino.size
-        };
+        let len = if ino.inline { blocks * BLOCK } else { ino.size };
         match &ino.node.kind {
             Kind::File { offset, .. } => {
                 let copied = io::copy(&mut tree.reader(*offset, len), out)?;
@@ -340,7 +341,7 @@ pub(crate) fn write(tree: &Tree, uuid: [u8; 16], out: &mut dyn Write) -> io::Res
             Kind::Symlink(target) => out.write_all(&target[..len as usize])?,
             Kind::Dir => {
                 // Every block written here is whole (an inline tail is in the metadata).
-                let list = dirs[i].as_ref().map(Vec::as_slice).unwrap_or_default();
+                let list = dirs[i].as_deref().unwrap_or_default();
                 for entries in list.iter().take(blocks as usize) {
                     let b = dir_block(entries, &inodes);
                     out.write_all(&b)?;

@@ -168,7 +168,11 @@ fn uki_kernel(f: Format, stub: &uki::Stub, boot: &BootFiles) -> Result<BootFiles
     if boot.kernel.starts_with(&[0x1f, 0x8b]) {
         let mut k = Vec::with_capacity(boot.kernel.len() * 3);
         io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&boot.kernel[..]), &mut k)
-            .map_err(|e| bad(format!("boot/kernel is gzip'd and does not decompress: {e}")))?;
+            .map_err(|e| {
+                bad(format!(
+                    "boot/kernel is gzip'd and does not decompress: {e}"
+                ))
+            })?;
         out.kernel = k;
     }
     match uki::pe_machine(&out.kernel) {
@@ -338,15 +342,14 @@ pub fn write_outputs(
                 let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
                 staging.write_bytes(&format!("{name}-kernel"), &boot.kernel)?;
                 staging.write_bytes(&format!("{name}-cmdline"), boot.cmdline.as_bytes())?;
-                if let Some(loader) =
-                    rootloader::loader(t, f, RootDevice::ErofsDisk, &opts.arch)?
-                {
+                if let Some(loader) = rootloader::loader(t, f, RootDevice::ErofsDisk, &opts.arch)? {
                     staging.write_bytes(&format!("{name}-erofs-initrd.img"), &loader)?;
                 }
                 let i = staging.create(&f.file_name(name))?;
                 let s = staging.get(i);
                 let mut uuid = [0u8; 16];
-                let h = sha2::Sha256::digest([b"erofs".as_slice(), seed[0], b"\0", seed[1]].concat());
+                let h =
+                    sha2::Sha256::digest([b"erofs".as_slice(), seed[0], b"\0", seed[1]].concat());
                 uuid.copy_from_slice(&h[..16]);
                 let path = s.tmp_path().to_path_buf();
                 let mut w = io::BufWriter::with_capacity(1 << 20, s.file());
@@ -458,13 +461,11 @@ pub fn write_outputs(
                     return Err(no_kernel(f));
                 }
                 // iso-efi boots the kernel alone (root on the CD), as upstream; no ucode.
-                let no_ucode;
                 let mut boot = uki_kernel(f, &stub, boot)?;
                 if f == Format::IsoEfi {
                     boot.ucode = Vec::new();
                 }
-                no_ucode = boot;
-                let boot = &no_ucode;
+                let boot = &boot;
                 let mut payload = efi::Payload {
                     boot,
                     initrd_gz: gz,

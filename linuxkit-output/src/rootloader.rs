@@ -186,7 +186,11 @@ pub(crate) fn loader(
 
     for (m, pre) in SOFT_PRE {
         let uses = modules.get(m).is_some_and(|(p, _)| order.contains(p));
-        if uses && !pre.iter().any(|p| modules.contains_key(*p) || builtin.contains(*p)) {
+        if uses
+            && !pre
+                .iter()
+                .any(|p| modules.contains_key(*p) || builtin.contains(*p))
+        {
             return Err(OutputError::Image {
                 format: format.name().into(),
                 message: format!(

@@ -99,7 +99,11 @@ fn listing(file: &str, image: &[u8]) -> String {
         3 => "AArch64 Linux RAMDisk Image",
         _ => "AArch64 Linux Script",
     };
-    let comp = if image[31] == 1 { "gzip" } else { "uncompressed" };
+    let comp = if image[31] == 1 {
+        "gzip"
+    } else {
+        "uncompressed"
+    };
     let size = u32::from_be_bytes([image[12], image[13], image[14], image[15]]);
     let load = u32::from_be_bytes([image[16], image[17], image[18], image[19]]);
     let name = String::from_utf8_lossy(&image[32..64]);
@@ -150,7 +154,10 @@ fn debian_files(
 
 /// The Raspberry Pi 3 device trees (`boot/dtb/broadcom/bcm2837-rpi-3-b*.dtb`) of the root
 /// filesystem tar, sorted by name.
-pub(crate) fn device_trees<R: Read>(tar: R, path: &Path) -> Result<Vec<(String, Vec<u8>)>, OutputError> {
+pub(crate) fn device_trees<R: Read>(
+    tar: R,
+    path: &Path,
+) -> Result<Vec<(String, Vec<u8>)>, OutputError> {
     let read_err = |source: io::Error| OutputError::ReadTar {
         path: path.to_path_buf(),
         source,
@@ -163,7 +170,10 @@ pub(crate) fn device_trees<R: Read>(tar: R, path: &Path) -> Result<Vec<(String, 
         let Some(file) = name.strip_prefix("boot/dtb/broadcom/") else {
             continue;
         };
-        if file.starts_with("bcm2837-rpi-3-b") && file.ends_with(".dtb") && entry.header().entry_type().is_file() {
+        if file.starts_with("bcm2837-rpi-3-b")
+            && file.ends_with(".dtb")
+            && entry.header().entry_type().is_file()
+        {
             let mut data = Vec::new();
             entry.read_to_end(&mut data).map_err(read_err)?;
             out.retain(|(n, _)| n != file);
@@ -189,14 +199,24 @@ pub(crate) fn write(
                 .into(),
         ));
     }
-    let firmware = debian_files("raspi-firmware", "all", "/usr/lib/raspi-firmware", &FIRMWARE)?;
+    let firmware = debian_files(
+        "raspi-firmware",
+        "all",
+        "/usr/lib/raspi-firmware",
+        &FIRMWARE,
+    )?;
     let licence = debian_files(
         "raspi-firmware",
         "all",
         "/usr/share/doc/raspi-firmware",
         &["copyright"],
     )?;
-    let uboot = debian_files("u-boot-rpi", "arm64", "/usr/lib/u-boot/rpi_3", &["u-boot.bin"])?;
+    let uboot = debian_files(
+        "u-boot-rpi",
+        "arm64",
+        "/usr/lib/u-boot/rpi_3",
+        &["u-boot.bin"],
+    )?;
 
     let werr = |e: io::Error| image_err(format!("writing the tarball: {e}"));
     let gz_kernel;

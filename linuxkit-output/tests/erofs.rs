@@ -45,7 +45,10 @@ fn fixture() -> Vec<E> {
     }
     // About 600 names of 20 bytes: several directory blocks.
     for i in 0..600 {
-        v.push(E::file(&format!("many/entry-number-{i:05}"), format!("{i}").as_bytes()));
+        v.push(E::file(
+            &format!("many/entry-number-{i:05}"),
+            format!("{i}").as_bytes(),
+        ));
     }
     v
 }
@@ -103,21 +106,35 @@ fn kernel_erofs_is_checked_and_extracted_by_erofs_utils() {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    let o = Command::new("dump.erofs").arg("-s").arg(&img).output().unwrap();
+    let o = Command::new("dump.erofs")
+        .arg("-s")
+        .arg(&img)
+        .output()
+        .unwrap();
     let sb = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{sb}");
-    assert!(sb.contains("Filesystem root nid:") && sb.contains("36"), "{sb}");
+    assert!(
+        sb.contains("Filesystem root nid:") && sb.contains("36"),
+        "{sb}"
+    );
 
     let meta = |p: &str| fs::symlink_metadata(x.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
     assert!(!x.join("boot/kernel").exists() && x.join("boot").is_dir());
     for (i, n) in SIZES.iter().enumerate() {
         let p = format!("sizes/f{n}");
-        assert_eq!(fs::read(x.join(&p)).unwrap(), noise(*n, i as u32 + 1), "{p}");
+        assert_eq!(
+            fs::read(x.join(&p)).unwrap(),
+            noise(*n, i as u32 + 1),
+            "{p}"
+        );
         assert_eq!(meta(&p).mtime(), 1_600_000_000 + i as i64, "{p}");
     }
     assert_eq!(fs::read(x.join("bin/zcat")).unwrap(), noise(300_000, 9));
     assert_eq!(meta("bin/busybox").mode() & 0o7777, 0o755);
-    assert_eq!(fs::read_link(x.join("bin/sh")).unwrap(), Path::new("busybox"));
+    assert_eq!(
+        fs::read_link(x.join("bin/sh")).unwrap(),
+        Path::new("busybox")
+    );
     assert_eq!(
         fs::read_link(x.join("bin/long")).unwrap(),
         Path::new(&"x/".repeat(49))
@@ -135,15 +152,18 @@ fn kernel_erofs_is_checked_and_extracted_by_erofs_utils() {
     assert!(meta("run/initctl").file_type().is_fifo());
     assert_eq!(meta("tmp").mode() & 0o7777, 0o1777);
     let host = meta("etc/hostname");
-    assert_eq!((host.uid(), host.gid(), host.mode() & 0o7777), (1000, 100, 0o600));
+    assert_eq!(
+        (host.uid(), host.gid(), host.mode() & 0o7777),
+        (1000, 100, 0o600)
+    );
     assert_eq!(fs::read(x.join("etc/hostname")).unwrap(), b"second\n");
-    assert_eq!(fs::read(x.join("-dash")).unwrap(), b"sorts before the dot entries");
+    assert_eq!(
+        fs::read(x.join("-dash")).unwrap(),
+        b"sorts before the dot entries"
+    );
     let many: Vec<_> = fs::read_dir(x.join("many")).unwrap().collect();
     assert_eq!(many.len(), 600);
-    assert_eq!(
-        fs::read(x.join("many/entry-number-00599")).unwrap(),
-        b"599"
-    );
+    assert_eq!(fs::read(x.join("many/entry-number-00599")).unwrap(), b"599");
 }
 
 fn nix_major(dev: u64) -> u64 {

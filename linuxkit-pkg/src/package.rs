@@ -337,7 +337,9 @@ pub fn build_static(
     bin: &str,
     offline: bool,
 ) -> Result<PathBuf, PkgError> {
-    build_static_for(workspace, target_dir, package, bin, offline, "amd64", TARGET)
+    build_static_for(
+        workspace, target_dir, package, bin, offline, "amd64", TARGET,
+    )
 }
 
 /// [`build_static`] for OCI architecture `arch` with Rust target `triple` (see

@@ -257,15 +257,8 @@ fn prepare_one(
                 reason: "package not resolved".into(),
             })?;
             let triple = rust_target.unwrap_or(crate::package::TARGET);
-            let binary = build_static_for(
-                root,
-                target,
-                &p.package,
-                &p.bin,
-                opts.offline,
-                arch,
-                triple,
-            )?;
+            let binary =
+                build_static_for(root, target, &p.package, &p.bin, opts.offline, arch, triple)?;
             // cargo may have written Cargo.lock (a new workspace): hash what was built.
             let p = &match meta {
                 Some(meta) => package_image(meta, reference, &p.package, Some(&p.bin))?,
@@ -298,7 +291,9 @@ fn prepare_one(
             if *busybox && foreign {
                 return Err(PkgError::BadReference {
                     reference: reference.to_string(),
-                    reason: format!("?busybox=1 adds this machine's {host} busybox, not an {arch} one"),
+                    reason: format!(
+                        "?busybox=1 adds this machine's {host} busybox, not an {arch} one"
+                    ),
                 });
             }
             let bb = if *busybox {
@@ -499,12 +494,7 @@ fn debian_kernel(reference: &str, asked: Option<&str>, arch: &str) -> Result<Pat
 }
 
 /// Builds `linuxkit-init` for another architecture from the source this tool was built with.
-fn build_init(
-    target: &Path,
-    arch: &str,
-    triple: &str,
-    offline: bool,
-) -> Result<Vec<u8>, PkgError> {
+fn build_init(target: &Path, arch: &str, triple: &str, offline: bool) -> Result<Vec<u8>, PkgError> {
     let source = Path::new(linuxkit_local::init::embedded::SOURCE_DIR);
     let manifest = source.join("Cargo.toml");
     let target_dir = target.join(format!("linuxkit-init-{arch}"));

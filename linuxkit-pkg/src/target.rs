@@ -109,7 +109,10 @@ pub fn cross_env(cmd: &mut Command, arch: &str, triple: &str) {
         cmd.env(&var, format!("{}-gcc", gnu_triple(arch)));
     }
     if std::env::var_os("LIBSECCOMP_LIB_PATH").is_none() {
-        cmd.env("LIBSECCOMP_LIB_PATH", format!("/usr/lib/{}", gnu_triple(arch)));
+        cmd.env(
+            "LIBSECCOMP_LIB_PATH",
+            format!("/usr/lib/{}", gnu_triple(arch)),
+        );
     }
 }
 

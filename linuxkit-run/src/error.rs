@@ -29,7 +29,9 @@ pub enum RunError {
         package: &'static str,
     },
     /// UEFI firmware is missing.
-    #[error("UEFI firmware {path} not found; install the Debian package `{package}` or pass --fw PATH")]
+    #[error(
+        "UEFI firmware {path} not found; install the Debian package `{package}` or pass --fw PATH"
+    )]
     MissingFirmware {
         /// The firmware file looked for.
         path: PathBuf,

@@ -33,7 +33,14 @@ const AAVMF_CODE: &[&str] = &["/usr/share/AAVMF/AAVMF_CODE.fd"];
 
 /// The QEMU system emulator, the Debian package that ships it, and the firmware (files and
 /// package) for a guest of OCI architecture `arch`.
-fn machine_for(arch: &str) -> (&'static str, &'static str, &'static [&'static str], &'static str) {
+fn machine_for(
+    arch: &str,
+) -> (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+) {
     match arch {
         "arm64" => (
             "qemu-system-aarch64",
@@ -162,7 +169,11 @@ pub fn command_line(m: &Machine) -> Vec<OsString> {
     if arm {
         // What upstream runs: the host's CPU under KVM, a Cortex-A57 emulated otherwise.
         push("-cpu");
-        push(if m.accel == "kvm" { "host" } else { "cortex-a57" });
+        push(if m.accel == "kvm" {
+            "host"
+        } else {
+            "cortex-a57"
+        });
     }
     push("-accel");
     push(&m.accel);
@@ -238,7 +249,11 @@ pub fn command_line(m: &Machine) -> Vec<OsString> {
                 format!(
                     "scsi-cd,drive=cd0,bus=scsi0.0,scsi-id={}{}",
                     m.disks.len(),
-                    if m.kernel.is_none() { ",bootindex=0" } else { "" }
+                    if m.kernel.is_none() {
+                        ",bootindex=0"
+                    } else {
+                        ""
+                    }
                 )
                 .into(),
             );
@@ -326,7 +341,6 @@ pub fn find_in_path(program: &str) -> Option<PathBuf> {
         .map(|d| d.join(program))
         .find(|p| p.is_file())
 }
-
 
 /// Prepares everything a run needs: finds QEMU, chooses the accelerator, creates the state
 /// directory and missing disks, copies the UEFI vars, extracts a PVH kernel under TCG.
@@ -828,16 +842,23 @@ mod tests {
         assert!(!j.contains("isa-debug-exit"), "{j}");
         assert!(j.contains("-device virtio-scsi-pci,id=scsi0"), "{j}");
         assert!(
-            j.contains("-drive file=/o/k-erofs.img,format=raw,if=none,id=hd0 -device scsi-hd,drive=hd0"),
+            j.contains(
+                "-drive file=/o/k-erofs.img,format=raw,if=none,id=hd0 -device scsi-hd,drive=hd0"
+            ),
             "{j}"
         );
         assert!(!j.contains("index=0,media=disk"), "{j}");
         assert!(j.contains("unit=1,file=/s/AAVMF_VARS.fd"), "{j}");
         // A missing AAVMF names its package.
         let d = tempfile::tempdir().unwrap();
-        let err = uefi_firmware(None, d.path(), &["/nonexistent/AAVMF_CODE.fd"], "qemu-efi-aarch64")
-            .unwrap_err()
-            .to_string();
+        let err = uefi_firmware(
+            None,
+            d.path(),
+            &["/nonexistent/AAVMF_CODE.fd"],
+            "qemu-efi-aarch64",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("qemu-efi-aarch64"), "{err}");
     }
 

@@ -326,7 +326,10 @@ fn not_bootable_tar(path: &Path) -> RunError {
             }
         }
     }
-    let message = if names.iter().any(|n| n == "kernel.uimg" || n == "bootcode.bin") {
+    let message = if names
+        .iter()
+        .any(|n| n == "kernel.uimg" || n == "bootcode.bin")
+    {
         "an rpi3 output: the files of a Raspberry Pi 3 SD card (its GPU firmware starts U-Boot, \
          which QEMU's emulated boards do not run from this tree), so it cannot boot on this \
          host; extract it onto a FAT32 SD card and boot a Raspberry Pi 3"
@@ -579,7 +582,10 @@ mod tests {
             b.finish().unwrap();
         }
         let err = detect(&tarp).unwrap_err().to_string();
-        assert!(err.contains("rpi3") && err.contains("cannot boot on this host"), "{err}");
+        assert!(
+            err.contains("rpi3") && err.contains("cannot boot on this host"),
+            "{err}"
+        );
     }
 
     #[test]
