@@ -4,6 +4,7 @@
 mod cli_support;
 
 use std::path::Path;
+use std::process::Command;
 
 use cli_support::{conformance_cache, run_in, sha256, shared, text};
 
@@ -176,5 +177,61 @@ fn multiarch_conformance_image_resolves_for_arm64() {
             .find(|(n, _)| n.starts_with("containers/volumes/v/") || n.contains("volumes/v/"))
             .is_some();
         assert!(index, "{arch}: the volume is written");
+    }
+}
+
+/// Sources compiled for the image (`init:linuxkit-init`, `cargo:`) need the target's Rust
+/// standard library: without the aarch64 one (this machine) an arm64 build fails saying so;
+/// `kernel:host` (an amd64 kernel) points to `kernel:debian`.
+#[test]
+fn arm64_local_sources_say_what_they_need() {
+    let installed = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map(|o| {
+            let root = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            std::path::Path::new(&root)
+                .join("lib/rustlib/aarch64-unknown-linux-gnu")
+                .exists()
+        })
+        .unwrap_or(false);
+    let d = tempfile::tempdir().unwrap();
+    for (yaml, want) in [
+        (
+            "init:\n  - init:linuxkit-init\n",
+            &[
+                "aarch64-unknown-linux-gnu",
+                "not installed",
+                "rustup target add",
+            ][..],
+        ),
+        (
+            "kernel:\n  image: kernel:host?modules=overlay\n",
+            &["kernel:debian?arch=arm64"][..],
+        ),
+    ] {
+        if installed && yaml.contains("init:") {
+            continue;
+        }
+        let path = d.path().join("image.yml");
+        std::fs::write(&path, yaml).unwrap();
+        let out = d.path().join("out.tar");
+        let o = run_in(
+            &cli_support::workspace_root(),
+            &[
+                "build",
+                "--offline",
+                "--arch",
+                "arm64",
+                "-o",
+                out.to_str().unwrap(),
+                path.to_str().unwrap(),
+            ],
+        );
+        let (_, err) = text(&o);
+        assert!(!o.status.success(), "{yaml}: {err}");
+        for w in want {
+            assert!(err.contains(w), "{yaml}: {w:?} not in {err}");
+        }
     }
 }
