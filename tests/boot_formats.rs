@@ -6,7 +6,7 @@
 //! marker with the kernel command line and asks PID 1 to power off) is assembled once and
 //! written in every format by three builds: formats that share a file name (`kernel+iso` and
 //! `iso-bios` both write `<name>.iso`; `vhd` and `dynamic-vhd` both write `<name>.vhd`;
-//! `kernel+initrd`, `kernel+squashfs` and `kernel+iso` share `<name>-kernel`) go to separate
+//! `kernel+initrd`, `kernel+squashfs`, `kernel+iso` and `kernel+erofs` share `<name>-kernel`) go to separate
 //! directories. The boots are split over a few tests so that the test harness runs two VMs at a
 //! time. Another test builds every format twice and compares the bytes.
 //!
@@ -29,13 +29,14 @@ const MARKER: &str = "BOOT-FORMATS-MARKER";
 
 /// The build directories: `a` (most formats), `b` (`kernel+squashfs`, `dynamic-vhd`), `c`
 /// (`kernel+iso`), with the formats each holds.
-const BUILDS: [(&str, &str); 3] = [
+const BUILDS: [(&str, &str); 4] = [
     (
         "a",
         "kernel+initrd,iso-bios,iso-efi,iso-efi-initrd,raw-bios,raw-efi,qcow2-bios,qcow2-efi,vhd,vmdk,gcp,aws",
     ),
     ("b", "kernel+squashfs,dynamic-vhd"),
     ("c", "kernel+iso"),
+    ("d", "kernel+erofs"),
 ];
 
 /// What boots each format: the path given to `cargo linuxkit run` (relative to the fixture
@@ -48,8 +49,14 @@ type Boot = (
     &'static str,
 );
 /// Every bootable format.
-const BOOTS: [Boot; 15] = [
+const BOOTS: [Boot; 16] = [
     ("kernel+initrd", "a/fmt", None, "kernel+initrd"),
+    (
+        "kernel+erofs",
+        "d/fmt",
+        Some("root=/dev/sda"),
+        "kernel+erofs",
+    ),
     (
         "kernel+squashfs",
         "b/fmt",
@@ -89,7 +96,7 @@ fn write_definition(dir: &Path) -> PathBuf {
         .expect("copy /bin/busybox (apt-get install busybox-static)");
     let yaml = format!(
         r#"kernel:
-  image: kernel:host?modules=overlay,ahci,sd_mod,sr_mod,isofs,squashfs
+  image: kernel:host?modules=overlay,ahci,sd_mod,sr_mod,isofs,squashfs,erofs,crc32c_generic
   cmdline: "console=ttyS0 panic=-1"
 init:
   - init:linuxkit-init
@@ -212,6 +219,7 @@ fn files_of(dir: &Path, format: &str, path: &str) -> Vec<PathBuf> {
             "-squashfs-initrd.img",
         ],
         "kernel+iso" => &["-kernel", "-cmdline", ".iso", "-iso-initrd.img"],
+        "kernel+erofs" => &["-kernel", "-cmdline", "-erofs.img", "-erofs-initrd.img"],
         _ => &[""],
     };
     suffixes
@@ -301,7 +309,12 @@ fn boot_group(formats: &[&str]) {
 
 #[test]
 fn boots_kernel_formats() {
-    boot_group(&["kernel+initrd", "kernel+squashfs", "kernel+iso"]);
+    boot_group(&[
+        "kernel+initrd",
+        "kernel+squashfs",
+        "kernel+iso",
+        "kernel+erofs",
+    ]);
 }
 
 #[test]

@@ -160,6 +160,17 @@ pub fn write_kernel_tar(
     modules: &[&str],
     out: &Path,
 ) -> Result<BTreeSet<String>, LocalError> {
+    write_kernel_tar_with(src, modules, None, out)
+}
+
+/// [`write_kernel_tar`] plus, with `dtb`, that directory's device trees as `boot/dtb/...`
+/// (where LinuxKit's arm64 kernels keep them).
+pub fn write_kernel_tar_with(
+    src: &KernelSource,
+    modules: &[&str],
+    dtb: Option<&Path>,
+    out: &Path,
+) -> Result<BTreeSet<String>, LocalError> {
     let dep_path = src.modules_dir.join("modules.dep");
     let dep_text = fs::read_to_string(&dep_path).map_err(io(&dep_path))?;
     let builtin = fs::read_to_string(src.modules_dir.join("modules.builtin")).unwrap_or_default();
@@ -222,6 +233,11 @@ pub fn write_kernel_tar(
     }
 
     let mut layer = Layer::new();
+    if let Some(dtb) = dtb {
+        layer.dir("boot", 0o755)?;
+        layer.dir("boot/dtb", 0o755)?;
+        add_tree(&mut layer, dtb, "boot/dtb")?;
+    }
     layer.dir("lib", 0o755)?;
     add_tree(&mut layer, &staging.path().join("lib"), "lib")?;
     let tmp = out.with_extension("tar.partial");

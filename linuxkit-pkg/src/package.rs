@@ -350,6 +350,22 @@ pub fn build_static(
     bin: &str,
     offline: bool,
 ) -> Result<PathBuf, PkgError> {
+    build_static_for(
+        workspace, target_dir, package, bin, offline, "amd64", TARGET,
+    )
+}
+
+/// [`build_static`] for OCI architecture `arch` with Rust target `triple` (see
+/// [`crate::target::target_for`]); across architectures Debian's cross linker is used.
+pub fn build_static_for(
+    workspace: &Path,
+    target_dir: &Path,
+    package: &str,
+    bin: &str,
+    offline: bool,
+    arch: &str,
+    triple: &str,
+) -> Result<PathBuf, PkgError> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(workspace).args([
@@ -361,8 +377,9 @@ pub fn build_static(
         "--bin",
         bin,
         "--target",
-        TARGET,
+        triple,
     ]);
+    crate::target::cross_env(&mut cmd, arch, triple);
     if offline {
         cmd.arg("--offline");
     }
@@ -371,7 +388,7 @@ pub fn build_static(
         .env("CARGO_PROFILE_RELEASE_STRIP", "true")
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
     let described = format!(
-        "CARGO_TARGET_DIR={} RUSTFLAGS='{RUSTFLAGS}' cargo build --release -p {package} --bin {bin} --target {TARGET}{}",
+        "CARGO_TARGET_DIR={} RUSTFLAGS='{RUSTFLAGS}' cargo build --release -p {package} --bin {bin} --target {triple}{}",
         target_dir.display(),
         if offline { " --offline" } else { "" }
     );
@@ -391,7 +408,7 @@ pub fn build_static(
             ),
         });
     }
-    Ok(target_dir.join(TARGET).join("release").join(bin))
+    Ok(target_dir.join(triple).join("release").join(bin))
 }
 
 #[cfg(test)]
