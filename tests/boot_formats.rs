@@ -18,11 +18,11 @@ mod cli_support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use cli_support::{bin, run_in, text, workspace_root};
+use cli_support::{busybox_system, run_in, run_tcg, text, workspace_root};
 use linuxkit_testing::qemu_present;
 
 const MARKER: &str = "BOOT-FORMATS-MARKER";
@@ -90,29 +90,12 @@ const BOOTS: [Boot; 16] = [
 
 /// Writes the definition and its service directory under `dir`; returns the YAML path.
 fn write_definition(dir: &Path) -> PathBuf {
-    let svc = dir.join("svc");
-    std::fs::create_dir_all(svc.join("bin")).expect("create svc/bin");
-    std::fs::copy("/bin/busybox", svc.join("bin/busybox"))
-        .expect("copy /bin/busybox (apt-get install busybox-static)");
-    let yaml = format!(
-        r#"kernel:
-  image: kernel:host?modules=overlay,ahci,sd_mod,sr_mod,isofs,squashfs,erofs,crc32c_generic
-  cmdline: "console=ttyS0 panic=-1"
-init:
-  - init:linuxkit-init
-services:
-  - name: marker
-    image: dir:{svc}
-    pid: host
-    env: ["PATH=/bin"]
-    capabilities: [CAP_KILL]
-    command: ["/bin/busybox", "sh", "-c", "echo {MARKER} $(/bin/busybox cat /proc/cmdline); kill -USR2 1"]
-"#,
-        svc = svc.display()
-    );
-    let path = dir.join("fmt.yml");
-    std::fs::write(&path, yaml).expect("write fmt.yml");
-    path
+    busybox_system(
+        dir,
+        "fmt",
+        "overlay,ahci,sd_mod,sr_mod,isofs,squashfs,erofs,crc32c_generic",
+        &format!("echo {MARKER} $(/bin/busybox cat /proc/cmdline); kill -USR2 1"),
+    )
 }
 
 /// Builds the formats of [`BUILDS`] twice, into `<dir>/<sub>` and `<dir>/<sub>-again`, each
@@ -235,22 +218,11 @@ fn boot(dir: &Path, format: &str) -> Duration {
     let (_, path, root, describe) = BOOTS.iter().find(|b| b.0 == format).expect("known format");
     let state = dir.join(format!("state-{format}"));
     let start = Instant::now();
-    let mut cmd = Command::new(bin());
-    cmd.args([
-        "run",
-        "--accel",
-        "tcg",
-        "--mem",
-        "512",
-        "--networking",
-        "none",
-    ])
-    .args(["--timeout", "240", "--state"])
-    .arg(&state)
-    .arg(dir.join(path))
-    .current_dir(dir)
-    .stdin(Stdio::null())
-    .stderr(Stdio::piped());
+    let mut cmd = run_tcg(&state, 240);
+    cmd.arg(dir.join(path))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
     let mut vm = linuxkit_testing::Vm::spawn(cmd).expect("cargo-linuxkit run starts");
     let marker = vm.wait_for(MARKER, Duration::from_secs(240));
     let marker_at = start.elapsed();

@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use linuxkit_debian::compare_versions;
 use linuxkit_oci::store::Platform;
 
 use crate::error::{io, LocalError};
@@ -62,38 +63,10 @@ impl KernelSource {
                     })
             })
             .collect();
+        // Kernel releases as versions: `6.1.0-10-amd64` is newer than `6.1.0-9-amd64`.
         found.sort_by(|a, b| compare_versions(&a.version, &b.version));
         found.pop()
     }
-}
-
-/// Orders kernel releases as versions: runs of digits compare as numbers, so `6.1.0-10-amd64`
-/// is newer than `6.1.0-9-amd64` (a plain string sort says the opposite).
-fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
-    /// A run of digits (as a number) or of other characters.
-    #[derive(PartialEq, Eq, PartialOrd, Ord)]
-    enum Part<'a> {
-        Num(u128),
-        Text(&'a str),
-    }
-    fn parts(s: &str) -> Vec<Part<'_>> {
-        let mut out = Vec::new();
-        let mut rest = s;
-        while let Some(first) = rest.chars().next() {
-            let digit = first.is_ascii_digit();
-            let end = rest
-                .find(|c: char| c.is_ascii_digit() != digit)
-                .unwrap_or(rest.len());
-            let (run, tail) = rest.split_at(end);
-            out.push(match run.parse() {
-                Ok(n) if digit => Part::Num(n),
-                _ => Part::Text(run),
-            });
-            rest = tail;
-        }
-        out
-    }
-    parts(a).cmp(&parts(b)).then_with(|| a.cmp(b))
 }
 
 fn name_of(path: &str) -> String {

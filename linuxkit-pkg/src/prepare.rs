@@ -708,50 +708,19 @@ fn build_init(target: &Path, arch: &str, triple: &str, offline: bool) -> Result<
     let source = Path::new(linuxkit_local::init::embedded::SOURCE_DIR);
     let manifest = source.join("Cargo.toml");
     let target_dir = target.join(format!("linuxkit-init-{arch}"));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = std::process::Command::new(&cargo);
-    cmd.args([
-        "build",
-        "--release",
-        "--quiet",
-        "--bin",
-        linuxkit_local::init::PACKAGE,
-        "--target",
-        triple,
-    ])
-    .arg("--manifest-path")
-    .arg(&manifest)
-    .env("CARGO_TARGET_DIR", &target_dir)
-    .env("RUSTFLAGS", crate::package::RUSTFLAGS)
-    .env("LIBSECCOMP_LINK_TYPE", "static")
-    .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "z")
-    .env("CARGO_PROFILE_RELEASE_LTO", "true")
-    .env("CARGO_PROFILE_RELEASE_STRIP", "true")
-    .env_remove("CARGO_ENCODED_RUSTFLAGS");
-    if offline {
-        cmd.arg("--offline");
-    }
-    crate::target::cross_env(&mut cmd, arch, triple);
+    let mut cmd = crate::package::static_cargo_build(&target_dir, arch, triple, offline);
+    // As linuxkit-local's build script builds the embedded init: small, statically linked.
+    cmd.args(["--bin", linuxkit_local::init::PACKAGE])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .env("LIBSECCOMP_LINK_TYPE", "static")
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "z")
+        .env("CARGO_PROFILE_RELEASE_LTO", "true");
     let described = format!(
         "cargo build --release --bin linuxkit-init --target {triple} --manifest-path {}",
         manifest.display()
     );
-    let out = cmd.output().map_err(|e| PkgError::Tool {
-        command: described.clone(),
-        message: e.to_string(),
-    })?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
-        return Err(PkgError::Tool {
-            command: described,
-            message: format!(
-                "{}\n{}",
-                out.status,
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            ),
-        });
-    }
+    crate::package::run_cargo(cmd, described)?;
     let bin = target_dir
         .join(triple)
         .join("release")
