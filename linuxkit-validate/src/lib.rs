@@ -5,10 +5,14 @@
 //! returns `Ok(())` or a short message that quotes the offending text and says what is expected,
 //! for example `repository name must be lowercase: "Redis"`.
 //!
-//! The crate has no dependencies so that the proc-macro crate stays quick to build.
+//! Its only dependency is `serde` (without derive) so that the proc-macro crate stays quick to
+//! build.
 //!
-//! - [`reference`](mod@reference): [`image_reference`], the docker/containerd image reference grammar;
-//!   [`image_source`], which also accepts the local sources (`cargo:`, `kernel:`, `init:`, `dir:`).
+//! - [`reference`](mod@reference): [`ImageRef`], the one parse of the docker/containerd image
+//!   reference grammar, with LinuxKit's cache-name expansion and the registry's pull location;
+//!   [`image_reference`] is that parse as a check; [`image_source`] also accepts the local
+//!   sources ([`LocalSource`]: `cargo:`, `kernel:`, `init:`, `dir:`).
+//! - [`digest`]: [`Digest`], `sha256:<64 lowercase hex>` checked when parsed and deserialised.
 //! - [`mounts`]: [`absolute_path`], [`file_path`], [`bind`] (and [`parse_bind`]), [`tmpfs`], [`mount_options`].
 //! - [`scalars`]: [`octal_mode`] (and [`parse_octal_mode`]), [`sysctl_key`], [`env_var`],
 //!   [`env_name`],
@@ -22,7 +26,9 @@
 /// tar entries, cpio entries, filesystem images. One constant for every output.
 pub const DEFAULT_MTIME: u64 = 1_492_533_000;
 
+pub mod digest;
 pub mod gopath;
+pub mod local;
 pub mod mounts;
 pub mod process;
 pub mod reference;
@@ -37,7 +43,12 @@ pub use mounts::{
 pub use process::{
     capability, capability_list, parse_rlimit, rlimit, Rlimit, CAPABILITIES, RLIMITS,
 };
+pub use digest::{Digest, DigestError};
+pub use local::{
+    is_local_source, KernelFile, LocalSource, LocalSourceError, INIT_PACKAGE, LOCAL_SCHEMES,
+};
 pub use reference::{
-    image_reference, image_source, is_local_source, split_reference, LOCAL_SCHEMES,
+    expand, expand_with_tag, image_reference, image_source, split_reference, ImageRef,
+    ReferenceError, DOCKER_HUB,
 };
 pub use scalars::{env_name, env_var, octal_mode, parse_octal_mode, sysctl_key, volume_name};

@@ -1,5 +1,7 @@
-//! The image reference grammar of docker/distribution and containerd, as LinuxKit applies it
-//! after its own expansion (`alpine` is `docker.io/library/alpine`, `a/b` is `docker.io/a/b`).
+//! Image references: one grammar, one parse, one type ([`ImageRef`]), used by every crate.
+//!
+//! The grammar is docker/distribution's and containerd's, as LinuxKit applies it after its own
+//! expansion (`alpine` is `docker.io/library/alpine`, `a/b` is `docker.io/a/b`):
 //!
 //! ```text
 //! reference  := name [ ":" tag ] [ "@" digest ]
@@ -7,41 +9,233 @@
 //! domain     := host [ ":" port ]           host: DNS labels joined by ".", or "[" IPv6 "]"
 //! component  := [a-z0-9]+ ( ( "." | "_" | "__" | "-"+ ) [a-z0-9]+ )*
 //! tag        := [A-Za-z0-9_] [A-Za-z0-9_.-]{0,127}
-//! digest     := "sha256:" 64 hex | "sha384:" 96 hex | "sha512:" 128 hex   (lowercase)
+//! digest     := "sha256:" 64 lowercase hex    (see [`Digest`]; sha384 and sha512 are refused)
 //! ```
 //!
-//! The first component is a domain when it contains `.` or `:` or is `localhost`, as in
-//! LinuxKit's `ReferenceExpand`; with three or more components containerd also reads a first
-//! component that is only valid as a host name (for example one with capitals) as a domain.
+//! The first of two or more components is a domain when it contains `.` or `:` or is
+//! `localhost`; with three or more components a first component that is only valid as a host
+//! name (one with capitals, `Host/x/y`) is a domain too, as containerd's and distribution's
+//! parsers read it.
+//!
+//! [`image_reference`] (the check the macros and the DSL run) is [`ImageRef::parse`] with the
+//! value dropped, so a reference that passes the compile-time check always resolves.
+//!
+//! # Two expansions
+//!
+//! A reference has two full forms, and they differ for names of three or more components
+//! without a domain:
+//!
+//! - [`ImageRef::cache_name`] ([`expand`]) is LinuxKit's `util.ReferenceExpand`, the name of
+//!   the cache entry and what `UpdateImages` writes into the image's metadata: one component `x`
+//!   becomes `docker.io/library/x`, two components `a/b` become `docker.io/a/b` unless `a`
+//!   contains `.` or `:` or is `localhost`, and **three or more components stay as written**
+//!   (`a__b/c---d/e.f` is cached as `a__b/c---d/e.f`).
+//! - [`ImageRef::registry`] and [`ImageRef::repository`] are where the image is pulled from,
+//!   distribution's normalisation: the domain is the first component only when the grammar
+//!   above reads it as one, else `docker.io` (`a__b/c---d/e.f` is pulled from `docker.io`,
+//!   repository `a__b/c---d/e.f`), and a one-component repository on Docker Hub gains
+//!   `library/`. (go-containerregistry, which upstream pulls with, does not read `localhost`
+//!   alone as a domain; distribution and this crate do.)
+
+use std::fmt;
+
+use crate::digest::Digest;
+
+/// Default registry of names without a domain.
+pub const DOCKER_HUB: &str = "docker.io";
 
 /// Longest repository name (domain included, after expansion) that containerd accepts.
 const NAME_MAX: usize = 255;
 
-/// Digest algorithms containerd accepts, with their hex lengths.
-const DIGESTS: [(&str, usize); 3] = [("sha256", 64), ("sha384", 96), ("sha512", 128)];
+/// A parsed image reference: checked against the grammar, with both expansions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ImageRef {
+    original: String,
+    cache_name: String,
+    registry: String,
+    repository: String,
+    tag: Option<String>,
+    digest: Option<Digest>,
+}
+
+/// A string that does not follow the image reference grammar. The message quotes the reference
+/// and says what is expected (`repository name must be lowercase: "Redis"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceError {
+    reference: String,
+    message: String,
+}
+
+impl ReferenceError {
+    /// The reference as written.
+    pub fn reference(&self) -> &str {
+        &self.reference
+    }
+
+    /// The message (the same as `Display`).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for ReferenceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ReferenceError {}
+
+impl ImageRef {
+    /// Parses `reference` (`linuxkit/init:v1.0`, `docker.io/library/alpine:3.20`,
+    /// `localhost:5000/x/y@sha256:<64 hex>`).
+    pub fn parse(reference: &str) -> Result<ImageRef, ReferenceError> {
+        let err = |message: String| ReferenceError {
+            reference: reference.to_string(),
+            message,
+        };
+        let s = reference;
+        if s.is_empty() {
+            return Err(err(
+                "image reference is empty: expected a name such as \"linuxkit/init:v1\"".into(),
+            ));
+        }
+        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(err(format!(
+                "image reference must not contain whitespace: {s:?}"
+            )));
+        }
+        let (name, tag, digest) = split_reference(s);
+        let domain = check_name(s, name).map_err(err)?;
+        if let Some(tag) = tag {
+            check_tag(s, tag).map_err(err)?;
+        }
+        let digest = match digest {
+            Some(d) => Some(Digest::parse(d).map_err(|e| err(e.in_reference(s)))?),
+            None => None,
+        };
+        let (registry, repository) = match domain {
+            Some(domain) => {
+                let path = &name[domain.len() + 1..];
+                let library = (domain == DOCKER_HUB || domain == "index.docker.io")
+                    && !path.contains('/');
+                (
+                    domain.to_string(),
+                    match library {
+                        true => format!("library/{path}"),
+                        false => path.to_string(),
+                    },
+                )
+            }
+            None if !name.contains('/') => (DOCKER_HUB.to_string(), format!("library/{name}")),
+            None => (DOCKER_HUB.to_string(), name.to_string()),
+        };
+        Ok(ImageRef {
+            original: s.to_string(),
+            cache_name: expand(s),
+            registry,
+            repository,
+            tag: tag.map(str::to_string),
+            digest,
+        })
+    }
+
+    /// The reference as written.
+    pub fn original(&self) -> &str {
+        &self.original
+    }
+
+    /// LinuxKit's expanded name ([`expand`]), tag and digest included: the cache entry's name
+    /// and the form written into the image's metadata (`docker.io/library/alpine:3.20`).
+    pub fn cache_name(&self) -> &str {
+        &self.cache_name
+    }
+
+    /// [`expand_with_tag`]: the cache name with `:latest` when it has no `:` at all (upstream's
+    /// `ReferenceWithTag`, used by `cache pull`; a registry port counts as a `:`).
+    pub fn cache_name_with_tag(&self) -> String {
+        expand_with_tag(&self.original)
+    }
+
+    /// The registry to pull from (host and port as written, `docker.io` when none is given).
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// The repository path inside [`registry`](Self::registry) (`library/alpine`).
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+
+    /// `registry/repository`, without tag or digest.
+    pub fn locator(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// The tag, when given.
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    /// The digest, when given.
+    pub fn digest(&self) -> Option<&Digest> {
+        self.digest.as_ref()
+    }
+
+    /// What to ask the registry for: the digest if pinned, else the tag, else `latest`.
+    pub fn object(&self) -> &str {
+        self.digest
+            .as_deref()
+            .or(self.tag.as_deref())
+            .unwrap_or("latest")
+    }
+}
+
+impl fmt::Display for ImageRef {
+    /// The [cache name](ImageRef::cache_name).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.cache_name)
+    }
+}
+
+impl std::str::FromStr for ImageRef {
+    type Err = ReferenceError;
+    fn from_str(s: &str) -> Result<ImageRef, ReferenceError> {
+        ImageRef::parse(s)
+    }
+}
+
+/// LinuxKit's `ReferenceExpand` without the tag option, on any string: one component `x` ->
+/// `docker.io/library/x`; two components `a/b` -> `docker.io/a/b` unless `a` contains `.` or `:`
+/// or is `localhost`; three or more components are unchanged. No `:latest` is added.
+pub fn expand(reference: &str) -> String {
+    let mut parts = reference.split('/');
+    let first = parts.next().unwrap_or_default();
+    match (parts.next(), parts.next()) {
+        (None, _) => format!("{DOCKER_HUB}/library/{reference}"),
+        (Some(_), None) if !first.contains(['.', ':']) && first != "localhost" => {
+            format!("{DOCKER_HUB}/{reference}")
+        }
+        _ => reference.to_string(),
+    }
+}
+
+/// [`expand`], then `:latest` when the result has no `:` anywhere (LinuxKit's
+/// `ReferenceWithTag`; a registry port counts as a `:`, as upstream, so `localhost:5000/a/b`
+/// stays as it is).
+pub fn expand_with_tag(reference: &str) -> String {
+    let ret = expand(reference);
+    if ret.contains(':') {
+        ret
+    } else {
+        format!("{ret}:latest")
+    }
+}
 
 /// Checks an image reference such as `linuxkit/init:v1.0`, `docker.io/library/alpine:3.20`,
-/// `localhost:5000/x/y@sha256:<64 hex>`.
+/// `localhost:5000/x/y@sha256:<64 hex>`: [`ImageRef::parse`] without the value.
 pub fn image_reference(s: &str) -> Result<(), String> {
-    if s.is_empty() {
-        return Err(
-            "image reference is empty: expected a name such as \"linuxkit/init:v1\"".into(),
-        );
-    }
-    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "image reference must not contain whitespace: {s:?}"
-        ));
-    }
-    let (name, tag, digest) = split_reference(s);
-    check_name(s, name)?;
-    if let Some(tag) = tag {
-        check_tag(s, tag)?;
-    }
-    if let Some(digest) = digest {
-        check_digest(s, digest)?;
-    }
-    Ok(())
+    ImageRef::parse(s).map(drop).map_err(|e| e.message)
 }
 
 /// Splits a reference into its name, tag and digest without checking them:
@@ -63,7 +257,8 @@ pub fn split_reference(s: &str) -> (&str, Option<&str>, Option<&str>) {
     }
 }
 
-fn check_name(s: &str, name: &str) -> Result<(), String> {
+/// Checks the name; returns its domain, if it has one.
+fn check_name<'a>(s: &str, name: &'a str) -> Result<Option<&'a str>, String> {
     if name.is_empty() {
         return Err(format!("image reference has no repository name: {s:?}"));
     }
@@ -107,7 +302,7 @@ fn check_name(s: &str, name: &str) -> Result<(), String> {
             "repository name is longer than {NAME_MAX} characters: {s:?}"
         ));
     }
-    Ok(())
+    Ok(has_domain.then_some(first))
 }
 
 /// `[a-z0-9]+ ( ( "." | "_" | "__" | "-"+ ) [a-z0-9]+ )*`
@@ -203,192 +398,26 @@ fn check_tag(s: &str, tag: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_digest(s: &str, digest: &str) -> Result<(), String> {
-    let Some((algorithm, hex)) = digest.split_once(':') else {
-        return Err(format!("invalid digest {digest:?} in {s:?}: expected \"sha256:\" followed by 64 lowercase hex digits"));
-    };
-    let Some((_, len)) = DIGESTS.iter().find(|(a, _)| *a == algorithm) else {
-        return Err(format!(
-            "unsupported digest algorithm {algorithm:?} in {s:?}: expected \"sha256:\" followed by 64 lowercase hex digits (sha384 and sha512 also work)"
-        ));
-    };
-    if !hex
-        .bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        let what = if hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            "lowercase hex"
-        } else {
-            "hex"
-        };
-        return Err(format!(
-            "invalid digest in {s:?}: {algorithm} digest must be {len} {what} digits"
-        ));
-    }
-    if hex.len() != *len {
-        return Err(format!(
-            "invalid digest in {s:?}: {algorithm} digest has {} hex digits, expected {len}",
-            hex.len()
-        ));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const HEX: &str = "b5506cc74a6812dc40982cacfd2d4328f8a4b12c7f8b5e0ae2d3f2a1e6a5b4c3";
-
-    #[test]
-    fn accepts_valid_references() {
-        for r in [
-            "alpine",
-            "alpine:3.20",
-            "linuxkit/init:b5506cc7",
-            "docker.io/library/alpine:latest",
-            "localhost/x",
-            "localhost:5000/a/b:tag",
-            "registry.example.com:443/team/app_1/sub-part:v1.2.3-rc_1",
-            "[::1]:5000/x/y",
-            "a__b/c---d/e.f",
-            "Registry.Example.com/x",
-            "Host/x/y",
-            "x:_tag_may_start_with_underscore",
-        ] {
-            assert_eq!(image_reference(r), Ok(()), "{r}");
-        }
-        let digest = format!("linuxkit/init@sha256:{HEX}");
-        assert_eq!(image_reference(&digest), Ok(()));
-        let both = format!("linuxkit/init:v1@sha256:{HEX}");
-        assert_eq!(image_reference(&both), Ok(()));
-        let sha512 = format!("x@sha512:{HEX}{HEX}");
-        assert_eq!(image_reference(&sha512), Ok(()));
-    }
-
-    fn err(r: &str) -> String {
-        match image_reference(r) {
-            Err(e) => e,
-            Ok(()) => panic!("{r:?} was accepted"),
-        }
-    }
-
-    #[test]
-    fn rejects_uppercase_repository() {
-        assert_eq!(err("Redis"), "repository name must be lowercase: \"Redis\"");
-        assert_eq!(
-            err("linuxkit/Init:v1"),
-            "repository name must be lowercase: \"linuxkit/Init:v1\""
-        );
-        // Two components: the first is not a domain, so it is a (lowercase) path component.
-        assert_eq!(
-            err("Foo/bar"),
-            "repository name must be lowercase: \"Foo/bar\""
-        );
-    }
-
-    #[test]
-    fn rejects_bad_names() {
-        assert!(err("").contains("empty"));
-        assert!(err("a b").contains("whitespace"));
-        assert!(err("a//b").contains("empty path component"));
-        assert!(err("/a").contains("empty path component"));
-        assert!(err("a/").contains("empty path component"));
-        assert!(err(":tag").contains("no repository name"));
-        assert_eq!(
-            err("linuxkit/in..it"),
-            "invalid repository name component \"in..it\" in \"linuxkit/in..it\": expected lowercase letters and digits separated by '.', '_', '__' or '-'"
-        );
-        assert!(err("a___b").contains("component"));
-        assert!(err("-a").contains("component"));
-        assert!(err("a-").contains("component"));
-        assert!(err("a/b$c").contains("component"));
-        assert!(err("ex-.com/a").contains("registry host"));
-        assert!(err("host:port/a").contains("registry host"));
-        assert!(err("[::g]/a").contains("registry host"));
-        let long = format!("{}/x", "a".repeat(250));
-        assert!(err(&long).contains("longer than 255"));
-    }
-
-    #[test]
-    fn rejects_bad_tags() {
-        assert!(err("alpine:").contains("empty tag"));
-        assert_eq!(
-            err("alpine:-x"),
-            "invalid tag \"-x\" in \"alpine:-x\": expected 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
-        );
-        assert!(err("alpine:.x").contains("invalid tag"));
-        assert!(err("alpine:v1+2").contains("invalid tag"));
-        assert!(err(&format!("alpine:{}", "x".repeat(129))).contains("invalid tag"));
-        assert_eq!(
-            image_reference(&format!("alpine:{}", "x".repeat(128))),
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn rejects_bad_digests() {
-        assert!(err("alpine@sha256").contains("expected \"sha256:\""));
-        assert!(err("alpine@md5:abcd").contains("unsupported digest algorithm \"md5\""));
-        assert_eq!(
-            err("alpine@sha256:abc"),
-            "invalid digest in \"alpine@sha256:abc\": sha256 digest has 3 hex digits, expected 64"
-        );
-        let upper = format!("alpine@sha256:{}", HEX.to_uppercase());
-        assert!(err(&upper).contains("64 lowercase hex digits"));
-        let bad = format!("alpine@sha256:{}z", &HEX[1..]);
-        assert!(err(&bad).contains("64 hex digits"));
-        assert!(err("alpine@x@y").contains("digest"));
-    }
-}
-
-/// Schemes of image sources built locally from the workspace instead of pulled from a registry
-/// (a cargo-linuxkit extension of LinuxKit's image strings, flagged by `export`).
-pub const LOCAL_SCHEMES: [&str; 4] = ["cargo:", "kernel:", "init:", "dir:"];
-
-/// Is `s` a local image source (`cargo:PACKAGE`, `kernel:host?modules=..`, `init:linuxkit-init`,
-/// `dir:PATH`)?
-pub fn is_local_source(s: &str) -> bool {
-    LOCAL_SCHEMES.iter().any(|scheme| s.starts_with(scheme))
-}
-
-/// Checks an image source: a local source (see [`is_local_source`]) with a non-empty,
-/// whitespace-free argument, or else a registry reference ([`image_reference`]).
+/// Checks an image source: a local source ([`LocalSource::parse`](crate::LocalSource::parse),
+/// see [`is_local_source`](crate::is_local_source)) or else a registry reference
+/// ([`image_reference`]).
 pub fn image_source(s: &str) -> Result<(), String> {
-    match LOCAL_SCHEMES.iter().find(|scheme| s.starts_with(**scheme)) {
-        Some(scheme) => {
-            let rest = &s[scheme.len()..];
-            if rest.is_empty() {
-                Err(format!(
-                    "local image source {s:?} names nothing: expected e.g. \"cargo:hello\", \
-                     \"kernel:host?modules=overlay\", \"init:linuxkit-init\" or \"dir:./files\""
-                ))
-            } else if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                Err(format!("image source must not contain whitespace: {s:?}"))
-            } else {
-                Ok(())
-            }
-        }
-        None => image_reference(s),
+    if !crate::local::is_local_source(s) {
+        return image_reference(s);
     }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("image source must not contain whitespace: {s:?}"));
+    }
+    if crate::LOCAL_SCHEMES.contains(&s) {
+        return Err(format!(
+            "local image source {s:?} names nothing: expected e.g. \"cargo:hello\", \
+             \"kernel:host?modules=overlay\", \"init:linuxkit-init\" or \"dir:./files\""
+        ));
+    }
+    crate::LocalSource::parse(s)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
-mod source_tests {
-    use super::*;
-
-    #[test]
-    fn local_sources_and_references() {
-        assert!(image_source("cargo:hello").is_ok());
-        assert!(image_source("kernel:host?modules=overlay,virtio_net").is_ok());
-        assert!(image_source("init:linuxkit-init").is_ok());
-        assert!(image_source("dir:./files").is_ok());
-        assert!(image_source("linuxkit/init:v1").is_ok());
-        assert!(image_source("cargo:")
-            .unwrap_err()
-            .contains("names nothing"));
-        assert!(image_source("dir:a b").unwrap_err().contains("whitespace"));
-        assert!(image_source("Bad/Ref").unwrap_err().contains("lowercase"));
-        assert!(is_local_source("cargo:x") && !is_local_source("docker.io/x"));
-    }
-}
+mod tests;
