@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Digest;
 use crate::store::{
     blob_path, media, Descriptor, Index, Manifest, Platform, ResolvedImage, StoreError,
 };
@@ -184,22 +185,18 @@ pub fn spdx_predicates(image: &ResolvedImage) -> Result<Vec<serde_json::Value>, 
 }
 
 /// Reads a small blob of `image` and checks its digest.
-fn read_verified(image: &ResolvedImage, digest: &str) -> Result<Vec<u8>, StoreError> {
-    crate::write::sha256_hex(digest).map_err(|_| StoreError::Unsupported {
-        reference: image.reference.clone(),
-        message: format!("invalid digest {digest:?}"),
-    })?;
+fn read_verified(image: &ResolvedImage, digest: &Digest) -> Result<Vec<u8>, StoreError> {
     let path = blob_path(&image.blobs_dir, digest);
     let bytes = std::fs::read(&path).map_err(|source| StoreError::Io {
         path: path.clone(),
         source,
     })?;
     let actual = crate::digest::sha256_digest(&bytes);
-    if actual != digest {
+    if actual != *digest {
         return Err(StoreError::DigestMismatch {
             reference: image.reference.clone(),
             digest: digest.to_string(),
-            actual,
+            actual: actual.into_string(),
         });
     }
     Ok(bytes)
@@ -257,7 +254,7 @@ pub fn write_attested_index(
     att.annotations = Some(BTreeMap::from([
         (
             ANNOTATION_REFERENCE_DIGEST.to_string(),
-            image.digest.clone(),
+            image.digest.to_string(),
         ),
         (
             ANNOTATION_REFERENCE_TYPE.to_string(),
@@ -326,7 +323,7 @@ mod tests {
 
         // Another platform's manifest has no attestation; a plain manifest root has none.
         let mut other = resolved.clone();
-        other.manifest_digest = format!("sha256:{}", "0".repeat(64));
+        other.manifest_digest = Digest::from_sha256_hex(&"0".repeat(64)).unwrap();
         assert!(spdx_predicates(&other).unwrap().is_empty());
         w.add_root(&img, "plain:1").unwrap();
         let plain = layout

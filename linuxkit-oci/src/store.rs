@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+pub use crate::digest::Digest;
+
 /// Media types of OCI and Docker manifests, indexes and layers.
 pub mod media {
     /// OCI image index.
@@ -163,8 +165,8 @@ impl std::fmt::Display for Platform {
 pub struct Descriptor {
     /// Media type of the referenced content.
     pub media_type: String,
-    /// `sha256:<hex>`.
-    pub digest: String,
+    /// `sha256:<hex>` (checked when read).
+    pub digest: Digest,
     /// Size in bytes.
     pub size: u64,
     /// Platform (in an index).
@@ -286,7 +288,7 @@ impl Compression {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerBlob {
     /// `sha256:<hex>` of the (compressed) blob.
-    pub digest: String,
+    pub digest: Digest,
     /// Layer media type.
     pub media_type: String,
     /// Blob size in bytes.
@@ -380,18 +382,18 @@ impl<R: Read> Read for NamedErrors<R> {
 pub struct VerifyingReader<R> {
     inner: R,
     hasher: Sha256,
-    expected: String,
+    expected: Digest,
     reference: String,
     done: bool,
 }
 
 impl<R: Read> VerifyingReader<R> {
     /// Wraps `inner`, expecting `sha256:<hex>` `digest`.
-    pub fn new(inner: R, digest: &str, reference: &str) -> Self {
+    pub fn new(inner: R, digest: &Digest, reference: &str) -> Self {
         VerifyingReader {
             inner,
             hasher: Sha256::new(),
-            expected: digest.to_string(),
+            expected: digest.clone(),
             reference: reference.to_string(),
             done: false,
         }
@@ -405,14 +407,14 @@ impl<R: Read> Read for VerifyingReader<R> {
             self.hasher.update(&buf[..n]);
         } else if !buf.is_empty() && !self.done {
             self.done = true;
-            let actual = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
+            let actual = crate::digest::finish(self.hasher.clone().finalize());
             if actual != self.expected {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     StoreError::DigestMismatch {
                         reference: self.reference.clone(),
-                        digest: self.expected.clone(),
-                        actual,
+                        digest: self.expected.to_string(),
+                        actual: actual.into_string(),
                     },
                 ));
             }
@@ -429,7 +431,7 @@ pub struct ResolvedImage {
     /// The root descriptor the reference named (an index or a manifest).
     pub root: Descriptor,
     /// Digest of the selected platform manifest.
-    pub manifest_digest: String,
+    pub manifest_digest: Digest,
     /// The selected manifest.
     pub manifest: Manifest,
     /// The parsed image config.
@@ -444,14 +446,14 @@ pub struct ResolvedImage {
 
 impl ResolvedImage {
     /// Path of a blob of this image by digest.
-    pub fn blob_path(&self, digest: &str) -> PathBuf {
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         blob_path(&self.blobs_dir, digest)
     }
 }
 
 /// Path of `sha256:<hex>` inside a `blobs/sha256` directory.
-pub fn blob_path(blobs_dir: &Path, digest: &str) -> PathBuf {
-    blobs_dir.join(digest.strip_prefix("sha256:").unwrap_or(digest))
+pub fn blob_path(blobs_dir: &Path, digest: &Digest) -> PathBuf {
+    blobs_dir.join(digest.hex())
 }
 
 /// Anything that can turn a reference into a resolved image.

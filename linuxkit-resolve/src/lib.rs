@@ -58,7 +58,8 @@ use linuxkit_oci::store::{ImageProvider, Platform, ResolvedImage, StoreError};
 pub use crate::cache::{default_cache_dir, Cache, CacheEntry, CacheProblem, Cached, VerifyReport};
 pub use crate::error::{FailureKind, ResolveError};
 pub use crate::progress::ProgressMode;
-pub use crate::reference::{expand, expand_with_tag, ImageRef};
+pub use crate::reference::{expand, expand_with_tag, ImageRef, ReferenceError};
+pub use linuxkit_validate::Digest;
 pub use crate::registry::{Mirror, RetryPolicy};
 
 use crate::registry::{Registry, RegistryConfig};
