@@ -15,7 +15,8 @@ use linuxkit_oci::store::{
     media, Descriptor, Index, Manifest, Platform, ResolvedImage, StoreError,
     ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME,
 };
-use linuxkit_oci::write::{sha256_hex, LayoutWriter, OCI_LAYOUT_CONTENT};
+use linuxkit_oci::digest::Digest;
+use linuxkit_oci::write::{LayoutWriter, OCI_LAYOUT_CONTENT};
 
 use crate::error::ResolveError;
 use crate::reference::{expand, ImageRef};
@@ -26,7 +27,7 @@ pub struct CacheEntry {
     /// The name (`org.opencontainers.image.ref.name`, else `io.containerd.image.name`).
     pub name: String,
     /// The root digest.
-    pub digest: String,
+    pub digest: Digest,
     /// The root media type (index or manifest).
     pub media_type: String,
     /// Size of the root document.
@@ -78,7 +79,7 @@ fn root_label(d: &Descriptor) -> String {
                 .or(a.get(ANNOTATION_CONTAINERD_NAME))
         })
         .cloned()
-        .unwrap_or_else(|| d.digest.clone())
+        .unwrap_or_else(|| d.digest.to_string())
 }
 
 fn empty_index_doc() -> Index {
@@ -190,7 +191,7 @@ impl Cache {
         root: Descriptor,
         platform: &Platform,
     ) -> Result<Cached, ResolveError> {
-        let small = |digest: &str| -> Result<Option<Vec<u8>>, ResolveError> {
+        let small = |digest: &Digest| -> Result<Option<Vec<u8>>, ResolveError> {
             match self.reader.read_blob(digest, reference) {
                 Ok(raw) => Ok(Some(raw)),
                 Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
@@ -312,10 +313,10 @@ impl Cache {
             }
         };
         // Every blob: the name is its digest.
-        let mut damaged: BTreeMap<String, String> = BTreeMap::new();
-        let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
+        let mut damaged: BTreeMap<Digest, String> = BTreeMap::new();
+        let mut sizes: BTreeMap<Digest, u64> = BTreeMap::new();
         for (digest, path) in self.blob_files()? {
-            if sha256_hex(&digest).is_err() {
+            let Ok(digest) = Digest::parse(&digest) else {
                 report.problems.push(CacheProblem {
                     images: Vec::new(),
                     what: format!("{}: not a blob name", path.display()),
@@ -323,7 +324,7 @@ impl Cache {
                     repaired: false,
                 });
                 continue;
-            }
+            };
             let (actual, size) = hash_file(&path)?;
             report.blobs += 1;
             report.bytes += size;
@@ -334,8 +335,8 @@ impl Cache {
             }
         }
         // Every root: what it needs is present, intact and of the recorded size.
-        let mut missing: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
-        let mut blame: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut missing: BTreeMap<Digest, (String, BTreeSet<String>)> = BTreeMap::new();
+        let mut blame: BTreeMap<Digest, BTreeSet<String>> = BTreeMap::new();
         for root in &index.manifests {
             report.roots += 1;
             let name = root_label(root);
@@ -487,7 +488,7 @@ impl Cache {
         }
         let mut deleted = 0;
         for (digest, path) in self.blob_files()? {
-            if !live.contains(&digest) && fs::remove_file(path).is_ok() {
+            if !live.contains(digest.as_str()) && fs::remove_file(path).is_ok() {
                 deleted += 1;
             }
         }
@@ -560,8 +561,10 @@ impl Cache {
                 path: blobs.clone(),
                 source,
             })?;
-            let digest = format!("sha256:{}", entry.file_name().to_string_lossy());
-            if sha256_hex(&digest).is_err() || self.writer.has_blob(&digest) {
+            let Ok(digest) = Digest::from_sha256_hex(&entry.file_name().to_string_lossy()) else {
+                continue;
+            };
+            if self.writer.has_blob(&digest) {
                 continue;
             }
             let f = fs::File::open(entry.path()).map_err(|source| ResolveError::Io {
@@ -591,7 +594,7 @@ impl Cache {
         let mut index: Option<Index> = None;
         let mut docker_manifest: Option<Vec<DockerSaveEntry>> = None;
         // docker-save archives: file name -> digest of the blobs stored.
-        let mut stored: BTreeMap<String, (String, u64)> = BTreeMap::new();
+        let mut stored: BTreeMap<String, (Digest, u64)> = BTreeMap::new();
         for entry in archive
             .entries()
             .map_err(|e| archive_err(format!("not a tar archive: {e}")))?
@@ -625,7 +628,8 @@ impl Cache {
                         .map_err(|e| archive_err(format!("invalid manifest.json: {e}")))?,
                 );
             } else if let Some(hex) = name.strip_prefix("blobs/sha256/") {
-                let digest = format!("sha256:{hex}");
+                let digest = Digest::from_sha256_hex(hex)
+                    .map_err(|e| archive_err(format!("{name}: {e}")))?;
                 if self.writer.has_blob(&digest) {
                     continue;
                 }
@@ -686,7 +690,7 @@ impl Cache {
         &self,
         path: &Path,
         entries: &[DockerSaveEntry],
-        stored: &BTreeMap<String, (String, u64)>,
+        stored: &BTreeMap<String, (Digest, u64)>,
     ) -> Result<Vec<String>, ResolveError> {
         let lookup = |file: &str| {
             stored
@@ -796,8 +800,8 @@ impl Cache {
         }
         let mut root_desc = root.clone();
         let mut ann = BTreeMap::new();
-        ann.insert(ANNOTATION_CONTAINERD_NAME.to_string(), image.name.clone());
-        ann.insert(ANNOTATION_REF_NAME.to_string(), image.name.clone());
+        ann.insert(ANNOTATION_CONTAINERD_NAME.to_string(), image.cache_name().to_string());
+        ann.insert(ANNOTATION_REF_NAME.to_string(), image.cache_name().to_string());
         root_desc.annotations = Some(ann);
         let mut index = linuxkit_oci::write::empty_index();
         index.manifests.push(root_desc);
@@ -859,12 +863,12 @@ pub(crate) fn find_in_index(index: &Index, image: &ImageRef) -> Option<Descripto
                 .is_some_and(|v| v == n)
         })
     };
-    named(ANNOTATION_REF_NAME, &image.name)
-        .or_else(|| named(ANNOTATION_CONTAINERD_NAME, &image.name))
-        .or_else(|| named(ANNOTATION_CONTAINERD_NAME, &image.original))
+    named(ANNOTATION_REF_NAME, &image.cache_name())
+        .or_else(|| named(ANNOTATION_CONTAINERD_NAME, &image.cache_name()))
+        .or_else(|| named(ANNOTATION_CONTAINERD_NAME, &image.original()))
         .or_else(|| {
-            let digest = image.digest.as_deref()?;
-            index.manifests.iter().find(|d| d.digest == digest)
+            let digest = image.digest()?;
+            index.manifests.iter().find(|d| &d.digest == digest)
         })
         .cloned()
 }

@@ -320,7 +320,7 @@ impl Resolver {
             match r.and_then(|root| self.add_arch_name(image, root, &platform)) {
                 Ok(()) => {
                     self.mark_pulled(image);
-                    out.push(image.name.clone());
+                    out.push(image.cache_name().to_string());
                 }
                 Err(e) => errors.push(e),
             }
@@ -339,7 +339,7 @@ impl Resolver {
         let mut out = Vec::new();
         for image in images {
             match self.check_cached(image, platform) {
-                Ok(()) => out.push(image.name.clone()),
+                Ok(()) => out.push(image.cache_name().to_string()),
                 Err(e) => errors.push(e),
             }
         }
@@ -355,7 +355,7 @@ impl Resolver {
         };
         let Some(root) = root else {
             return Err(ResolveError::OfflinePull {
-                reference: image.original.clone(),
+                reference: image.original().to_string(),
                 platform: platform.to_string(),
                 cache: self.cache.dir().to_path_buf(),
             });
@@ -370,7 +370,7 @@ impl Resolver {
         root: linuxkit_oci::store::Descriptor,
         platform: &Platform,
     ) -> Result<(), ResolveError> {
-        let name = format!("{}-{}", image.name, platform.architecture);
+        let name = format!("{}-{}", image.cache_name(), platform.architecture);
         if self.cache.list()?.iter().any(|e| e.name == name) {
             return Ok(());
         }
@@ -404,7 +404,7 @@ impl Resolver {
         })?;
         let registry = self.registry()?;
         self.progress
-            .status("Pushing", &format!("{} to {}", image.name, target.name));
+            .status("Pushing", &format!("{} to {}", image.cache_name(), target.cache_name()));
         self.block_on(registry.push(self.cache.layout(), &root, name, &target))?
     }
 
@@ -416,12 +416,12 @@ impl Resolver {
         let Some(root) = self.cache.find(image)? else {
             return Ok(None);
         };
-        match self.cache.resolve_cached(&image.original, root, platform)? {
+        match self.cache.resolve_cached(&image.original(), root, platform)? {
             Cached::Ready(img) => Ok(Some(*img)),
             Cached::Missing => Ok(None),
             // Pulled again below; offline, say what happened and what to do.
             Cached::Damaged(what) if self.options.offline => Err(ResolveError::CacheDamaged {
-                reference: image.original.clone(),
+                reference: image.original().to_string(),
                 what,
                 cache: self.cache.dir().to_path_buf(),
             }),
@@ -445,18 +445,18 @@ impl Resolver {
         root: linuxkit_oci::store::Descriptor,
         platform: &Platform,
     ) -> Result<(), ResolveError> {
-        let name = format!("{}-{}", image.name, platform.architecture);
+        let name = format!("{}-{}", image.cache_name(), platform.architecture);
         let mut desc = if linuxkit_oci::store::media::is_index(&root.media_type) {
             let raw = self
                 .cache
                 .layout()
-                .read_blob(&root.digest, &image.original)?;
+                .read_blob(&root.digest, &image.original())?;
             let index: linuxkit_oci::store::Index =
                 serde_json::from_slice(&raw).map_err(|source| StoreError::Json {
-                    what: format!("index of {}", image.original),
+                    what: format!("index of {}", image.original()),
                     source,
                 })?;
-            linuxkit_oci::layout::select_platform(&image.original, &index, platform)?
+            linuxkit_oci::layout::select_platform(&image.original(), &index, platform)?
         } else {
             root
         };
@@ -465,20 +465,20 @@ impl Resolver {
             .writer()
             .add_root(&desc, &name)
             .map(|_| ())
-            .map_err(|e| ResolveError::write(&image.original, e))
+            .map_err(|e| ResolveError::write(&image.original(), e))
     }
 
     /// Holds the per-name pull lock of `image` (concurrent `resolve` calls of one name).
     fn inflight(&self, image: &ImageRef) -> InflightGuard<'_> {
         let (set, cv) = &self.inflight;
         let mut names = set.lock().unwrap_or_else(|p| p.into_inner());
-        while names.contains(&image.name) {
+        while names.contains(image.cache_name()) {
             names = cv.wait(names).unwrap_or_else(|p| p.into_inner());
         }
-        names.insert(image.name.clone());
+        names.insert(image.cache_name().to_string());
         InflightGuard {
             resolver: self,
-            name: image.name.clone(),
+            name: image.cache_name().to_string(),
         }
     }
 
@@ -486,14 +486,14 @@ impl Resolver {
         self.pulled
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(&image.name)
+            .contains(image.cache_name())
     }
 
     fn mark_pulled(&self, image: &ImageRef) {
         self.pulled
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(image.name.clone());
+            .insert(image.cache_name().to_string());
     }
 
     fn registry(&self) -> Result<&Registry, ResolveError> {

@@ -197,13 +197,13 @@ impl Registry {
         if object.starts_with("sha256:") {
             Reference::with_digest(
                 ep.host.clone(),
-                image.repository.clone(),
+                image.repository().to_string(),
                 object.to_string(),
             )
         } else {
             Reference::with_tag(
                 ep.host.clone(),
-                image.repository.clone(),
+                image.repository().to_string(),
                 object.to_string(),
             )
         }
@@ -255,7 +255,7 @@ impl Registry {
     }
 
     /// Pulls `image` into `writer` (blobs first, then manifests, then the root descriptor named
-    /// `image.name`); returns the root descriptor.
+    /// `image.cache_name()`); returns the root descriptor.
     pub(crate) async fn pull(
         &self,
         image: &ImageRef,
@@ -263,7 +263,7 @@ impl Registry {
         writer: &LayoutWriter,
         all_platforms: bool,
     ) -> Result<Descriptor, ResolveError> {
-        self.pull_as(image, platform, writer, all_platforms, Some(&image.name))
+        self.pull_as(image, platform, writer, all_platforms, Some(&image.cache_name()))
             .await
     }
 
@@ -273,7 +273,7 @@ impl Registry {
         image: &'a ImageRef,
         writer: &'a LayoutWriter,
     ) -> Result<PullCtx<'a>, ResolveError> {
-        let endpoint = self.endpoint(&image.registry);
+        let endpoint = self.endpoint(&image.registry());
         let client = self.client(&endpoint)?;
         let auth = self.creds.for_registry(&endpoint.host)?;
         Ok(PullCtx {
@@ -281,7 +281,7 @@ impl Registry {
             client,
             auth,
             writer,
-            progress: self.progress.image(&image.name),
+            progress: self.progress.image(&image.cache_name()),
             endpoint,
         })
     }
@@ -297,7 +297,7 @@ impl Registry {
     ) -> Result<Descriptor, ResolveError> {
         let ctx = self.ctx(image, writer)?;
         let (raw, root) = self.fetch_manifest(&ctx, image.object()).await?;
-        if let Some(pinned) = &image.digest {
+        if let Some(pinned) = image.digest() {
             if *pinned != root.digest {
                 return Err(ctx.fail(
                     FailureKind::DigestMismatch,
@@ -308,7 +308,7 @@ impl Registry {
         if media::is_index(&root.media_type) {
             let index: Index = serde_json::from_slice(&raw)
                 .map_err(|e| ctx.fail(FailureKind::Other, format!("invalid image index: {e}")))?;
-            let selected = select_platform(&image.original, &index, platform)?;
+            let selected = select_platform(&image.original(), &index, platform)?;
             let children: Vec<Descriptor> = if all_platforms {
                 index
                     .manifests
@@ -347,7 +347,7 @@ impl Registry {
             Some(name) => ctx
                 .writer
                 .add_root(&root, name)
-                .map_err(|e| ResolveError::write(&image.original, e))?,
+                .map_err(|e| ResolveError::write(&image.original(), e))?,
             None => root.clone(),
         };
         ctx.progress.done(&root.digest);
@@ -399,12 +399,6 @@ impl Registry {
         desc: &Descriptor,
         path: &std::path::Path,
     ) -> Result<(), ResolveError> {
-        linuxkit_oci::write::sha256_hex(&desc.digest).map_err(|e| {
-            ctx.fail(
-                FailureKind::Other,
-                format!("a bad digest {}: {e}", desc.digest),
-            )
-        })?;
         let _permit = self
             .downloads
             .acquire()
@@ -413,7 +407,7 @@ impl Registry {
         let oref = Self::oci_ref(&ctx.endpoint, ctx.image, &desc.digest);
         let layer = OciDescriptor {
             media_type: desc.media_type.clone(),
-            digest: desc.digest.clone(),
+            digest: desc.digest.to_string(),
             size: desc.size as i64,
             ..OciDescriptor::default()
         };
@@ -471,11 +465,11 @@ impl Registry {
         target: &ImageRef,
         blobs: &[(Descriptor, std::path::PathBuf)],
     ) -> Result<usize, ResolveError> {
-        let endpoint = self.endpoint(&target.registry);
+        let endpoint = self.endpoint(&target.registry());
         let client = self.client(&endpoint)?;
         let auth = self.creds.for_registry(&endpoint.host)?;
         let fail = |reason: String| ResolveError::Push {
-            reference: target.name.clone(),
+            reference: target.cache_name().to_string(),
             target: endpoint.host.clone(),
             reason,
         };
@@ -532,12 +526,12 @@ impl Registry {
         raw: Vec<u8>,
         media_type: &str,
     ) -> Result<(), ResolveError> {
-        let endpoint = self.endpoint(&target.registry);
+        let endpoint = self.endpoint(&target.registry());
         let client = self.client(&endpoint)?;
         let auth = self.creds.for_registry(&endpoint.host)?;
         let oref = Self::oci_ref(&endpoint, target, target.object());
         let fail = |reason: String| ResolveError::Push {
-            reference: target.name.clone(),
+            reference: target.cache_name().to_string(),
             target: endpoint.host.clone(),
             reason,
         };
@@ -606,12 +600,6 @@ impl Registry {
     }
 
     async fn fetch_blob(&self, ctx: &PullCtx<'_>, desc: &Descriptor) -> Result<(), ResolveError> {
-        linuxkit_oci::write::sha256_hex(&desc.digest).map_err(|e| {
-            ctx.fail(
-                FailureKind::Other,
-                format!("manifest lists a bad digest: {e}"),
-            )
-        })?;
         let _permit = self
             .downloads
             .acquire()
@@ -623,7 +611,7 @@ impl Registry {
         let oref = Self::oci_ref(&ctx.endpoint, ctx.image, &desc.digest);
         let layer = OciDescriptor {
             media_type: desc.media_type.clone(),
-            digest: desc.digest.clone(),
+            digest: desc.digest.to_string(),
             size: desc.size as i64,
             ..OciDescriptor::default()
         };
@@ -636,7 +624,7 @@ impl Registry {
             let mut w = ctx
                 .writer
                 .blob_writer()
-                .map_err(|e| ResolveError::write(&ctx.image.original, e))?;
+                .map_err(|e| ResolveError::write(&ctx.image.original(), e))?;
             let mut got = 0u64;
             while let Some(chunk) = stream.next().await {
                 let chunk = match chunk {
@@ -648,7 +636,7 @@ impl Registry {
                     }
                 };
                 w.write(&chunk)
-                    .map_err(|e| ResolveError::write(&ctx.image.original, e))?;
+                    .map_err(|e| ResolveError::write(&ctx.image.original(), e))?;
                 got += chunk.len() as u64;
                 ctx.progress.inc(chunk.len() as u64);
             }
@@ -658,7 +646,7 @@ impl Registry {
                         FailureKind::DigestMismatch,
                         format!("blob {expected} has digest {actual}"),
                     ),
-                    e => ResolveError::write(&ctx.image.original, e),
+                    e => ResolveError::write(&ctx.image.original(), e),
                 })?;
             Ok(())
         })
@@ -674,12 +662,12 @@ impl Registry {
         source_name: &str,
         target: &ImageRef,
     ) -> Result<(), ResolveError> {
-        let endpoint = self.endpoint(&target.registry);
+        let endpoint = self.endpoint(&target.registry());
         let client = self.client(&endpoint)?;
         let auth = self.creds.for_registry(&endpoint.host)?;
         let fail = |reason: String| ResolveError::Push {
             reference: source_name.to_string(),
-            target: target.name.clone(),
+            target: target.cache_name().to_string(),
             reason,
         };
         let tag_ref = Self::oci_ref(&endpoint, target, target.object());
@@ -760,7 +748,7 @@ impl Registry {
         }
         self.push_manifest(&client, &tag_ref, root_raw, &root.media_type, target)
             .await?;
-        self.progress.status("Pushed", &target.name);
+        self.progress.status("Pushed", &target.cache_name());
         Ok(())
     }
 
@@ -788,8 +776,8 @@ impl Registry {
     fn classify_push(&self, e: OciDistributionError, target: &ImageRef) -> ResolveError {
         let (kind, reason) = classify(e);
         ResolveError::Registry {
-            reference: target.original.clone(),
-            registry: target.registry.clone(),
+            reference: target.original().to_string(),
+            registry: target.registry().to_string(),
             kind,
             reason,
         }
@@ -799,7 +787,7 @@ impl Registry {
 impl PullCtx<'_> {
     fn fail(&self, kind: FailureKind, reason: String) -> ResolveError {
         ResolveError::Registry {
-            reference: self.image.original.clone(),
+            reference: self.image.original().to_string(),
             registry: self.endpoint.host.clone(),
             kind,
             reason,
@@ -822,7 +810,7 @@ impl PullCtx<'_> {
         self.writer
             .put_blob(raw, media_type)
             .map(|_| ())
-            .map_err(|e| ResolveError::write(&self.image.original, e))
+            .map_err(|e| ResolveError::write(&self.image.original(), e))
     }
 }
 
