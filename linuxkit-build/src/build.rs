@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use linuxkit_dsl::{Container, Image, Kernel, Volume};
 use linuxkit_oci::store::{ImageProvider, Platform, ResolvedImage, StoreError};
+use linuxkit_oci::digest::Digest;
 use linuxkit_sbom::ospkg::OsPackages;
 use linuxkit_sbom::{ImageInfo, SbomBuilder};
 
@@ -99,7 +100,7 @@ pub struct UsedImage {
     /// The reference as written in the definition.
     pub reference: String,
     /// The digest of the manifest used.
-    pub manifest_digest: String,
+    pub manifest_digest: Digest,
 }
 
 /// What a build wrote.
@@ -486,14 +487,11 @@ impl Builder<'_> {
         let sbom = self.sbom.as_mut()?;
         let (locator, tag) = match reference::is_local_source(written) {
             true => (None, None),
-            false => match reference::parse(&reference::expand(written)) {
-                Ok(spec) => {
-                    let tag = spec.object.split('@').next().unwrap_or_default();
-                    (
-                        Some(spec.locator),
-                        Some(tag.to_string()).filter(|t| !t.is_empty()),
-                    )
-                }
+            false => match reference::ImageRef::parse(written) {
+                Ok(r) => (
+                    Some(r.cache_locator().to_string()),
+                    r.tag().map(str::to_string),
+                ),
                 Err(_) => (None, None),
             },
         };
@@ -501,7 +499,7 @@ impl Builder<'_> {
             reference: written.to_string(),
             locator,
             tag,
-            manifest_digest: resolved.manifest_digest.clone(),
+            manifest_digest: resolved.manifest_digest.to_string(),
         };
         let handle = sbom.image(info, location, prefix.trim_end_matches('/'));
         sbom.needs_contents(handle).then(|| SbomRead {

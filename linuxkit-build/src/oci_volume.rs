@@ -4,6 +4,7 @@
 use std::fs;
 use std::io::Read;
 
+use linuxkit_oci::digest::Digest;
 use linuxkit_oci::store::{media, Platform, ResolvedImage, VerifyingReader};
 use serde_json::Value;
 
@@ -123,7 +124,8 @@ pub(crate) fn image_oci_tar(
         if media_type != media::OCI_MANIFEST && media_type != media::DOCKER_MANIFEST {
             continue;
         }
-        let digest = m.get("digest").and_then(Value::as_str).unwrap_or_default();
+        let digest = digest_of(m).map_err(read_err)?;
+        let digest = &digest;
         let manifest_raw = read_blob(image, digest).map_err(read_err)?;
         let manifest: Value = serde_json::from_slice(&manifest_raw)
             .map_err(|e| read_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
@@ -138,7 +140,7 @@ pub(crate) fn image_oci_tar(
             )
             .flatten();
         for d in descs {
-            let digest = d.get("digest").and_then(Value::as_str).unwrap_or_default();
+            let digest = &digest_of(d).map_err(read_err)?;
             let size = d.get("size").and_then(Value::as_u64).unwrap_or_default();
             let path = image.blob_path(digest);
             let file = fs::File::open(&path).map_err(|e| {
@@ -183,19 +185,26 @@ pub(crate) fn image_oci_tar(
     )
 }
 
-fn blob_name(digest: &str) -> String {
-    format!(
-        "blobs/sha256/{}",
-        digest.strip_prefix("sha256:").unwrap_or(digest)
-    )
+fn blob_name(digest: &Digest) -> String {
+    format!("blobs/sha256/{}", digest.hex())
 }
 
-fn read_blob(image: &ResolvedImage, digest: &str) -> std::io::Result<Vec<u8>> {
+/// The `digest` of a descriptor read as JSON, checked before it names a file.
+fn digest_of(descriptor: &Value) -> std::io::Result<Digest> {
+    let digest = descriptor
+        .get("digest")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Digest::parse(digest)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+}
+
+fn read_blob(image: &ResolvedImage, digest: &Digest) -> std::io::Result<Vec<u8>> {
     let path = image.blob_path(digest);
     let bytes = fs::read(&path)
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     let actual = linuxkit_oci::digest::sha256_digest(&bytes);
-    if actual != digest {
+    if actual != *digest {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("blob {digest} does not match its digest (got {actual})"),

@@ -26,7 +26,7 @@ impl ImageProvider for Layers {
     fn resolve(&self, reference: &str, _: &Platform) -> Result<ResolvedImage, StoreError> {
         let desc = |media_type: &str| Descriptor {
             media_type: media_type.into(),
-            digest: DIGEST.into(),
+            digest: DIGEST.parse().unwrap(),
             size: 0,
             platform: None,
             annotations: None,
@@ -34,7 +34,7 @@ impl ImageProvider for Layers {
         Ok(ResolvedImage {
             reference: reference.into(),
             root: desc(media::OCI_MANIFEST),
-            manifest_digest: DIGEST.into(),
+            manifest_digest: DIGEST.parse().unwrap(),
             manifest: Manifest {
                 schema_version: 2,
                 media_type: None,
@@ -48,7 +48,7 @@ impl ImageProvider for Layers {
                 .0
                 .iter()
                 .map(|p| LayerBlob {
-                    digest: DIGEST.into(),
+                    digest: DIGEST.parse().unwrap(),
                     media_type: media::OCI_LAYER_TAR.into(),
                     size: 0,
                     path: p.clone(),

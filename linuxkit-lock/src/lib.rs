@@ -41,6 +41,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use linuxkit_validate::Digest;
+
 /// The file name, next to the package's `Cargo.toml`.
 pub const FILE_NAME: &str = "linuxkit.lock";
 
@@ -74,12 +76,12 @@ pub enum LockError {
 }
 
 /// One locked image.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockedImage {
     /// The root digest (index or manifest) the reference resolved to.
-    pub digest: String,
+    pub digest: Digest,
     /// Per-platform manifest digests, keyed `os/arch[/variant]`.
-    pub platforms: BTreeMap<String, String>,
+    pub platforms: BTreeMap<String, Digest>,
 }
 
 /// The parsed lockfile: reference as written -> locked image.
@@ -111,14 +113,7 @@ struct RawImage {
 pub fn is_lockable(reference: &str) -> bool {
     !reference.is_empty()
         && !reference.contains('@')
-        && !linuxkit_validate::reference::is_local_source(reference)
-}
-
-/// Is `digest` of the form `sha256:<64 lowercase hex>`?
-fn valid_digest(digest: &str) -> bool {
-    digest
-        .strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        && !linuxkit_validate::is_local_source(reference)
 }
 
 /// The lockfile path of the package whose `Cargo.toml` is in `package_dir`.
@@ -142,22 +137,23 @@ impl Lockfile {
         }
         let mut images = BTreeMap::new();
         for i in raw.image {
-            if !valid_digest(&i.digest) {
+            let Ok(digest) = Digest::parse(&i.digest) else {
                 return Err(bad(format!(
                     "image {:?}: digest {:?} is not sha256:<64 lowercase hex digits>",
                     i.reference, i.digest
                 )));
-            }
-            if let Some((p, d)) = i.platforms.iter().find(|(_, d)| !valid_digest(d)) {
-                return Err(bad(format!(
-                    "image {:?}: platform {p} digest {d:?} is not sha256:<64 lowercase hex digits>",
-                    i.reference
-                )));
-            }
-            let entry = LockedImage {
-                digest: i.digest,
-                platforms: i.platforms,
             };
+            let mut platforms = BTreeMap::new();
+            for (p, d) in &i.platforms {
+                let Ok(d) = Digest::parse(d) else {
+                    return Err(bad(format!(
+                        "image {:?}: platform {p} digest {d:?} is not sha256:<64 lowercase hex digits>",
+                        i.reference
+                    )));
+                };
+                platforms.insert(p.clone(), d);
+            }
+            let entry = LockedImage { digest, platforms };
             if images.insert(i.reference.clone(), entry).is_some() {
                 return Err(bad(format!(
                     "image {:?} is listed twice (a merge left both sides?): keep one entry",
@@ -334,8 +330,8 @@ fn quote(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn d(c: char) -> String {
-        format!("sha256:{}", c.to_string().repeat(64))
+    fn d(c: char) -> Digest {
+        Digest::from_sha256_hex(&c.to_string().repeat(64)).unwrap()
     }
 
     fn sample() -> Lockfile {

@@ -151,6 +151,12 @@ impl ImageRef {
         &self.cache_name
     }
 
+    /// The cache name without tag and digest (`docker.io/library/alpine`, `a__b/c---d/e.f`):
+    /// containerd's locator of the expanded reference.
+    pub fn cache_locator(&self) -> &str {
+        split_reference(&self.cache_name).0
+    }
+
     /// [`expand_with_tag`]: the cache name with `:latest` when it has no `:` at all (upstream's
     /// `ReferenceWithTag`, used by `cache pull`; a registry port counts as a `:`).
     pub fn cache_name_with_tag(&self) -> String {

@@ -98,6 +98,9 @@ fn pull_location_follows_distribution() {
         ("docker.io", "a__b/c---d/e.f", "docker.io/a__b/c---d/e.f")
     );
     assert_eq!((r.tag(), r.digest(), r.object()), (None, None, "latest"));
+    assert_eq!(r.cache_locator(), "a__b/c---d/e.f");
+    let r = parse(&format!("alpine:3.20@sha256:{HEX}"));
+    assert_eq!(r.cache_locator(), "docker.io/library/alpine");
 }
 
 #[test]
