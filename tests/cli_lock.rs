@@ -40,7 +40,7 @@ fn publish(cache: &Path, reference: &str, mark: &str) -> String {
     let resolver =
         cargo_linuxkit::resolve::resolver(&cfg, Platform::linux("amd64"), false).expect("resolver");
     resolver.push(reference, None).expect("push to registry");
-    written.manifest.digest
+    written.manifest.digest.to_string()
 }
 
 /// A package with one definition target `img` whose services use `images`; `locked` opts in to

@@ -39,15 +39,15 @@ impl CacheRepo {
     /// Parses `REGISTRY/REPO` (expanded like an image name: `team/cache` is on Docker Hub).
     pub fn parse(s: &str) -> std::result::Result<CacheRepo, String> {
         let r = linuxkit_resolve::ImageRef::parse(s).map_err(|e| e.to_string())?;
-        if r.tag.is_some() || r.digest.is_some() {
+        if r.tag().is_some() || r.digest().is_some() {
             return Err(format!(
                 "{s:?} has a tag or digest: give REGISTRY/REPO only (each image's cache is \
                  tagged with the image name)"
             ));
         }
         Ok(CacheRepo {
-            registry: r.registry,
-            repository: r.repository,
+            registry: r.registry().to_string(),
+            repository: r.repository().to_string(),
         })
     }
 
@@ -606,7 +606,7 @@ impl RegistryCache {
             cached.push(CachedImage {
                 reference: p.reference.clone(),
                 key: key.clone(),
-                digest: root.digest.clone(),
+                digest: root.digest.to_string(),
             });
         }
         // A build without an initrd (`tar`, ...) leaves the manifest of the image's last

@@ -8,8 +8,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use linuxkit_dsl::{Container, Image, Kernel, Volume};
-use linuxkit_oci::store::{ImageProvider, Platform, ResolvedImage, StoreError};
 use linuxkit_oci::digest::Digest;
+use linuxkit_oci::store::{ImageProvider, Platform, ResolvedImage, StoreError};
 use linuxkit_sbom::ospkg::OsPackages;
 use linuxkit_sbom::{ImageInfo, SbomBuilder};
 

@@ -8,8 +8,8 @@
 //!   the grammar accepts that is [`ImageRef::cache_name`]; references it refuses are refused here
 //!   already (upstream accepts some, such as capitals, at this stage and fails when pulling).
 
-pub use linuxkit_validate::reference::{expand, ImageRef, ReferenceError};
 pub use linuxkit_validate::is_local_source;
+pub use linuxkit_validate::reference::{expand, ImageRef, ReferenceError};
 
 /// The form `UpdateImages` writes: the reference's [cache name](ImageRef::cache_name).
 ///

@@ -67,7 +67,7 @@ pub struct WrittenImage {
     /// its attestation ([`write_image_attested`]).
     pub root: Descriptor,
     /// The layer's (compressed) digest.
-    pub layer_digest: String,
+    pub layer_digest: linuxkit_oci::digest::Digest,
     /// The uncompressed layer digest (`diff_id`).
     pub diff_id: String,
 }

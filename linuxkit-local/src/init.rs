@@ -12,7 +12,7 @@ use crate::image::{write_image, ImageConfig, WrittenImage};
 use crate::layer::Layer;
 
 /// The package of the init.
-pub const PACKAGE: &str = "linuxkit-init";
+pub const PACKAGE: &str = linuxkit_validate::INIT_PACKAGE;
 
 /// Facts about the embedded init, written by the build script.
 pub mod embedded {

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest as _, Sha256};
 use crate::digest::Digest;
+use sha2::{Digest as _, Sha256};
 
 use crate::store::{
     blob_path, media, Descriptor, Index, StoreError, ANNOTATION_CONTAINERD_NAME,

@@ -12,7 +12,7 @@
 //! | `dir:<path>` | a directory (relative to the workspace root) as one layer |
 //!
 //! Map of the crate:
-//! - [`reference`]: [`is_local`] and the parse of such references into [`LocalRef`].
+//! - [`reference`]: [`is_local`] and the parse of such references into [`LocalSource`].
 //! - [`package`]: a package's `[package.metadata.linuxkit]`, its content hash (the image tag),
 //!   the static `cargo build`, the image layer and its `org.mobyproject.config` label.
 //! - [`crates`]: the crates of the binary (Cargo's resolve, `Cargo.lock` checksums), which a
@@ -50,4 +50,4 @@ pub use prepare::{
     kernel_config_file, prepare, prepare_with, split_local, ImageSource, LocalProvider, NoSource,
     PrepareOptions, Prepared,
 };
-pub use reference::{is_local, LocalRef};
+pub use reference::{is_local, LocalSource};

@@ -18,7 +18,7 @@ pub struct PkgBuilt {
     /// The content-hash tag.
     pub tag: String,
     /// Manifest digest.
-    pub manifest_digest: String,
+    pub manifest_digest: linuxkit_validate::Digest,
     /// Nothing was rebuilt.
     pub fresh: bool,
 }

@@ -9,16 +9,17 @@ use std::time::UNIX_EPOCH;
 use cargo_metadata::Metadata;
 use linuxkit_local::kernel::{write_kernel_image, KernelSource};
 use linuxkit_oci::attestation::{statement, PREDICATE_SPDX};
+use linuxkit_oci::digest::Digest;
 use linuxkit_oci::layout::OciLayout;
 use linuxkit_oci::store::{Descriptor, ImageProvider, Platform, ResolvedImage, StoreError};
 use linuxkit_oci::write::LayoutWriter;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 use crate::crates::crate_graph;
 use crate::error::{io, PkgError};
 use crate::package::{build_static_for, hash_tree, package_image, workspace_metadata};
-use crate::reference::{is_local, KernelFile, LocalRef};
+use crate::reference::{is_local, KernelFile, LocalSource};
 
 /// Options of [`prepare`].
 #[derive(Debug, Clone, Default)]
@@ -59,7 +60,7 @@ pub struct Prepared {
     /// The reference as written (the name of the image in the cache layout).
     pub reference: String,
     /// Digest of the image manifest.
-    pub manifest_digest: String,
+    pub manifest_digest: Digest,
     /// For `cargo:` images, the content-hash tag; the image is also named
     /// `<org>/<package>:<tag>` in the cache.
     pub tag: Option<String>,
@@ -94,10 +95,10 @@ struct Stamp {
     reference: String,
     stamp: String,
     /// The root the cache names the reference by (the manifest, or an index with its SBOM).
-    digest: String,
+    digest: Digest,
     /// The image manifest (stamps without it are out of date).
     #[serde(default)]
-    manifest: String,
+    manifest: Option<Digest>,
 }
 
 fn stamp_file(target: &Path, reference: &str) -> PathBuf {
@@ -151,8 +152,8 @@ pub fn prepare_with(
     let mut meta: Option<Metadata> = None;
     let mut out = Vec::new();
     for reference in &local {
-        let parsed = LocalRef::parse(reference)?;
-        if matches!(parsed, LocalRef::Cargo { .. }) && meta.is_none() {
+        let parsed = LocalSource::parse(reference)?;
+        if matches!(parsed, LocalSource::Cargo { .. }) && meta.is_none() {
             meta = Some(workspace_metadata(workspace_root)?);
         }
         out.push(prepare_one(
@@ -173,7 +174,7 @@ pub fn prepare_with(
 #[allow(clippy::too_many_arguments)]
 fn prepare_one(
     reference: &str,
-    parsed: &LocalRef,
+    parsed: &LocalSource,
     meta: Option<&Metadata>,
     root: &Path,
     cache: &Path,
@@ -186,8 +187,8 @@ fn prepare_one(
     let foreign = arch != host;
     // What each source is compiled for, checked before anything is built.
     let rust_target = match parsed {
-        LocalRef::Cargo { .. } => Some(crate::target::target_for(reference, reference, arch)?),
-        LocalRef::Init { .. } if arch != linuxkit_local::init::embedded::ARCH => Some(
+        LocalSource::Cargo { .. } => Some(crate::target::target_for(reference, reference, arch)?),
+        LocalSource::Init { .. } if arch != linuxkit_local::init::embedded::ARCH => Some(
             crate::target::target_for(reference, "the init linuxkit-init", arch)?,
         ),
         _ => None,
@@ -203,7 +204,7 @@ fn prepare_one(
     // 1. The stamp: everything the image is made from, computed without building.
     let mut pkg_image = None;
     let stamp = match parsed {
-        LocalRef::Cargo { package, bin } => {
+        LocalSource::Cargo { package, bin } => {
             let meta = meta.ok_or_else(|| PkgError::CargoMetadata {
                 workspace: root.to_path_buf(),
                 message: "no metadata".into(),
@@ -213,7 +214,7 @@ fn prepare_one(
             pkg_image = Some(p);
             s
         }
-        LocalRef::Init { busybox } => {
+        LocalSource::Init { busybox } => {
             let bb = if *busybox {
                 file_id(Path::new(linuxkit_local::busybox::HOST_BUSYBOX))
             } else {
@@ -221,7 +222,7 @@ fn prepare_one(
             };
             format!("init {} {bb}", linuxkit_local::init::embedded::TAG)
         }
-        LocalRef::Kernel {
+        LocalSource::Kernel {
             file: KernelFile::Debian { arch: a, dtbs },
             modules,
             ..
@@ -229,7 +230,7 @@ fn prepare_one(
             let deb = debian_kernel(reference, a.as_deref(), arch)?;
             format!("kernel debian {} {modules:?} {dtbs:?}", file_id(&deb))
         }
-        LocalRef::Kernel {
+        LocalSource::Kernel {
             file,
             modules,
             version,
@@ -250,7 +251,7 @@ fn prepare_one(
                 modules
             )
         }
-        LocalRef::Dir { path } => {
+        LocalSource::Dir { path } => {
             let dir = root.join(path);
             let mut h = Sha256::new();
             hash_tree(&dir, &dir, &mut h)?;
@@ -268,8 +269,8 @@ fn prepare_one(
     let (mut tag, mut name) = match (&pkg_image, parsed) {
         (Some(_), _) if foreign => (None, None),
         (Some(p), _) => (Some(p.tag.clone()), Some(p.name())),
-        (None, LocalRef::Init { busybox: false }) if foreign => (None, None),
-        (None, LocalRef::Init { busybox: false }) => (
+        (None, LocalSource::Init { busybox: false }) if foreign => (None, None),
+        (None, LocalSource::Init { busybox: false }) => (
             Some(linuxkit_local::init::embedded::TAG.to_string()),
             Some(linuxkit_local::init::embedded_name()),
         ),
@@ -285,14 +286,15 @@ fn prepare_one(
     if !opts.force {
         if let Ok(bytes) = fs::read(&stamp_path) {
             if let Ok(s) = serde_json::from_slice::<Stamp>(&bytes) {
-                if s.stamp == stamp
-                    && s.reference == reference
-                    && !s.manifest.is_empty()
-                    && names(cache, reference, &s.digest)
-                {
+                if let (true, Some(manifest)) = (
+                    s.stamp == stamp
+                        && s.reference == reference
+                        && names(cache, reference, &s.digest),
+                    s.manifest,
+                ) {
                     return Ok(Prepared {
                         reference: reference.to_string(),
-                        manifest_digest: s.manifest,
+                        manifest_digest: manifest,
                         tag,
                         name,
                         fresh: true,
@@ -332,7 +334,7 @@ fn prepare_one(
     // 3. Build.
     let platform = Platform::linux(arch);
     let written = match parsed {
-        LocalRef::Cargo { .. } => {
+        LocalSource::Cargo { .. } => {
             let p = pkg_image.as_ref().ok_or_else(|| PkgError::BadReference {
                 reference: reference.to_string(),
                 reason: "package not resolved".into(),
@@ -382,7 +384,7 @@ fn prepare_one(
             }
             w
         }
-        LocalRef::Init { busybox } => {
+        LocalSource::Init { busybox } => {
             let built;
             let init: &[u8] = match rust_target {
                 Some(triple) => {
@@ -428,7 +430,7 @@ fn prepare_one(
             }
             w
         }
-        LocalRef::Kernel {
+        LocalSource::Kernel {
             file: KernelFile::Debian { arch: a, dtbs },
             modules,
             ..
@@ -441,7 +443,7 @@ fn prepare_one(
             )
             .map_err(local_err)?
         }
-        LocalRef::Kernel {
+        LocalSource::Kernel {
             file,
             modules,
             version,
@@ -450,7 +452,7 @@ fn prepare_one(
             let mods: Vec<&str> = modules.iter().map(String::as_str).collect();
             write_kernel_image(cache, reference, &src, &mods).map_err(local_err)?
         }
-        LocalRef::Dir { path } => {
+        LocalSource::Dir { path } => {
             let dir = root.join(path);
             let mut layer = linuxkit_local::Layer::new();
             add_dir(&mut layer, &dir).map_err(local_err)?;
@@ -488,14 +490,14 @@ fn write_stamp(
     stamp_path: &Path,
     reference: &str,
     stamp: &str,
-    root: &str,
-    manifest: &str,
+    root: &Digest,
+    manifest: &Digest,
 ) -> Result<(), PkgError> {
     let s = Stamp {
         reference: reference.to_string(),
         stamp: stamp.to_string(),
-        digest: root.to_string(),
-        manifest: manifest.to_string(),
+        digest: root.clone(),
+        manifest: Some(manifest.clone()),
     };
     if let Some(parent) = stamp_path.parent() {
         fs::create_dir_all(parent).map_err(io(parent))?;
@@ -509,7 +511,7 @@ fn write_stamp(
 
 /// The image manifest of `root` in the layout at `cache`: itself, or the `linux/amd64` entry
 /// of an index (a `cargo:` image with its SBOM attestation is an index).
-fn platform_manifest(cache: &Path, root: &Descriptor) -> Result<String, StoreError> {
+fn platform_manifest(cache: &Path, root: &Descriptor) -> Result<Digest, StoreError> {
     if !linuxkit_oci::store::media::is_index(&root.media_type) {
         return Ok(root.digest.clone());
     }
@@ -529,7 +531,7 @@ fn platform_manifest(cache: &Path, root: &Descriptor) -> Result<String, StoreErr
 /// The build-cache key of a local image (see [`Prepared::key`]).
 fn cache_key(
     reference: &str,
-    parsed: &LocalRef,
+    parsed: &LocalSource,
     pkg_image: Option<&crate::package::PackageImage>,
     root: &Path,
 ) -> Result<String, PkgError> {
@@ -545,20 +547,20 @@ fn cache_key(
         Ok(())
     };
     match parsed {
-        LocalRef::Cargo { .. } => {
+        LocalSource::Cargo { .. } => {
             let tag = pkg_image.map(|p| p.tag.as_str()).unwrap_or_default();
             h.update(format!(
                 "cargo {tag}\0{}",
                 crate::package::compiler_version()
             ));
         }
-        LocalRef::Init { busybox } => {
+        LocalSource::Init { busybox } => {
             h.update(format!("init {}\0", linuxkit_local::init::embedded::TAG));
             if *busybox {
                 hash_file(&mut h, Path::new(linuxkit_local::busybox::HOST_BUSYBOX))?;
             }
         }
-        LocalRef::Kernel {
+        LocalSource::Kernel {
             file,
             modules,
             version,
@@ -568,7 +570,7 @@ fn cache_key(
             hash_file(&mut h, &src.bzimage)?;
             hash_file(&mut h, &src.modules_dir.join("modules.dep"))?;
         }
-        LocalRef::Dir { path } => {
+        LocalSource::Dir { path } => {
             let dir = root.join(path);
             h.update(b"dir\0");
             hash_tree(&dir, &dir, &mut h)?;
@@ -581,7 +583,7 @@ fn cache_key(
 /// `kernel:` reference (Debian installs `/boot/config-<release>` with `/boot/vmlinuz-<release>`),
 /// when there is one; `None` for other references.
 pub fn kernel_config_file(reference: &str, workspace_root: &Path) -> Option<PathBuf> {
-    let LocalRef::Kernel { file, version, .. } = LocalRef::parse(reference).ok()? else {
+    let LocalSource::Kernel { file, version, .. } = LocalSource::parse(reference).ok()? else {
         return None;
     };
     let src = kernel_source(reference, workspace_root, &file, version.as_deref()).ok()?;
@@ -634,11 +636,11 @@ fn add_dir(
 }
 
 /// Whether the layout at `cache` names `reference` with manifest `digest` and has the blob.
-fn names(cache: &Path, reference: &str, digest: &str) -> bool {
+fn names(cache: &Path, reference: &str, digest: &Digest) -> bool {
     let Ok(layout) = OciLayout::open(cache, false) else {
         return false;
     };
-    matches!(layout.find_root(reference), Ok(Some(d)) if d.digest == digest)
+    matches!(layout.find_root(reference), Ok(Some(d)) if d.digest == *digest)
         && linuxkit_oci::store::blob_path(&layout.blobs_dir(), digest).is_file()
 }
 

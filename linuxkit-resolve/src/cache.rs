@@ -10,12 +10,12 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use linuxkit_oci::digest::Digest;
 use linuxkit_oci::layout::OciLayout;
 use linuxkit_oci::store::{
     media, Descriptor, Index, Manifest, Platform, ResolvedImage, StoreError,
     ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME,
 };
-use linuxkit_oci::digest::Digest;
 use linuxkit_oci::write::{LayoutWriter, OCI_LAYOUT_CONTENT};
 
 use crate::error::ResolveError;
@@ -800,8 +800,14 @@ impl Cache {
         }
         let mut root_desc = root.clone();
         let mut ann = BTreeMap::new();
-        ann.insert(ANNOTATION_CONTAINERD_NAME.to_string(), image.cache_name().to_string());
-        ann.insert(ANNOTATION_REF_NAME.to_string(), image.cache_name().to_string());
+        ann.insert(
+            ANNOTATION_CONTAINERD_NAME.to_string(),
+            image.cache_name().to_string(),
+        );
+        ann.insert(
+            ANNOTATION_REF_NAME.to_string(),
+            image.cache_name().to_string(),
+        );
         root_desc.annotations = Some(ann);
         let mut index = linuxkit_oci::write::empty_index();
         index.manifests.push(root_desc);

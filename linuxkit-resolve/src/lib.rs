@@ -59,8 +59,8 @@ pub use crate::cache::{default_cache_dir, Cache, CacheEntry, CacheProblem, Cache
 pub use crate::error::{FailureKind, ResolveError};
 pub use crate::progress::ProgressMode;
 pub use crate::reference::{expand, expand_with_tag, ImageRef, ReferenceError};
-pub use linuxkit_validate::Digest;
 pub use crate::registry::{Mirror, RetryPolicy};
+pub use linuxkit_validate::Digest;
 
 use crate::registry::{Registry, RegistryConfig};
 
@@ -403,8 +403,10 @@ impl Resolver {
             })
         })?;
         let registry = self.registry()?;
-        self.progress
-            .status("Pushing", &format!("{} to {}", image.cache_name(), target.cache_name()));
+        self.progress.status(
+            "Pushing",
+            &format!("{} to {}", image.cache_name(), target.cache_name()),
+        );
         self.block_on(registry.push(self.cache.layout(), &root, name, &target))?
     }
 
@@ -416,7 +418,10 @@ impl Resolver {
         let Some(root) = self.cache.find(image)? else {
             return Ok(None);
         };
-        match self.cache.resolve_cached(&image.original(), root, platform)? {
+        match self
+            .cache
+            .resolve_cached(&image.original(), root, platform)?
+        {
             Cached::Ready(img) => Ok(Some(*img)),
             Cached::Missing => Ok(None),
             // Pulled again below; offline, say what happened and what to do.

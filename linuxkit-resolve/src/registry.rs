@@ -263,8 +263,14 @@ impl Registry {
         writer: &LayoutWriter,
         all_platforms: bool,
     ) -> Result<Descriptor, ResolveError> {
-        self.pull_as(image, platform, writer, all_platforms, Some(&image.cache_name()))
-            .await
+        self.pull_as(
+            image,
+            platform,
+            writer,
+            all_platforms,
+            Some(&image.cache_name()),
+        )
+        .await
     }
 
     /// The context of operations on `image`'s repository: endpoint, client, credentials.

@@ -88,7 +88,9 @@ fn a_truncated_layer_is_found_and_pulled_again() {
     let p = problems(&cache);
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(
-        p[0].contains(&img.layers[0].digest) && p[0].contains(BASE) && p[0].contains("damaged"),
+        p[0].contains(img.layers[0].digest.as_str())
+            && p[0].contains(BASE)
+            && p[0].contains("damaged"),
         "{p:?}"
     );
     // Offline, the build says what happened and what to do.
@@ -124,7 +126,7 @@ fn a_flipped_byte_in_a_layer_fails_the_read_and_repair_pulls_it_again() {
     let img2 = r.resolve_image(BASE, &amd64()).unwrap();
     let err = read_layers(&img2).unwrap_err();
     assert!(
-        err.contains(&img.layers[0].digest) && err.contains("cache verify --repair"),
+        err.contains(img.layers[0].digest.as_str()) && err.contains("cache verify --repair"),
         "{err}"
     );
     let p = problems(&cache);

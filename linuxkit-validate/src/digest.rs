@@ -47,7 +47,9 @@ impl Problem {
         let expected = "expected \"sha256:\" followed by 64 lowercase hex digits";
         match self {
             Problem::NoAlgorithm => match context {
-                Some(reference) => format!("invalid digest {digest:?} in {reference:?}: {expected}"),
+                Some(reference) => {
+                    format!("invalid digest {digest:?} in {reference:?}: {expected}")
+                }
                 None => format!("invalid digest {digest:?}: {expected}"),
             },
             Problem::Unsupported(algorithm) if algorithm == "sha384" || algorithm == "sha512" => {

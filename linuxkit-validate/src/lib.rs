@@ -36,16 +36,16 @@ pub mod scalars;
 
 mod suggest;
 
+pub use digest::{Digest, DigestError};
+pub use local::{
+    is_local_source, KernelFile, LocalSource, LocalSourceError, INIT_PACKAGE, LOCAL_SCHEMES,
+};
 pub use mounts::{
     absolute_path, bind, bind_options, container_path, file_path, mount_options, parse_bind, tmpfs,
     BindSpec, FILESYSTEM_FLAGS, MOUNT_FLAGS,
 };
 pub use process::{
     capability, capability_list, parse_rlimit, rlimit, Rlimit, CAPABILITIES, RLIMITS,
-};
-pub use digest::{Digest, DigestError};
-pub use local::{
-    is_local_source, KernelFile, LocalSource, LocalSourceError, INIT_PACKAGE, LOCAL_SCHEMES,
 };
 pub use reference::{
     expand, expand_with_tag, image_reference, image_source, split_reference, ImageRef,

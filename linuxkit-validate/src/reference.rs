@@ -117,8 +117,8 @@ impl ImageRef {
         let (registry, repository) = match domain {
             Some(domain) => {
                 let path = &name[domain.len() + 1..];
-                let library = (domain == DOCKER_HUB || domain == "index.docker.io")
-                    && !path.contains('/');
+                let library =
+                    (domain == DOCKER_HUB || domain == "index.docker.io") && !path.contains('/');
                 (
                     domain.to_string(),
                     match library {

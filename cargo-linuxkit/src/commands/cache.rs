@@ -122,12 +122,12 @@ pub fn remote_name(image: &linuxkit_resolve::ImageRef, registry: &str) -> Result
              port, or localhost), e.g. 127.0.0.1:5000 or registry.example/team"
         )));
     }
-    let mut remote = format!("{registry}/{}", image.repository);
-    if let Some(t) = &image.tag {
+    let mut remote = format!("{registry}/{}", image.repository());
+    if let Some(t) = image.tag() {
         remote.push(':');
         remote.push_str(t);
     }
-    if let Some(d) = &image.digest {
+    if let Some(d) = image.digest() {
         remote.push('@');
         remote.push_str(d);
     }
@@ -171,7 +171,7 @@ fn push(
         let target = match (remote, registry) {
             (Some(r), _) => r.to_string(),
             (None, Some(reg)) => remote_name(&image, reg)?,
-            (None, None) => image.name.clone(),
+            (None, None) => image.cache_name().to_string(),
         };
         if !override_ {
             if let Some((_, there)) = resolver.fetch_manifest(&target).map_err(resolve_err)? {

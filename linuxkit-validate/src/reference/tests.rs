@@ -218,7 +218,9 @@ fn local_sources_and_references() {
     assert!(image_source("init:linuxkit-init").is_ok());
     assert!(image_source("dir:./files").is_ok());
     assert!(image_source("linuxkit/init:v1").is_ok());
-    assert!(image_source("cargo:").unwrap_err().contains("names nothing"));
+    assert!(image_source("cargo:")
+        .unwrap_err()
+        .contains("names nothing"));
     assert!(image_source("dir:a b").unwrap_err().contains("whitespace"));
     assert!(image_source("Bad/Ref").unwrap_err().contains("lowercase"));
     // The scheme's own grammar: the same parse `linuxkit-pkg` builds from.
@@ -271,7 +273,12 @@ fn assert_agrees(s: &str) {
         let again = ImageRef::parse(r.cache_name())
             .unwrap_or_else(|e| panic!("{s:?} expands to {:?}: {e}", r.cache_name()));
         assert_eq!(
-            (again.registry(), again.repository(), again.tag(), again.digest()),
+            (
+                again.registry(),
+                again.repository(),
+                again.tag(),
+                again.digest()
+            ),
             (r.registry(), r.repository(), r.tag(), r.digest()),
             "{s:?}"
         );
