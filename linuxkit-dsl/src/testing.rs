@@ -289,8 +289,9 @@ impl Policy {
     }
 }
 
+/// Pinned: a valid reference with a (sha256) digest, a local source, or a locked reference.
 fn pinned(reference: &str, locked: &BTreeSet<String>) -> bool {
-    reference.contains("@sha256:")
+    linuxkit_validate::ImageRef::parse(reference).is_ok_and(|r| r.digest().is_some())
         || linuxkit_validate::is_local_source(reference)
         || locked.contains(reference)
 }
@@ -303,6 +304,17 @@ fn unpinned(reference: &str) -> String {
 mod tests {
     use super::*;
     use crate::{Container, Kernel, Volume};
+
+    #[test]
+    fn pinned_means_a_valid_sha256_digest() {
+        let none = BTreeSet::new();
+        let hex = "ab".repeat(32);
+        assert!(pinned(&format!("x:1@sha256:{hex}"), &none));
+        assert!(!pinned("x@sha256:0", &none));
+        assert!(!pinned(&format!("x@sha512:{hex}{hex}"), &none));
+        assert!(pinned("cargo:hello", &none));
+        assert!(pinned("x:1", &BTreeSet::from(["x:1".to_string()])));
+    }
 
     fn image() -> Image {
         Image::new(Kernel::new("linuxkit/kernel:6.12.59"))
