@@ -869,9 +869,9 @@ pub(crate) fn find_in_index(index: &Index, image: &ImageRef) -> Option<Descripto
                 .is_some_and(|v| v == n)
         })
     };
-    named(ANNOTATION_REF_NAME, &image.cache_name())
-        .or_else(|| named(ANNOTATION_CONTAINERD_NAME, &image.cache_name()))
-        .or_else(|| named(ANNOTATION_CONTAINERD_NAME, &image.original()))
+    named(ANNOTATION_REF_NAME, image.cache_name())
+        .or_else(|| named(ANNOTATION_CONTAINERD_NAME, image.cache_name()))
+        .or_else(|| named(ANNOTATION_CONTAINERD_NAME, image.original()))
         .or_else(|| {
             let digest = image.digest()?;
             index.manifests.iter().find(|d| &d.digest == digest)

@@ -420,7 +420,7 @@ impl Resolver {
         };
         match self
             .cache
-            .resolve_cached(&image.original(), root, platform)?
+            .resolve_cached(image.original(), root, platform)?
         {
             Cached::Ready(img) => Ok(Some(*img)),
             Cached::Missing => Ok(None),
@@ -455,13 +455,13 @@ impl Resolver {
             let raw = self
                 .cache
                 .layout()
-                .read_blob(&root.digest, &image.original())?;
+                .read_blob(&root.digest, image.original())?;
             let index: linuxkit_oci::store::Index =
                 serde_json::from_slice(&raw).map_err(|source| StoreError::Json {
                     what: format!("index of {}", image.original()),
                     source,
                 })?;
-            linuxkit_oci::layout::select_platform(&image.original(), &index, platform)?
+            linuxkit_oci::layout::select_platform(image.original(), &index, platform)?
         } else {
             root
         };
@@ -470,7 +470,7 @@ impl Resolver {
             .writer()
             .add_root(&desc, &name)
             .map(|_| ())
-            .map_err(|e| ResolveError::write(&image.original(), e))
+            .map_err(|e| ResolveError::write(image.original(), e))
     }
 
     /// Holds the per-name pull lock of `image` (concurrent `resolve` calls of one name).

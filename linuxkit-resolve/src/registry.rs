@@ -268,7 +268,7 @@ impl Registry {
             platform,
             writer,
             all_platforms,
-            Some(&image.cache_name()),
+            Some(image.cache_name()),
         )
         .await
     }
@@ -279,7 +279,7 @@ impl Registry {
         image: &'a ImageRef,
         writer: &'a LayoutWriter,
     ) -> Result<PullCtx<'a>, ResolveError> {
-        let endpoint = self.endpoint(&image.registry());
+        let endpoint = self.endpoint(image.registry());
         let client = self.client(&endpoint)?;
         let auth = self.creds.for_registry(&endpoint.host)?;
         Ok(PullCtx {
@@ -287,7 +287,7 @@ impl Registry {
             client,
             auth,
             writer,
-            progress: self.progress.image(&image.cache_name()),
+            progress: self.progress.image(image.cache_name()),
             endpoint,
         })
     }
@@ -314,7 +314,7 @@ impl Registry {
         if media::is_index(&root.media_type) {
             let index: Index = serde_json::from_slice(&raw)
                 .map_err(|e| ctx.fail(FailureKind::Other, format!("invalid image index: {e}")))?;
-            let selected = select_platform(&image.original(), &index, platform)?;
+            let selected = select_platform(image.original(), &index, platform)?;
             let children: Vec<Descriptor> = if all_platforms {
                 index
                     .manifests
@@ -353,7 +353,7 @@ impl Registry {
             Some(name) => ctx
                 .writer
                 .add_root(&root, name)
-                .map_err(|e| ResolveError::write(&image.original(), e))?,
+                .map_err(|e| ResolveError::write(image.original(), e))?,
             None => root.clone(),
         };
         ctx.progress.done(&root.digest);
@@ -471,7 +471,7 @@ impl Registry {
         target: &ImageRef,
         blobs: &[(Descriptor, std::path::PathBuf)],
     ) -> Result<usize, ResolveError> {
-        let endpoint = self.endpoint(&target.registry());
+        let endpoint = self.endpoint(target.registry());
         let client = self.client(&endpoint)?;
         let auth = self.creds.for_registry(&endpoint.host)?;
         let fail = |reason: String| ResolveError::Push {
@@ -532,7 +532,7 @@ impl Registry {
         raw: Vec<u8>,
         media_type: &str,
     ) -> Result<(), ResolveError> {
-        let endpoint = self.endpoint(&target.registry());
+        let endpoint = self.endpoint(target.registry());
         let client = self.client(&endpoint)?;
         let auth = self.creds.for_registry(&endpoint.host)?;
         let oref = Self::oci_ref(&endpoint, target, target.object());
@@ -630,7 +630,7 @@ impl Registry {
             let mut w = ctx
                 .writer
                 .blob_writer()
-                .map_err(|e| ResolveError::write(&ctx.image.original(), e))?;
+                .map_err(|e| ResolveError::write(ctx.image.original(), e))?;
             let mut got = 0u64;
             while let Some(chunk) = stream.next().await {
                 let chunk = match chunk {
@@ -642,7 +642,7 @@ impl Registry {
                     }
                 };
                 w.write(&chunk)
-                    .map_err(|e| ResolveError::write(&ctx.image.original(), e))?;
+                    .map_err(|e| ResolveError::write(ctx.image.original(), e))?;
                 got += chunk.len() as u64;
                 ctx.progress.inc(chunk.len() as u64);
             }
@@ -652,7 +652,7 @@ impl Registry {
                         FailureKind::DigestMismatch,
                         format!("blob {expected} has digest {actual}"),
                     ),
-                    e => ResolveError::write(&ctx.image.original(), e),
+                    e => ResolveError::write(ctx.image.original(), e),
                 })?;
             Ok(())
         })
@@ -668,7 +668,7 @@ impl Registry {
         source_name: &str,
         target: &ImageRef,
     ) -> Result<(), ResolveError> {
-        let endpoint = self.endpoint(&target.registry());
+        let endpoint = self.endpoint(target.registry());
         let client = self.client(&endpoint)?;
         let auth = self.creds.for_registry(&endpoint.host)?;
         let fail = |reason: String| ResolveError::Push {
@@ -754,7 +754,7 @@ impl Registry {
         }
         self.push_manifest(&client, &tag_ref, root_raw, &root.media_type, target)
             .await?;
-        self.progress.status("Pushed", &target.cache_name());
+        self.progress.status("Pushed", target.cache_name());
         Ok(())
     }
 
@@ -816,7 +816,7 @@ impl PullCtx<'_> {
         self.writer
             .put_blob(raw, media_type)
             .map(|_| ())
-            .map_err(|e| ResolveError::write(&self.image.original(), e))
+            .map_err(|e| ResolveError::write(self.image.original(), e))
     }
 }
 
