@@ -25,7 +25,7 @@ impl ImageProvider for OneLayer {
     fn resolve(&self, reference: &str, _: &Platform) -> Result<ResolvedImage, StoreError> {
         let desc = |media_type: &str| Descriptor {
             media_type: media_type.to_string(),
-            digest: DIGEST.to_string(),
+            digest: DIGEST.parse().unwrap(),
             size: self.len,
             platform: None,
             annotations: None,
@@ -33,7 +33,7 @@ impl ImageProvider for OneLayer {
         Ok(ResolvedImage {
             reference: reference.to_string(),
             root: desc(media::OCI_MANIFEST),
-            manifest_digest: DIGEST.to_string(),
+            manifest_digest: DIGEST.parse().unwrap(),
             manifest: Manifest {
                 schema_version: 2,
                 media_type: Some(media::OCI_MANIFEST.to_string()),
@@ -44,7 +44,7 @@ impl ImageProvider for OneLayer {
             config: ImageConfigFile::default(),
             config_raw: b"{}".to_vec(),
             layers: vec![LayerBlob {
-                digest: DIGEST.to_string(),
+                digest: DIGEST.parse().unwrap(),
                 media_type: media::OCI_LAYER_TAR.to_string(),
                 size: self.len,
                 path: self.path.clone(),
