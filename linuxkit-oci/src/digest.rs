@@ -6,10 +6,10 @@ pub use linuxkit_validate::{Digest, DigestError};
 
 /// `sha256:<hex>` of `bytes`.
 pub fn sha256_digest(bytes: &[u8]) -> Digest {
-    finish(Sha256::digest(bytes))
+    finish(Sha256::digest(bytes).into())
 }
 
-/// The digest of a finished sha256 hasher.
-pub fn finish(sum: impl AsRef<[u8]>) -> Digest {
-    Digest::from_sha256_hex(&hex::encode(sum)).expect("a sha256 sum is 64 lowercase hex digits")
+/// The digest of a finished sha256 hasher's output.
+pub fn finish(sum: [u8; 32]) -> Digest {
+    Digest::from_sha256_sum(sum)
 }

@@ -407,7 +407,7 @@ impl<R: Read> Read for VerifyingReader<R> {
             self.hasher.update(&buf[..n]);
         } else if !buf.is_empty() && !self.done {
             self.done = true;
-            let actual = crate::digest::finish(self.hasher.clone().finalize());
+            let actual = crate::digest::finish(self.hasher.clone().finalize().into());
             if actual != self.expected {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,

@@ -410,7 +410,7 @@ impl BlobWriter {
         media_type: &str,
         expected: Option<&Digest>,
     ) -> Result<Descriptor, WriteError> {
-        let actual = crate::digest::finish(self.hasher.clone().finalize());
+        let actual = crate::digest::finish(self.hasher.clone().finalize().into());
         if let Some(e) = expected {
             if *e != actual {
                 return Err(WriteError::DigestMismatch {

@@ -117,6 +117,19 @@ impl Digest {
         Digest::parse(&format!("{ALGORITHM}:{hex}"))
     }
 
+    /// The digest of a sha256 sum (the 32 bytes a hasher returns).
+    pub fn from_sha256_sum(sum: [u8; 32]) -> Digest {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut s = String::with_capacity(ALGORITHM.len() + 1 + HEX_LEN);
+        s.push_str(ALGORITHM);
+        s.push(':');
+        for b in sum {
+            s.push(char::from(HEX[usize::from(b >> 4)]));
+            s.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        Digest(s)
+    }
+
     /// `sha256:<hex>`.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -287,6 +300,11 @@ mod tests {
         assert_eq!(d.algorithm(), "sha256");
         assert_eq!(d, format!("sha256:{HEX}"));
         assert_eq!(Digest::from_sha256_hex(HEX).unwrap(), d);
+        let mut sum = [0u8; 32];
+        for (i, b) in sum.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&HEX[2 * i..2 * i + 2], 16).unwrap();
+        }
+        assert_eq!(Digest::from_sha256_sum(sum), d);
         assert_eq!(d.to_string(), format!("sha256:{HEX}"));
         let e = Digest::parse(&format!("sha512:{HEX}{HEX}")).unwrap_err();
         assert!(
