@@ -19,9 +19,7 @@ use std::time::{Instant, UNIX_EPOCH};
 
 use linuxkit_build::{build_tar, BuildOptions};
 use linuxkit_oci::store::{ImageProvider, Platform};
-use linuxkit_output::{
-    write_outputs, Format, OutputOptions, PieceCache, SigningKey, VerityOptions,
-};
+use linuxkit_output::{Format, OutputOptions, PieceCache, SigningKey, VerityOptions};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -43,6 +41,9 @@ pub struct Built {
     pub files: Vec<PathBuf>,
     /// True when the outputs were already up to date and nothing was done.
     pub fresh: bool,
+    /// Where the initrd pieces came from (compressed, local cache, registry build cache) and
+    /// their keys; for a fresh build, the keys of the build that wrote the outputs.
+    pub pieces: linuxkit_output::PieceUsage,
 }
 
 /// Every image reference of `def` with the platforms it is needed for; references locked in
@@ -112,6 +113,9 @@ pub fn written_references(def: &Definition, platform: &Platform) -> Vec<(String,
 struct Stamp {
     stamp: String,
     outputs: Vec<(PathBuf, u64, u128)>,
+    /// Keys of the initrd pieces of the outputs (pushed by a fresh build with `--cache-to`).
+    #[serde(default)]
+    pieces: std::collections::BTreeSet<String>,
 }
 
 fn file_id(p: &Path) -> Option<(u64, u128)> {
@@ -160,6 +164,7 @@ fn compute_stamp(
     provider: &dyn ImageProvider,
     platform: &Platform,
     name: &str,
+    compression: linuxkit_output::Compressor,
     signer: Option<&SigningKey>,
 ) -> Option<String> {
     let mut h = Sha256::new();
@@ -191,6 +196,10 @@ fn compute_stamp(
         )
         .as_bytes(),
     );
+    // Only a non-default compression enters the stamp, so gzip builds stay fresh.
+    if compression != linuxkit_output::Compressor::Gzip {
+        h.update(format!(" compression={compression}").as_bytes());
+    }
     Some(hex::encode(h.finalize()))
 }
 
@@ -198,7 +207,11 @@ fn stamp_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!(".{name}.linuxkit-stamp"))
 }
 
-fn is_fresh(dir: &Path, name: &str, stamp: &str) -> Option<Vec<PathBuf>> {
+fn is_fresh(
+    dir: &Path,
+    name: &str,
+    stamp: &str,
+) -> Option<(Vec<PathBuf>, std::collections::BTreeSet<String>)> {
     let s: Stamp = serde_json::from_slice(&fs::read(stamp_path(dir, name)).ok()?).ok()?;
     if s.stamp != stamp || s.outputs.is_empty() {
         return None;
@@ -208,10 +221,16 @@ fn is_fresh(dir: &Path, name: &str, stamp: &str) -> Option<Vec<PathBuf>> {
             return None;
         }
     }
-    Some(s.outputs.into_iter().map(|(p, _, _)| p).collect())
+    Some((s.outputs.into_iter().map(|(p, _, _)| p).collect(), s.pieces))
 }
 
-fn write_stamp(dir: &Path, name: &str, stamp: &str, files: &[PathBuf]) {
+fn write_stamp(
+    dir: &Path,
+    name: &str,
+    stamp: &str,
+    files: &[PathBuf],
+    pieces: &std::collections::BTreeSet<String>,
+) {
     let outputs = files
         .iter()
         .filter_map(|p| file_id(p).map(|(s, m)| (p.clone(), s, m)))
@@ -219,6 +238,7 @@ fn write_stamp(dir: &Path, name: &str, stamp: &str, files: &[PathBuf]) {
     let s = Stamp {
         stamp: stamp.to_string(),
         outputs,
+        pieces: pieces.clone(),
     };
     if let Ok(bytes) = serde_json::to_vec_pretty(&s) {
         // A stamp that cannot be written only costs a rebuild next time.
@@ -235,6 +255,21 @@ pub fn build_one(
     cfg: &Config,
     default_dir: &Path,
     signing: Option<std::sync::Arc<SigningKey>>,
+) -> Result<Built> {
+    build_one_with(def, bc, provider, cfg, default_dir, signing, None)
+}
+
+/// [`build_one`], taking initrd pieces the local cache lacks from the definition's
+/// `--cache-from` registry build cache through `registry` (fetched while the root filesystem
+/// is assembled).
+pub fn build_one_with(
+    def: &Definition,
+    bc: &BuildConfig,
+    provider: &dyn ImageProvider,
+    cfg: &Config,
+    default_dir: &Path,
+    signing: Option<std::sync::Arc<SigningKey>>,
+    registry: Option<&crate::buildcache::RegistryCache>,
 ) -> Result<Built> {
     let start = Instant::now();
     let platform = Platform::linux(&bc.arch);
@@ -270,6 +305,7 @@ pub fn build_one(
     let formats: Vec<&str> = bc.formats.iter().map(|f| f.name()).collect();
     let formats = formats.join(",");
 
+    let settings = crate::buildcache::effective(bc, def);
     let verity = if bc.verity {
         let helper = linuxkit_local::verity_binary().map_err(|e| Error::Usage(e.to_string()))?;
         Some(VerityOptions {
@@ -282,16 +318,28 @@ pub fn build_one(
     let stamp = if bc.destination == Destination::Stdout {
         None
     } else {
-        compute_stamp(def, bc, provider, &platform, &name, signing.as_deref())
+        compute_stamp(
+            def,
+            bc,
+            provider,
+            &platform,
+            &name,
+            settings.compression,
+            signing.as_deref(),
+        )
     };
     if let (Some(s), false) = (&stamp, bc.force) {
-        if let Some(files) = is_fresh(&dir, &name, s) {
+        if let Some((files, keys)) = is_fresh(&dir, &name, s) {
             cfg.shell
                 .status("Fresh", format!("`{}` ({formats}) is up to date", def.name));
             return Ok(Built {
                 image: def.name.clone(),
                 files,
                 fresh: true,
+                pieces: linuxkit_output::PieceUsage {
+                    keys,
+                    ..Default::default()
+                },
             });
         }
     }
@@ -320,6 +368,7 @@ pub fn build_one(
             image: def.name.clone(),
             files: Vec::new(),
             fresh: false,
+            pieces: Default::default(),
         });
     }
 
@@ -329,15 +378,93 @@ pub fn build_one(
         .suffix(".tar.partial")
         .tempfile_in(&dir)
         .map_err(Error::io(&dir))?;
-    let report = {
-        let tmp_path = tmp.path().to_path_buf();
-        let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-        let report = build_tar(&def.image, provider, &opts, &mut out).map_err(build_err)?;
-        out.flush().map_err(Error::io(&tmp_path))?;
-        drop(out);
-        crate::fsutil::set_mode_0644(tmp.as_file()).map_err(Error::io(&tmp_path))?;
-        report
+    // Pieces the local cache lacks come from the registry build cache, fetched into a
+    // staging directory while the root filesystem is assembled.
+    let pieces = PieceCache::new(cfg.cache_dir.join(PIECE_CACHE_DIR));
+    let prefetch = match (registry, &settings.cache_from) {
+        (Some(r), Some(repo))
+            if bc
+                .formats
+                .iter()
+                .any(|f| linuxkit_output::needs_initrd(*f, bc.verity)) =>
+        {
+            let staging = tempfile::Builder::new()
+                .prefix(".cargo-linuxkit-fetched-")
+                .tempdir_in(&cfg.cache_dir)
+                .map_err(Error::io(&cfg.cache_dir))?;
+            let tag = crate::buildcache::manifest_tag(&def.name, &bc.arch, settings.compression);
+            Some((r, repo, tag, staging))
+        }
+        _ => None,
     };
+    // The output formats read the root filesystem tar while it is assembled (a file that
+    // grows), so decompressing layers and compressing the initrd use the cores together.
+    let streamed = matches!(bc.destination, Destination::File(_))
+        || matches!(bc.formats.as_slice(), [f] if f.is_streamable());
+    let outputs_needed = !streamed;
+    let mut oo = OutputOptions {
+        size_mib: bc.size_mb,
+        arch: bc.arch.clone(),
+        signing: signing.clone(),
+        verity: verity.clone(),
+        ..OutputOptions::default()
+    };
+    oo.compression.compressor = settings.compression;
+    oo.kernel_check = Some(crate::buildcache::kernel_check(cfg, def));
+    let growing = crate::fsutil::Growing::new();
+    let tmp_path = tmp.path().to_path_buf();
+    let (report, outputs) = std::thread::scope(|scope| {
+        let fetching = prefetch.as_ref().map(|(r, repo, tag, staging)| {
+            let pieces = &pieces;
+            scope.spawn(move || r.fetch_pieces(repo, tag, &def.name, pieces, staging.path()))
+        });
+        let outputs = outputs_needed.then(|| {
+            let (growing, tmp_path, pieces, prefetch, oo, dir, name) =
+                (&growing, &tmp_path, &pieces, &prefetch, &oo, &dir, &name);
+            scope.spawn(move || {
+                // Pieces from the registry are staged before compression looks for them.
+                let fetched = fetching.and_then(|h| h.join().ok());
+                let pieces = match (prefetch, &fetched) {
+                    (Some((_, _, _, staging)), Some(f)) if f.pieces > 0 => {
+                        pieces.with_fetched(staging.path())
+                    }
+                    _ => pieces.clone(),
+                };
+                let mut oo = oo.clone();
+                // Compressed initrd pieces are kept with the images, for the next build.
+                oo.compression.cache = Some(pieces.clone());
+                let open = || {
+                    growing.reader(tmp_path).map(|r| {
+                        Box::new(std::io::BufReader::with_capacity(1 << 20, r))
+                            as Box<dyn std::io::Read + Send + '_>
+                    })
+                };
+                let files = linuxkit_output::write_outputs_from(
+                    tmp_path,
+                    &open,
+                    &bc.formats,
+                    dir,
+                    name,
+                    &oo,
+                );
+                (files, pieces, fetched)
+            })
+        });
+        let report = (|| {
+            let file = tmp.as_file_mut();
+            let mut out = BufWriter::with_capacity(1 << 20, growing.writer(file));
+            let report = build_tar(&def.image, provider, &opts, &mut out).map_err(build_err)?;
+            out.flush().map_err(Error::io(&tmp_path))?;
+            drop(out);
+            crate::fsutil::set_mode_0644(tmp.as_file()).map_err(Error::io(&tmp_path))?;
+            Ok::<_, Error>(report)
+        })();
+        growing.finish(report.is_ok());
+        let outputs = outputs.map(|h| h.join());
+        (report, outputs)
+    });
+    // An assembly error explains a failed output better than the output's own error.
+    let report = report?;
     cfg.shell.status(
         "Assembled",
         format!(
@@ -348,44 +475,42 @@ pub fn build_one(
         ),
     );
 
-    let files = match (&bc.destination, bc.formats.as_slice()) {
-        (Destination::File(f), _) => {
-            tmp.persist(f).map_err(|e| Error::Io {
-                path: f.clone(),
-                source: e.error,
+    let (files, pieces) = match outputs {
+        Some(joined) => {
+            let (files, pieces, fetched) = joined.map_err(|_| Error::Output {
+                image: def.name.clone(),
+                source: Box::new(linuxkit_output::OutputError::Write {
+                    path: tmp_path.clone(),
+                    source: std::io::Error::other("the output thread panicked"),
+                }),
             })?;
-            vec![f.clone()]
+            if let (Some((_, repo, _, _)), Some(f)) = (&prefetch, &fetched) {
+                if f.pieces > 0 {
+                    cfg.shell.status(
+                        "Fetched",
+                        format!("{} initrd pieces of `{}` from {repo}", f.pieces, def.name),
+                    );
+                }
+            }
+            let files = files.map_err(|source| Error::Output {
+                image: def.name.clone(),
+                source: Box::new(source),
+            })?;
+            drop(tmp);
+            // The piece cache is an accelerator: failing to trim it is not a build failure.
+            let _ = pieces.prune(PIECE_CACHE_MAX_BYTES);
+            (files, pieces)
         }
-        (_, [single]) if single.is_streamable() => {
-            let dest = dir.join(single.file_name(&name));
+        None => {
+            let dest = match &bc.destination {
+                Destination::File(f) => f.clone(),
+                _ => dir.join(bc.formats[0].file_name(&name)),
+            };
             tmp.persist(&dest).map_err(|e| Error::Io {
                 path: dest.clone(),
                 source: e.error,
             })?;
-            vec![dest]
-        }
-        _ => {
-            let mut oo = OutputOptions {
-                size_mib: bc.size_mb,
-                arch: bc.arch.clone(),
-                signing: signing.clone(),
-                verity: verity.clone(),
-                ..OutputOptions::default()
-            };
-            // Compressed initrd pieces are kept with the images, for the next build.
-            let pieces = PieceCache::new(cfg.cache_dir.join(PIECE_CACHE_DIR));
-            oo.compression.cache = Some(pieces.clone());
-            let files =
-                write_outputs(tmp.path(), &bc.formats, &dir, &name, &oo).map_err(|source| {
-                    Error::Output {
-                        image: def.name.clone(),
-                        source: Box::new(source),
-                    }
-                })?;
-            drop(tmp);
-            // The piece cache is an accelerator: failing to trim it is not a build failure.
-            let _ = pieces.prune(PIECE_CACHE_MAX_BYTES);
-            files
+            (vec![dest], pieces)
         }
     };
     cfg.shell.status(
@@ -398,14 +523,26 @@ pub fn build_one(
             .collect::<Vec<_>>()
             .join(", "),
     );
+    let usage = pieces.usage();
+    if usage.rejected > 0 {
+        if let Some((_, repo, _, _)) = &prefetch {
+            cfg.shell.warn(format!(
+                "build cache {repo}: {} initrd pieces of `{}` did not decompress to the data \
+                 they stand for; they were compressed here",
+                usage.rejected, def.name
+            ));
+        }
+    }
+    drop(prefetch);
     if let Some(s) = &stamp {
-        write_stamp(&dir, &name, s, &files);
+        write_stamp(&dir, &name, s, &files, &usage.keys);
     }
     finished(cfg, def, &formats, start);
     Ok(Built {
         image: def.name.clone(),
         files,
         fresh: false,
+        pieces: usage,
     })
 }
 

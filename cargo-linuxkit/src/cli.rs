@@ -287,6 +287,18 @@ pub struct BuildArgs {
     /// Rebuild even when the outputs are up to date.
     #[arg(long)]
     pub force: bool,
+    /// Initrd compression: gzip (upstream's), zstd or none (also `LINUXKIT_COMPRESSION`, or
+    /// `compression` in `[package.metadata.linuxkit]`).
+    #[arg(long, value_name = "gzip|zstd|none", env = "LINUXKIT_COMPRESSION")]
+    pub compression: Option<String>,
+    /// Registry build cache to take compressed initrd pieces and local images from, before
+    /// doing the work (also `LINUXKIT_CACHE_FROM`, or `cache-from` in the package metadata).
+    #[arg(long, value_name = "REGISTRY/REPO", env = "LINUXKIT_CACHE_FROM")]
+    pub cache_from: Option<String>,
+    /// Registry build cache to push this build's initrd pieces and local images to (also
+    /// `LINUXKIT_CACHE_TO`, or `cache-to` in the package metadata).
+    #[arg(long, value_name = "REGISTRY/REPO", env = "LINUXKIT_CACHE_TO")]
+    pub cache_to: Option<String>,
     /// Sign the UKI of every EFI format for Secure Boot with this RSA private key (PEM or DER,
     /// readable by its owner only); also LINUXKIT_SECURE_BOOT_KEY or `secure-boot-key` in
     /// [package.metadata.linuxkit].
@@ -340,6 +352,22 @@ pub enum CacheArgs {
         /// Image names.
         #[arg(required = true)]
         names: Vec<String>,
+    },
+    /// Push cached images to a registry (blobs it already has are skipped).
+    Push {
+        /// Image names, as `cache ls` lists them.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Push under `HOST[/PREFIX]/<name without its registry>` instead of the name itself
+        /// (`linuxkit/init:v1` -> `HOST/PREFIX/linuxkit/init:v1`).
+        #[arg(long, value_name = "HOST[/PREFIX]", conflicts_with = "remote_name")]
+        registry: Option<String>,
+        /// Push the (single) image under this name instead.
+        #[arg(long, value_name = "NAME")]
+        remote_name: Option<String>,
+        /// Push even when the registry already has an image under that name.
+        #[arg(long)]
+        r#override: bool,
     },
     /// Check the whole cache: every blob against its digest, every image's references and
     /// sizes, `index.json`. Exit 1 when anything is wrong.

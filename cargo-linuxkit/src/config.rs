@@ -144,6 +144,13 @@ pub struct BuildConfig {
     pub size_mb: u64,
     /// Ignore the build stamp.
     pub force: bool,
+    /// `--compression` (or its environment variable); `None` = the definition's metadata,
+    /// else gzip.
+    pub compression: Option<linuxkit_output::Compressor>,
+    /// `--cache-from`: a registry build cache to fetch from.
+    pub cache_from: Option<crate::buildcache::CacheRepo>,
+    /// `--cache-to`: a registry build cache to push to.
+    pub cache_to: Option<crate::buildcache::CacheRepo>,
     /// Where the SBOM goes in the image (`None`: `--no-sbom`).
     pub sbom: Option<String>,
     /// The Secure Boot signing key (flag or environment; a package's metadata comes later).
@@ -263,6 +270,12 @@ impl BuildConfig {
             decompress_kernel: a.decompress_kernel,
             size_mb,
             force: a.force,
+            compression: crate::buildcache::parse_compression(a.compression.as_deref())?,
+            cache_from: crate::buildcache::CacheRepo::parse_arg(
+                a.cache_from.as_deref(),
+                "--cache-from",
+            )?,
+            cache_to: crate::buildcache::CacheRepo::parse_arg(a.cache_to.as_deref(), "--cache-to")?,
             sbom: (!a.no_sbom).then(|| match a.sbom_output.trim_start_matches('/') {
                 "" => linuxkit_build::DEFAULT_SBOM_PATH.to_string(),
                 p => p.to_string(),

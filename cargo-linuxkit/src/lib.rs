@@ -11,6 +11,8 @@
 //! - [`source`]: inputs (image names, LinuxKit YAML files) -> [`source::Definition`]s with
 //!   item locations.
 //! - [`build`]: the incremental build pipeline of one definition; [`resolve`]: the resolver.
+//! - [`buildcache`]: initrd compression and the registry build cache (`--cache-from`,
+//!   `--cache-to`, `cache push`).
 //! - [`secureboot`]: where the Secure Boot key and certificate come from (flag, environment,
 //!   `[package.metadata.linuxkit]`), checked before a build writes anything.
 //! - [`commands`]: one module per subcommand.
@@ -20,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod build;
+pub mod buildcache;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -41,6 +41,9 @@ pub struct DefinitionTarget {
     pub manifest_path: PathBuf,
     /// The target's main source file.
     pub src_path: PathBuf,
+    /// Build settings of its package's `[package.metadata.linuxkit]` (compression, registry
+    /// build cache).
+    pub settings: Box<crate::buildcache::PackageSettings>,
     /// `deny-warnings = true` in the package's `[package.metadata.linuxkit]`: the warnings of
     /// its definitions are errors.
     pub deny_warnings: bool,
@@ -84,6 +87,8 @@ pub fn discover(manifest_path: Option<&Path>, flags: &CargoFlags) -> Result<Work
             manifest: manifest.clone(),
             message,
         };
+        let settings =
+            Box::new(crate::buildcache::PackageSettings::from_metadata(lk).map_err(bad)?);
         let names = match lk.get("definitions") {
             None => continue,
             Some(serde_json::Value::Array(a)) => a,
@@ -124,6 +129,7 @@ pub fn discover(manifest_path: Option<&Path>, flags: &CargoFlags) -> Result<Work
                 kind: target.1,
                 manifest_path: manifest.clone(),
                 src_path: target.0.src_path.clone().into_std_path_buf(),
+                settings: settings.clone(),
                 deny_warnings,
             });
         }

@@ -15,6 +15,18 @@
 //! | `kernel+initrd, no change` | the same again |
 //! | `kernel+initrd, new dir` | the same images, another empty directory (member cache warm) |
 //! | `kernel+initrd, 1 service changed` | one service image re-imported with new content, rebuilt in place |
+//! | `kernel+initrd zstd` | `--compression zstd` into an empty directory (no zstd piece cached yet) |
+//! | `kernel+initrd zstd, new dir` | the same again into another empty directory (pieces cached) |
+//! | `push to registry` | images and a build with `--cache-to` to a loopback `docker-registry` |
+//! | `fresh machine, no build cache` | an empty image cache: images pulled, every piece compressed |
+//! | `fresh machine, warm registry` | an empty image cache with `--cache-from`: pieces fetched |
+//! | `fresh machine, warm registry, zstd` | the same with zstd pieces |
+//!
+//! The registry stages need Debian's `docker-registry` (skipped without it, or with
+//! `--no-registry`). With `--edit-loop`, it also measures the edit-compile-boot loop of a Rust
+//! service: a package made by `cargo linuxkit new` (host kernel, the embedded init, one
+//! `cargo:` service), its service's source edited, then `build` (the static binary and the
+//! image) and `run` under TCG until the service's first line is on the console.
 //!
 //! Usage (release builds; the benchmark finds `cargo-linuxkit` next to itself):
 //!
@@ -24,7 +36,7 @@
 //! target/release/linuxkit-bench --sweep 32,128,512
 //! ```
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::fs;
 use std::io;
@@ -44,9 +56,15 @@ struct Settings {
     runs: usize,
     cli: PathBuf,
     keep: Option<PathBuf>,
+    registry: bool,
+    edit_loop: bool,
+    dsl: PathBuf,
 }
 
-const USAGE: &str = "usage: linuxkit-bench [--services N] [--rootfs-mb MB | --sweep MB,MB,...] [--runs N] [--cli PATH] [--keep DIR]";
+const USAGE: &str = "usage: linuxkit-bench [--services N] [--rootfs-mb MB | --sweep MB,MB,...] [--runs N] [--cli PATH] [--keep DIR] [--no-registry] [--edit-loop] [--dsl-path DIR]";
+
+/// Debian's registry, for the registry stages.
+const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 
 fn parse_args() -> Result<Settings, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
@@ -56,6 +74,12 @@ fn parse_args() -> Result<Settings, String> {
         runs: 1,
         cli: exe.with_file_name("cargo-linuxkit"),
         keep: None,
+        registry: Path::new(REGISTRY_BIN).exists(),
+        edit_loop: false,
+        dsl: Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("linuxkit-dsl"),
     };
     let mut args = std::env::args_os().skip(1);
     let value = |args: &mut dyn Iterator<Item = OsString>, flag: &str| {
@@ -84,6 +108,9 @@ fn parse_args() -> Result<Settings, String> {
             "--runs" => s.runs = number(&value(&mut args, "--runs")?, "--runs")?.max(1) as usize,
             "--cli" => s.cli = PathBuf::from(value(&mut args, "--cli")?),
             "--keep" => s.keep = Some(PathBuf::from(value(&mut args, "--keep")?)),
+            "--no-registry" => s.registry = false,
+            "--edit-loop" => s.edit_loop = true,
+            "--dsl-path" => s.dsl = PathBuf::from(value(&mut args, "--dsl-path")?),
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -183,6 +210,9 @@ fn run(s: &Settings) -> Result<(), String> {
             );
         }
     }
+    if s.edit_loop {
+        report.push_str(&edit_loop(s)?);
+    }
     println!("{report}");
     Ok(())
 }
@@ -236,7 +266,317 @@ fn measure(s: &Settings, work: &Path, def: &Definition, mb: u64) -> Result<Vec<S
     let reimport: Vec<OsString> = vec!["cache".into(), "import".into(), svc.clone().into()];
     stage(s, &cache, "re-import", &reimport)?;
     out.push(stage(s, &cache, "kernel+initrd, 1 service changed", &ki)?);
+    // zstd: no zstd piece is cached yet, then all are.
+    let zstd = |dir: &str| -> Vec<OsString> {
+        let mut a = build("kernel+initrd", dir);
+        a.insert(1, "--compression".into());
+        a.insert(2, "zstd".into());
+        a
+    };
+    out.push(stage(s, &cache, "kernel+initrd zstd", &zstd("out-z"))?);
+    out.push(stage(
+        s,
+        &cache,
+        "kernel+initrd zstd, new dir",
+        &zstd("out-z2"),
+    )?);
+    if s.registry {
+        out.extend(registry_stages(s, work, def, &cache)?);
+    }
     Ok(out)
+}
+
+/// A `docker-registry` on a free loopback port, stopped on drop.
+struct LoopbackRegistry {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for LoopbackRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_registry(dir: &Path) -> Result<LoopbackRegistry, String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("a free port: {e}"))?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let config = dir.join("registry.yml");
+    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+            dir.join("data").display()
+        ),
+    )
+    .map_err(|e| format!("{}: {e}", config.display()))?;
+    let child = Command::new(REGISTRY_BIN)
+        .arg("serve")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{REGISTRY_BIN}: {e}"))?;
+    let reg = LoopbackRegistry { child, addr };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&reg.addr).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("{REGISTRY_BIN} did not listen on {}", reg.addr));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(reg)
+}
+
+/// The registry stages: machine A pushes the images and its build to a loopback registry;
+/// fresh machines (empty image caches) build from it.
+fn registry_stages(
+    s: &Settings,
+    work: &Path,
+    def: &Definition,
+    cache: &Path,
+) -> Result<Vec<Sample>, String> {
+    let reg = start_registry(&work.join("registry"))?;
+    let yml = def.yaml.as_os_str().to_os_string();
+    let mirror = format!("bench.invalid=http://{}", reg.addr);
+    let repo = format!("{}/cache", reg.addr);
+    let build = |dir: &str, extra: &[&str]| -> Vec<OsString> {
+        let mut a: Vec<OsString> = vec!["--mirror".into(), mirror.clone().into(), "build".into()];
+        a.extend(extra.iter().map(OsString::from));
+        a.extend([
+            "--format".into(),
+            "kernel+initrd".into(),
+            "--dir".into(),
+            work.join(dir).into_os_string(),
+            yml.clone(),
+        ]);
+        a
+    };
+    // Machine A: the images under the names the mirror maps (`bench.invalid/synthetic/x`
+    // -> `<registry>/synthetic/x`), then a build that pushes its pieces.
+    let start = Instant::now();
+    let mut push: Vec<OsString> = vec!["cache".into(), "push".into()];
+    for l in &def.layouts {
+        let name = l
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        push.push(format!("bench.invalid/synthetic/{name}:v1").into());
+    }
+    push.extend(["--registry".into(), reg.addr.clone().into()]);
+    run_cli(s, cache, &push, true)?;
+    let mut out = vec![stage_online(
+        s,
+        cache,
+        "push to registry",
+        &build("out-a", &["--cache-to", &repo]),
+        start,
+    )?];
+    run_cli(
+        s,
+        cache,
+        &build(
+            "out-a-zstd",
+            &["--compression", "zstd", "--cache-to", &repo],
+        ),
+        true,
+    )?;
+    let fresh = |name: &'static str, dir: &str, extra: &[&str]| -> Result<Sample, String> {
+        let c = work.join(format!("cache-{dir}"));
+        let _ = fs::remove_dir_all(&c);
+        stage_online(s, &c, name, &build(dir, extra), Instant::now())
+    };
+    out.push(fresh("fresh machine, no build cache", "fresh", &[])?);
+    out.push(fresh(
+        "fresh machine, warm registry",
+        "warm",
+        &["--cache-from", &repo],
+    )?);
+    out.push(fresh(
+        "fresh machine, warm registry, zstd",
+        "warm-zstd",
+        &["--compression", "zstd", "--cache-from", &repo],
+    )?);
+    drop(reg);
+    Ok(out)
+}
+
+/// Runs the CLI (online when `online`), failing on a non-zero exit.
+fn run_cli(s: &Settings, cache: &Path, args: &[OsString], online: bool) -> Result<(), String> {
+    let mut c = Command::new(&s.cli);
+    c.arg("linuxkit").arg("--quiet");
+    if !online {
+        c.arg("--offline");
+    }
+    let status = c
+        .arg("--cache")
+        .arg(cache)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(|e| format!("{}: {e}", s.cli.display()))?;
+    if !status.success() {
+        return Err(format!("{args:?} failed ({status})"));
+    }
+    Ok(())
+}
+
+/// A measured stage that may use the network, its wall time counted from `start`.
+fn stage_online(
+    s: &Settings,
+    cache: &Path,
+    name: &'static str,
+    args: &[OsString],
+    start: Instant,
+) -> Result<Sample, String> {
+    let child = Command::new(&s.cli)
+        .arg("linuxkit")
+        .arg("--quiet")
+        .arg("--cache")
+        .arg(cache)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", s.cli.display()))?;
+    let (status, rusage) = wait4(child.id())?;
+    let wall = start.elapsed();
+    if !status.success() {
+        return Err(format!("stage {name:?} failed ({status})"));
+    }
+    Ok(Sample {
+        stage: name,
+        wall,
+        max_rss_kib: rusage.ru_maxrss.max(0) as u64,
+    })
+}
+
+/// The edit-compile-boot loop of a Rust service (see the crate docs): a warm-up, then `runs`
+/// edits, each timed from the edit to the service's first console line, split into `build`
+/// and `run` (boot under TCG until that line).
+fn edit_loop(s: &Settings) -> Result<String, String> {
+    let tmp = tempfile::Builder::new()
+        .prefix("linuxkit-bench-edit")
+        .tempdir()
+        .map_err(|e| format!("temporary directory: {e}"))?;
+    let pkg = tmp.path().join("editloop");
+    let cache = tmp.path().join("cache");
+    let cli = |dir: &Path, args: &[&OsStr]| -> Result<(), String> {
+        let status = Command::new(&s.cli)
+            .arg("linuxkit")
+            .arg("--quiet")
+            .arg("--cache")
+            .arg(&cache)
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .status()
+            .map_err(|e| format!("{}: {e}", s.cli.display()))?;
+        if !status.success() {
+            return Err(format!("cargo linuxkit {args:?} failed ({status})"));
+        }
+        Ok(())
+    };
+    cli(
+        tmp.path(),
+        &[
+            OsStr::new("new"),
+            pkg.as_os_str(),
+            OsStr::new("--dsl-path"),
+            s.dsl.as_os_str(),
+        ],
+    )?;
+    let service = pkg.join("src/bin/greeter.rs");
+    let original =
+        fs::read_to_string(&service).map_err(|e| format!("{}: {e}", service.display()))?;
+    let mut rows = Vec::new();
+    // Run 0 warms up (dependencies compiled, local images built); it is not reported.
+    for run in 0..=s.runs {
+        let marker = format!("edit {run} of the greeting");
+        let edited = original.replacen(
+            "println!(\"Hello from",
+            &format!("println!(\"{marker}: Hello from"),
+            1,
+        );
+        if edited == original {
+            return Err(format!("{}: no greeting to edit", service.display()));
+        }
+        fs::write(&service, &edited).map_err(|e| format!("{}: {e}", service.display()))?;
+        let t0 = Instant::now();
+        cli(&pkg, &[OsStr::new("build")])?;
+        let built = t0.elapsed();
+        let prefix = pkg.join("target/linuxkit/editloop");
+        let first = boot_until(s, &pkg, &cache, &prefix, &marker)?;
+        if run > 0 {
+            rows.push((built, first, built + first));
+        }
+    }
+    let median = |f: fn(&(Duration, Duration, Duration)) -> Duration| {
+        let mut v: Vec<Duration> = rows.iter().map(f).collect();
+        v.sort();
+        v[v.len() / 2].as_secs_f64()
+    };
+    Ok(format!(
+        "\n## Edit a Rust service -> its first console line (TCG, {} run{})\n\n| part | wall (median) |\n|---|---|\n| `cargo linuxkit build` (static binary, image, initrd) | {:.2} s |\n| `cargo linuxkit run --accel tcg` to the first line | {:.2} s |\n| total | {:.2} s |\n",
+        s.runs,
+        if s.runs == 1 { "" } else { "s" },
+        median(|r| r.0),
+        median(|r| r.1),
+        median(|r| r.2)
+    ))
+}
+
+/// Boots `prefix` with `cargo linuxkit run --accel tcg` and returns the time until a console
+/// line contains `marker` (the VM is then stopped).
+fn boot_until(
+    s: &Settings,
+    pkg: &Path,
+    cache: &Path,
+    prefix: &Path,
+    marker: &str,
+) -> Result<Duration, String> {
+    use std::io::BufRead;
+    let t0 = Instant::now();
+    let mut child = Command::new(&s.cli)
+        .arg("linuxkit")
+        .arg("--quiet")
+        .arg("--cache")
+        .arg(cache)
+        .args(["run", "--accel", "tcg", "--timeout", "120"])
+        .arg(prefix)
+        .current_dir(pkg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", s.cli.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut found = None;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if line.contains(marker) {
+            found = Some(t0.elapsed());
+            break;
+        }
+    }
+    // The greeter powers the machine off by itself (and `run --timeout` would stop it).
+    let deadline = Instant::now() + Duration::from_secs(150);
+    while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    found.ok_or_else(|| format!("{marker:?} never appeared on the console"))
 }
 
 /// Runs the CLI with `args` and returns its wall time and peak RSS.

@@ -45,13 +45,21 @@ pub(crate) fn flatten(
     };
     let mut seen = Seen::default();
     let mut count: u64 = 0;
-    for layer in image.layers.iter().rev() {
-        let stream = layer
+    // Layers are decompressed on other threads, ahead of the tar parsing and output here:
+    // the one being read, and the next one.
+    let open = |layer: &linuxkit_oci::store::LayerBlob| {
+        layer
             .open_tar(reference)
+            .map(ReadAhead::spawn)
             .map_err(|source| BuildError::Pull {
                 reference: reference.to_string(),
                 source,
-            })?;
+            })
+    };
+    let mut layers = image.layers.iter().rev();
+    let mut next = layers.next().map(open).transpose()?;
+    while let Some(stream) = next.take() {
+        next = layers.next().map(open).transpose()?;
         let mut tr = Reader::new(stream);
         while let Some(mut h) = tr.next_header().map_err(read_err)? {
             count += 1;
@@ -75,6 +83,94 @@ pub(crate) fn flatten(
         std::io::copy(&mut tr.into_inner(), &mut std::io::sink()).map_err(read_err)?;
     }
     seen.finish().map_err(unsafe_entry)
+}
+
+/// A stream read to its end on a thread of its own, in chunks, a few chunks ahead of the
+/// consumer (decompression runs beside the tar parsing and writing). Errors arrive in order.
+pub(crate) struct ReadAhead {
+    chunks: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+/// Size of the chunks read ahead, and how many may wait.
+const CHUNK: usize = 256 << 10;
+const AHEAD: usize = 3;
+
+impl ReadAhead {
+    pub(crate) fn spawn(mut inner: Box<dyn Read + Send>) -> ReadAhead {
+        let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD);
+        std::thread::spawn(move || loop {
+            let mut buf = vec![0u8; CHUNK];
+            let mut filled = 0;
+            let r = loop {
+                match inner.read(&mut buf[filled..]) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        filled += n;
+                        if filled == buf.len() {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            buf.truncate(filled);
+            let end = filled == 0 || r.is_err();
+            let msg = match r {
+                Err(e) if filled == 0 => Err(e),
+                Err(e) => {
+                    // Deliver what was read, then the error.
+                    if tx.send(Ok(buf)).is_err() {
+                        return;
+                    }
+                    Err(e)
+                }
+                Ok(()) => Ok(buf),
+            };
+            // A dropped receiver (the build stopped) ends the thread.
+            if tx.send(msg).is_err() || end {
+                return;
+            }
+        });
+        ReadAhead {
+            chunks: rx,
+            current: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.current.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.chunks.recv() {
+                Ok(Ok(chunk)) if chunk.is_empty() => self.done = true,
+                Ok(Ok(chunk)) => {
+                    self.current = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Err(std::io::Error::other("the layer reader stopped"));
+                }
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// The whiteout/first-wins bookkeeping of `mutate.Extract`, and the safety checks.

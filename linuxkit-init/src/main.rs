@@ -81,9 +81,7 @@ fn boot(t0: Instant) -> Action {
             if mods.is_empty() {
                 return;
             }
-            for m in &configured {
-                mods.load(m);
-            }
+            mods.load_all(&configured);
             if coldplug {
                 mods.coldplug();
             }

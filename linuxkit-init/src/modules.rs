@@ -1,11 +1,11 @@
 //! A small modprobe: kernel modules by name, with their dependencies first, from
 //! `/lib/modules/<release>/modules.dep` and `finit_module(2)`; plus a coldplug pass that
-//! loads the modules whose `modules.alias` patterns match a device's `modalias`.
+//! loads, all at once, the modules whose `modules.alias` patterns match the `modalias` of a
+//! device no driver is bound to.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -115,10 +115,76 @@ impl Modules {
         true
     }
 
-    /// Loads every module whose alias pattern in `modules.alias` matches the `modalias` of a
-    /// device under `/sys/devices`; repeats while new modules appear (a bus driver such as
-    /// virtio_pci makes new devices show up). Returns the names loaded.
+    /// Loads `names` (and their dependencies) at the same time, one thread per module: a
+    /// dependency two of them share is loaded once (the kernel makes the second load wait and
+    /// report `EEXIST`). Already loaded and built-in modules are skipped. Returns the names
+    /// loaded; failures are logged.
+    pub fn load_all(&mut self, names: &[String]) -> Vec<String> {
+        let mut chains: Vec<(String, Vec<(String, PathBuf)>)> = Vec::new();
+        for name in names {
+            let name = name.replace('-', "_");
+            if self.loaded.contains(&name)
+                || builtin(&name)
+                || chains.iter().any(|(n, _)| *n == name)
+            {
+                continue;
+            }
+            if !self.deps.contains_key(&name) {
+                error!(
+                    "module {name}: not found in {}/modules.dep",
+                    self.dir.display()
+                );
+                continue;
+            }
+            let chain = self
+                .load_order(&name)
+                .into_iter()
+                .filter(|m| !self.loaded.contains(m))
+                .filter_map(|m| {
+                    let rel = self.deps.get(&m)?.0.clone();
+                    Some((m, self.dir.join(rel)))
+                })
+                .collect();
+            chains.push((name, chain));
+        }
+        let results: Vec<(String, Vec<String>, bool)> = std::thread::scope(|s| {
+            let handles: Vec<_> = chains
+                .into_iter()
+                .map(|(name, chain)| {
+                    s.spawn(move || {
+                        let mut ok = Vec::new();
+                        for (m, path) in chain {
+                            match finit(&path) {
+                                Ok(()) | Err(nix::errno::Errno::EEXIST) => ok.push(m),
+                                Err(e) => {
+                                    error!("load module {}: {e}", path.display());
+                                    return (name, ok, false);
+                                }
+                            }
+                        }
+                        (name, ok, true)
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        let mut done = Vec::new();
+        for (name, ok, all) in results {
+            self.loaded.extend(ok);
+            if all {
+                done.push(name);
+            }
+        }
+        done
+    }
+
+    /// Loads the modules the devices present need: every module whose alias pattern in
+    /// `modules.alias` matches the `modalias` of a device that no driver has bound (a device a
+    /// built-in driver handles needs nothing), all at once; repeats while new devices appear
+    /// (a bus driver such as virtio_pci registers the devices behind it). Returns the names
+    /// loaded.
     pub fn coldplug(&mut self) -> Vec<String> {
+        let t0 = std::time::Instant::now();
         // Only device aliases (`bus:...`) can match a modalias; `fs-overlay` and friends cannot.
         let aliases: Vec<(String, String)> =
             parse_alias(&fs::read_to_string(self.dir.join("modules.alias")).unwrap_or_default())
@@ -126,15 +192,31 @@ impl Modules {
                 .filter(|(pattern, _)| pattern.contains(':'))
                 .collect();
         if aliases.is_empty() {
-            // Walking sysfs is slow under emulation; skip it when nothing could match.
             return Vec::new();
         }
         let mut done = Vec::new();
         let mut tried: HashSet<String> = HashSet::new();
-        for _round in 0..4 {
+        let mut seen: HashSet<PathBuf> = HashSet::new();
+        let mut devices = 0;
+        let mut settled = false;
+        for _round in 0..8 {
+            // Only buses some alias can be about are looked at (`pci`, `virtio`, `scsi`, ...);
+            // a module can register a new bus (`virtio`), so they are listed every round.
+            let buses: Vec<PathBuf> = fs::read_dir("/sys/bus")
+                .map(|d| {
+                    d.flatten()
+                        .filter(|b| {
+                            let name = b.file_name().to_string_lossy().into_owned();
+                            aliases.iter().any(|(p, _)| bus_may_match(p, &name))
+                        })
+                        .map(|b| b.path())
+                        .collect()
+                })
+                .unwrap_or_default();
+            // Devices seen in an earlier round were matched then: only new ones are read.
+            let modaliases = unbound_modaliases(&buses, &mut seen);
+            devices += modaliases.len();
             let mut wanted = Vec::new();
-            let mut modaliases = Vec::new();
-            collect_modaliases(Path::new("/sys/devices"), 0, &mut modaliases);
             for ma in &modaliases {
                 for (pattern, module) in &aliases {
                     if !tried.contains(module) && glob(pattern.as_bytes(), ma.as_bytes()) {
@@ -144,21 +226,66 @@ impl Modules {
                 }
             }
             if wanted.is_empty() {
-                break;
-            }
-            for m in wanted {
-                if self.load(&m) {
-                    done.push(m);
+                // Drivers register their devices while they load; one that probes
+                // asynchronously gets one short grace period.
+                if settled || done.is_empty() {
+                    break;
                 }
+                settled = true;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
             }
-            // Give new devices a moment to be registered by the freshly loaded bus drivers.
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            settled = false;
+            done.extend(self.load_all(&wanted));
         }
         if !done.is_empty() {
-            info!("coldplug loaded: {}", done.join(" "));
+            info!(
+                "coldplug loaded: {} ({devices} unbound devices, {} ms)",
+                done.join(" "),
+                t0.elapsed().as_millis()
+            );
         }
         done
     }
+}
+
+/// Whether modalias `pattern` could match a device of bus `bus` (a modalias starts with its
+/// bus name and `:`): the pattern's text before its first wildcard agrees with `<bus>:`.
+fn bus_may_match(pattern: &str, bus: &str) -> bool {
+    let literal = pattern.split(['*', '?', '[']).next().unwrap_or_default();
+    let bus = format!("{bus}:");
+    bus.starts_with(literal) || literal.starts_with(&bus)
+}
+
+/// The `modalias` of every device of `buses` (`/sys/bus/<bus>`) that no driver is bound to
+/// and that is not in `seen` (which gets them): `<bus>/devices/<device>/modalias` where
+/// `<device>/driver` is missing. Far fewer files than a walk of `/sys/devices`, which is slow
+/// under emulation.
+fn unbound_modaliases(buses: &[PathBuf], seen: &mut HashSet<PathBuf>) -> Vec<String> {
+    let mut out = Vec::new();
+    for bus in buses {
+        let Ok(devices) = fs::read_dir(bus.join("devices")) else {
+            continue;
+        };
+        for dev in devices.flatten() {
+            let dev = dev.path();
+            if seen.contains(&dev) {
+                continue;
+            }
+            if dev.join("driver").exists() {
+                seen.insert(dev);
+                continue;
+            }
+            seen.insert(dev.clone());
+            if let Ok(s) = fs::read_to_string(dev.join("modalias")) {
+                let s = s.trim();
+                if !s.is_empty() {
+                    out.push(s.to_string());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `/lib/modules/<release of the running kernel>`.
@@ -243,31 +370,6 @@ pub fn parse_alias(text: &str) -> Vec<(String, String)> {
             Some((it.next()?.to_string(), it.next()?.replace('-', "_")))
         })
         .collect()
-}
-
-fn collect_modaliases(dir: &Path, depth: u32, out: &mut Vec<String>) {
-    if depth > 12 {
-        return;
-    }
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let Ok(ft) = e.file_type() else { continue };
-        if ft.is_symlink() {
-            continue;
-        }
-        if ft.is_dir() {
-            collect_modaliases(&e.path(), depth + 1, out);
-        } else if e.file_name().as_bytes() == b"modalias" {
-            if let Ok(s) = fs::read_to_string(e.path()) {
-                let s = s.trim();
-                if !s.is_empty() {
-                    out.push(s.to_string());
-                }
-            }
-        }
-    }
 }
 
 /// fnmatch-style matching with `*`, `?` and `[...]` classes, as modules.alias uses.
@@ -404,6 +506,67 @@ kernel/drivers/virtio/virtio_ring.ko:\n";
         );
         assert_eq!(m.load_order("overlay"), ["overlay"]);
         assert!(m.load_order("nope").is_empty());
+    }
+
+    #[test]
+    fn only_unbound_devices_are_candidates() {
+        let bus = tempfile_dir();
+        let dev = |bus_name: &str, name: &str, alias: &str, bound: bool| {
+            let d = bus.join(bus_name).join("devices").join(name);
+            fs::create_dir_all(&d).unwrap();
+            fs::write(d.join("modalias"), format!("{alias}\n")).unwrap();
+            if bound {
+                fs::create_dir_all(d.join("driver")).unwrap();
+            }
+        };
+        dev(
+            "pci",
+            "0000:00:01.0",
+            "pci:v00008086d00007000sv0sd0bc06sc01i00",
+            true,
+        );
+        dev(
+            "pci",
+            "0000:00:02.0",
+            "pci:v00001AF4d00001000sv1AF4sd1bc02sc00i00",
+            false,
+        );
+        dev("virtio", "virtio0", "virtio:d00000001v00001AF4", false);
+        fs::create_dir_all(bus.join("cpu/devices/cpu0")).unwrap();
+        let buses = [bus.join("cpu"), bus.join("pci"), bus.join("virtio")];
+        let mut seen = HashSet::new();
+        let mut found = unbound_modaliases(&buses, &mut seen);
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                "pci:v00001AF4d00001000sv1AF4sd1bc02sc00i00",
+                "virtio:d00000001v00001AF4"
+            ]
+        );
+        // A later round reads only devices that appeared since.
+        dev("virtio", "virtio1", "virtio:d00000002v00001AF4", false);
+        assert_eq!(
+            unbound_modaliases(&buses, &mut seen),
+            ["virtio:d00000002v00001AF4"]
+        );
+        assert!(bus_may_match("virtio:d00000001v*", "virtio"));
+        assert!(bus_may_match("acpi*:PNP0A03:*", "acpi"));
+        assert!(bus_may_match("*:foo", "anything"));
+        assert!(!bus_may_match("pci:v00001AF4d*", "virtio"));
+        assert!(!bus_may_match("scsi:t-0x00*", "platform"));
+        fs::remove_dir_all(&bus).unwrap();
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "linuxkit-init-modules-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
     }
 
     #[test]

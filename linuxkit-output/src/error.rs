@@ -6,6 +6,21 @@ use std::path::PathBuf;
 /// Why an output could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
+    /// An initrd compression other than gzip, zstd or none.
+    #[error("unknown initrd compression {0}: use gzip, zstd or none")]
+    UnknownCompression(String),
+    /// The image's kernel cannot unpack an initrd compressed this way.
+    #[error(
+        "the kernel cannot unpack a {compression} initrd: {reason}; build with --compression gzip (or a kernel with {option}=y)"
+    )]
+    KernelCompression {
+        /// The compression asked for.
+        compression: String,
+        /// The kernel option it needs.
+        option: String,
+        /// What says the kernel lacks it (its config, and where it was read).
+        reason: String,
+    },
     /// A format name that LinuxKit does not know (same message as upstream).
     #[error("unknown format type {0}")]
     UnknownFormat(String),

@@ -1,16 +1,18 @@
-//! Root filesystem tar -> gzip'd newc cpio initrd, as upstream's `initrd.CopySplitTar`.
+//! Root filesystem tar -> compressed newc cpio initrd, as upstream's `initrd.CopySplitTar`.
 //!
 //! The tar is streamed entry by entry: `boot/kernel`, `boot/cmdline` and `boot/ucode.cpio` are
 //! captured, every other `boot/...` entry is dropped (the `boot` directory itself is kept), and
 //! everything else becomes a cpio entry in the same order, duplicates included. The cpio stream
-//! is compressed as gzip members on several threads, reusing cached pieces (`pgz`);
+//! is compressed as gzip members (or zstd frames) on several threads, reusing cached pieces
+//! (`pgz`);
 //! decompressed, it is exactly upstream's stream.
 
 use std::io::{self, Read, Write};
 use std::path::Path;
 
 use crate::cpio::{Header, Kind, NewcWriter};
-use crate::pgz::{self, Members, PieceCache};
+pub use crate::pgz::Compressor;
+use crate::pgz::{self, Members, PieceCache, Settings};
 use crate::OutputError;
 use linuxkit_validate::gopath;
 
@@ -28,7 +30,10 @@ pub struct BootFiles {
 /// How the initrd is compressed.
 #[derive(Clone, Debug)]
 pub struct Compression {
-    /// gzip level, 0-9 (upstream's pgzip default corresponds to 6).
+    /// gzip (upstream's format, the default), zstd or none.
+    pub compressor: Compressor,
+    /// gzip level, 0-9 (upstream's pgzip default corresponds to 6); zstd uses
+    /// [`crate::ZSTD_LEVEL`].
     pub level: u32,
     /// Compression threads (the output does not depend on it).
     pub threads: usize,
@@ -39,6 +44,7 @@ pub struct Compression {
 impl Default for Compression {
     fn default() -> Self {
         Compression {
+            compressor: Compressor::Gzip,
             level: 6,
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -49,7 +55,7 @@ impl Default for Compression {
     }
 }
 
-/// Converts the root filesystem tar read from `tar` into a gzip'd cpio written to `out`
+/// Converts the root filesystem tar read from `tar` into a compressed cpio written to `out`
 /// (without ucode) and returns the captured boot files. `tar_path` and `out_path` name the
 /// files in errors.
 pub fn tar_to_initrd<R: Read, W: Write + Send>(
@@ -67,10 +73,14 @@ pub fn tar_to_initrd<R: Read, W: Write + Send>(
         path: out_path.to_path_buf(),
         source,
     };
+    let settings = Settings {
+        compressor: compression.compressor,
+        level: compression.level,
+        threads: compression.threads,
+    };
     pgz::compress_members(
         out,
-        compression.level,
-        compression.threads,
+        settings,
         compression.cache.as_ref(),
         write_err,
         |m: &mut Members<'_>| {

@@ -9,7 +9,9 @@
 //! Map of the crate:
 //! - [`mod@format`]: format names (`FromStr` with upstream's names and error) and file names.
 //! - [`initrd`]: tar -> gzip'd newc cpio, upstream's `CopySplitTar`, compressed in parallel
-//!   as concatenated gzip members (`pgz`) with the cpio writer in `cpio`.
+//!   as concatenated gzip members (`pgz`; or zstd frames, or not compressed: [`Compressor`])
+//!   with the cpio writer in `cpio`; [`KernelCheck`] lets the caller refuse a compression the
+//!   image's kernel cannot unpack.
 //! - `kernel_initrd`: `kernel+initrd` and `tar-kernel-initrd` files.
 //! - `tree`: the tar as a directory tree (metadata in memory, contents in a scratch file) for
 //!   filesystem images: `squashfs` (backhand), `iso` (hadris-iso: `kernel+iso`, `iso-bios`
@@ -70,9 +72,9 @@ use std::sync::Arc;
 
 pub use error::OutputError;
 pub use format::Format;
-pub use initrd::{tar_to_initrd, BootFiles, Compression};
+pub use initrd::{tar_to_initrd, BootFiles, Compression, Compressor};
 pub use kernel_initrd::DEFAULT_MTIME;
-pub use pgz::PieceCache;
+pub use pgz::{PieceCache, PieceUsage, ZSTD_LEVEL};
 pub use secureboot::{SecureBootCert, SecureBootError, SigningKey};
 
 use rootloader::RootDevice;
@@ -87,10 +89,27 @@ pub struct OutputOptions {
     pub arch: String,
     /// Initrd compression.
     pub compression: Compression,
+    /// Whether the image's kernel can unpack an initrd compressed other than with gzip: run
+    /// on `boot/kernel` while the initrd is compressed; nothing is written when it refuses.
+    pub kernel_check: Option<KernelCheck>,
     /// Sign the UKI of every EFI format with this key (Authenticode, for Secure Boot).
     pub signing: Option<Arc<SigningKey>>,
     /// Protect the root file system image with dm-verity (`--verity`).
     pub verity: Option<VerityOptions>,
+}
+
+/// The function of a [`KernelCheck`].
+pub type KernelCheckFn = dyn Fn(&[u8], Compressor) -> Result<(), String> + Send + Sync;
+
+/// Decides whether a kernel (the bytes of `boot/kernel`) can unpack an initrd compressed with
+/// a compressor: `Err(reason)` when it is known not to, naming what says so.
+#[derive(Clone)]
+pub struct KernelCheck(pub std::sync::Arc<KernelCheckFn>);
+
+impl std::fmt::Debug for KernelCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KernelCheck")
+    }
 }
 
 /// dm-verity for formats whose root is a file system image: `kernel+squashfs` (the hash tree
@@ -113,6 +132,7 @@ impl Default for OutputOptions {
             size_mib: 1024,
             arch: "amd64".into(),
             compression: Compression::default(),
+            kernel_check: None,
             signing: None,
             verity: None,
         }
@@ -177,7 +197,7 @@ fn with_root(cmdline: &str, dev: &str) -> String {
 }
 
 /// Whether the format is built from the kernel, initrd and cmdline.
-fn needs_initrd(f: Format, verity: bool) -> bool {
+pub fn needs_initrd(f: Format, verity: bool) -> bool {
     if verity && matches!(f, Format::RawEfi | Format::Qcow2Efi) {
         return false;
     }
@@ -211,6 +231,26 @@ pub fn write_outputs(
     name: &str,
     opts: &OutputOptions,
 ) -> Result<Vec<PathBuf>, OutputError> {
+    let open = || {
+        File::open(rootfs_tar)
+            .map(|f| Box::new(BufReader::with_capacity(1 << 20, f)) as Box<dyn io::Read + Send>)
+    };
+    write_outputs_from(rootfs_tar, &open, formats, dir, name, opts)
+}
+
+/// Opens the root filesystem tar for one pass from its start (see [`write_outputs_from`]).
+pub type OpenTar<'a> = dyn Fn() -> io::Result<Box<dyn io::Read + Send + 'a>> + Sync + 'a;
+
+/// [`write_outputs`], reading the tar through `open` (each call a new pass from its start),
+/// e.g. a tar that another thread is still writing; `rootfs_tar` names it in errors.
+pub fn write_outputs_from(
+    rootfs_tar: &Path,
+    open: &OpenTar<'_>,
+    formats: &[Format],
+    dir: &Path,
+    name: &str,
+    opts: &OutputOptions,
+) -> Result<Vec<PathBuf>, OutputError> {
     let mut wanted: Vec<Format> = Vec::new();
     for &f in formats {
         if !supported(f) {
@@ -234,15 +274,81 @@ pub fn write_outputs(
         }
     }
     let open = || {
-        File::open(rootfs_tar)
-            .map(BufReader::new)
-            .map_err(|source| OutputError::ReadTar {
-                path: rootfs_tar.to_path_buf(),
-                source,
-            })
+        open().map_err(|source| OutputError::ReadTar {
+            path: rootfs_tar.to_path_buf(),
+            source,
+        })
     };
     let mut staging = Staging::new(dir);
 
+    std::thread::scope(|scope| {
+        // A compression other than gzip needs the kernel's support: checked (it may decompress
+        // the kernel) while the initrd is compressed, before anything is renamed into place.
+        let compressor = opts.compression.compressor;
+        let check = match &opts.kernel_check {
+            Some(check)
+                if compressor != Compressor::Gzip
+                    && wanted.iter().any(|&f| needs_initrd(f, verity)) =>
+            {
+                let kernel = read_kernel(open()?, rootfs_tar)?;
+                Some(scope.spawn(move || match kernel {
+                    Some(k) => (check.0)(&k, compressor),
+                    None => Ok(()),
+                }))
+            }
+            _ => None,
+        };
+        let written = write_formats(rootfs_tar, &wanted, &mut staging, name, opts, &open);
+        if let Some(check) = check {
+            let verdict = check
+                .join()
+                .unwrap_or_else(|_| Err("the kernel check failed".into()));
+            if let Err(reason) = verdict {
+                written?;
+                return Err(OutputError::KernelCompression {
+                    compression: compressor.name().into(),
+                    option: compressor.kernel_option().unwrap_or_default().into(),
+                    reason,
+                });
+            }
+        }
+        written
+    })?;
+    staging.commit()
+}
+
+/// The bytes of `boot/kernel` in the root filesystem tar (its first entries), if any.
+fn read_kernel(tar: impl io::Read, path: &Path) -> Result<Option<Vec<u8>>, OutputError> {
+    let err = |source| OutputError::ReadTar {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut archive = tar::Archive::new(tar);
+    for entry in archive.entries().map_err(err)? {
+        let mut entry = entry.map_err(err)?;
+        let name = entry.path_bytes();
+        if name.as_ref() == b"boot/kernel" {
+            let mut k = Vec::new();
+            io::Read::read_to_end(&mut entry, &mut k).map_err(err)?;
+            return Ok(Some(k));
+        }
+        if !name.starts_with(b"boot") {
+            break;
+        }
+    }
+    Ok(None)
+}
+
+/// Writes every format of `wanted` into `staging` (nothing renamed yet).
+fn write_formats<R: io::Read>(
+    rootfs_tar: &Path,
+    wanted: &[Format],
+    staging: &mut Staging,
+    name: &str,
+    opts: &OutputOptions,
+    open: &dyn Fn() -> Result<R, OutputError>,
+) -> Result<(), OutputError> {
+    let verity = opts.verity.is_some();
     // One pass over the tar builds the initrd every kernel+initrd-based format shares.
     let mut initrd = None;
     if wanted.iter().any(|&f| needs_initrd(f, verity)) {
@@ -281,12 +387,12 @@ pub fn write_outputs(
     // With --verity, one squashfs with its hash tree serves every format.
     let mut verity_root = None;
     if let (Some(_), Some((t, _))) = (&opts.verity, &tree) {
-        verity_root = Some(verity::root_image(t, &staging)?);
+        verity_root = Some(verity::root_image(t, staging)?);
     }
     let helper = opts.verity.as_ref().map(|v| v.helper.as_slice());
     let signing = opts.signing.as_deref();
 
-    for &f in &wanted {
+    for &f in wanted {
         // Identifiers (disk GUIDs, FAT volume ids) derive from these, never from randomness;
         // a raw disk and its qcow2 conversion get the same ones.
         let seed: [&[u8]; 2] = [name.as_bytes(), opts.arch.as_bytes()];
@@ -317,9 +423,9 @@ pub fn write_outputs(
             Format::KernelInitrd | Format::TarKernelInitrd => {
                 let (boot, gz) = initrd.as_mut().ok_or_else(|| unsupported(f))?;
                 if f == Format::KernelInitrd {
-                    kernel_initrd::write(&mut staging, name, boot, gz.as_file_mut())?
+                    kernel_initrd::write(staging, name, boot, gz.as_file_mut())?
                 } else {
-                    kernel_initrd::write_tar(&mut staging, name, boot, gz.as_file_mut())?
+                    kernel_initrd::write_tar(staging, name, boot, gz.as_file_mut())?
                 }
             }
             Format::RawEfi | Format::Qcow2Efi => {
@@ -557,5 +663,5 @@ pub fn write_outputs(
             _ => return Err(unsupported(f)),
         }
     }
-    staging.commit()
+    Ok(())
 }

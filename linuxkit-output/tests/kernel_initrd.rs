@@ -100,6 +100,7 @@ fn opts(threads: usize) -> OutputOptions {
             level: 6,
             threads,
             cache: None,
+            ..Compression::default()
         },
         ..OutputOptions::default()
     }

@@ -18,7 +18,9 @@
 //!   `cargo:` image carries as its SPDX SBOM attestation (`linuxkit-sbom`), next to the image
 //!   under an index, as BuildKit stores the scans `linuxkit pkg build` attaches.
 //! - [`prepare`]: [`prepare()`] builds what changed (stamps under `target/linuxkit-pkg`) and
-//!   names each image in the cache layout by exactly the reference as written;
+//!   names each image in the cache layout by exactly the reference as written
+//!   ([`prepare_with`] also gives each image a machine-independent build-cache key and takes
+//!   images from an [`ImageSource`], a registry build cache, instead of building them);
 //!   [`LocalProvider`] resolves local references from that layout and everything else
 //!   through another provider.
 //! - [`pkg`]: `pkg build` / `pkg push` (prints the content-hash tag).
@@ -40,5 +42,8 @@ pub mod reference;
 
 pub use error::PkgError;
 pub use pkg::{pkg_build, pkg_push, PkgBuilt};
-pub use prepare::{prepare, split_local, LocalProvider, PrepareOptions, Prepared};
+pub use prepare::{
+    kernel_config_file, prepare, prepare_with, split_local, ImageSource, LocalProvider, NoSource,
+    PrepareOptions, Prepared,
+};
 pub use reference::{is_local, LocalRef};

@@ -329,6 +329,19 @@ pub fn hash_tree(base: &Path, dir: &Path, h: &mut Sha256) -> Result<(), PkgError
     Ok(())
 }
 
+/// What `rustc -vV` says (the compiler of static builds: `$RUSTC`, else `rustc`), or
+/// `unknown` when it cannot be run. Part of a `cargo:` image's build-cache key.
+pub fn compiler_version() -> String {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
 /// Builds `bin` of `package` as a static release binary into `target_dir`; returns its path.
 pub fn build_static(
     workspace: &Path,

@@ -10,7 +10,7 @@ use cargo_metadata::Metadata;
 use linuxkit_local::kernel::{write_kernel_image, KernelSource};
 use linuxkit_oci::attestation::{statement, PREDICATE_SPDX};
 use linuxkit_oci::layout::OciLayout;
-use linuxkit_oci::store::{ImageProvider, Platform, ResolvedImage, StoreError};
+use linuxkit_oci::store::{Descriptor, ImageProvider, Platform, ResolvedImage, StoreError};
 use linuxkit_oci::write::LayoutWriter;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -31,6 +31,26 @@ pub struct PrepareOptions {
     pub target_dir: Option<PathBuf>,
 }
 
+/// Where a prepared image may come from instead of being built: a registry build cache.
+pub trait ImageSource {
+    /// Fetches the image made from inputs `key` (see [`Prepared::key`]) for `reference` into
+    /// the OCI layout at `cache`, every blob verified, without naming it; returns its root
+    /// descriptor, or `None` when the source does not have it (or failed: the source reports
+    /// that itself; the image is then built).
+    fn fetch(&self, reference: &str, key: &str, cache: &Path) -> Option<Descriptor>;
+}
+
+/// An [`ImageSource`] that has nothing: [`prepare_with`] still computes every
+/// [`Prepared::key`] (for a build that only pushes to a build cache).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSource;
+
+impl ImageSource for NoSource {
+    fn fetch(&self, _: &str, _: &str, _: &Path) -> Option<Descriptor> {
+        None
+    }
+}
+
 /// One prepared local image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prepared {
@@ -45,6 +65,13 @@ pub struct Prepared {
     pub name: Option<String>,
     /// True when the stamp matched and nothing was built.
     pub fresh: bool,
+    /// True when the image was fetched from an [`ImageSource`] instead of being built.
+    pub fetched: bool,
+    /// With [`prepare_with`]: the image's key in a build cache, a SHA-256 (hex) over what the
+    /// image is made from and how, independent of the machine: the package's content tag and
+    /// the compiler (`cargo:`), the init's tag (`init:`), the bzImage, `modules.dep` and
+    /// module list (`kernel:`), the directory's files (`dir:`), and this crate's version.
+    pub key: Option<String>,
 }
 
 /// Splits `references` into local ones (deduplicated, in order) and the others.
@@ -100,6 +127,19 @@ pub fn prepare(
     cache: &Path,
     opts: &PrepareOptions,
 ) -> Result<Vec<Prepared>, PkgError> {
+    prepare_with(references, workspace_root, cache, opts, None)
+}
+
+/// [`prepare`], with each image's build-cache [`Prepared::key`] computed, and an image whose
+/// stamp does not match fetched from `source` when it has one for that key (it is then named
+/// and stamped as if it had been built here; what it is made from is what the key says).
+pub fn prepare_with(
+    references: &[String],
+    workspace_root: &Path,
+    cache: &Path,
+    opts: &PrepareOptions,
+    source: Option<&dyn ImageSource>,
+) -> Result<Vec<Prepared>, PkgError> {
     let (local, _) = split_local(references);
     let target = opts
         .target_dir
@@ -120,11 +160,13 @@ pub fn prepare(
             cache,
             &target,
             opts,
+            source,
         )?);
     }
     Ok(out)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn prepare_one(
     reference: &str,
     parsed: &LocalRef,
@@ -133,6 +175,7 @@ fn prepare_one(
     cache: &Path,
     target: &Path,
     opts: &PrepareOptions,
+    source: Option<&dyn ImageSource>,
 ) -> Result<Prepared, PkgError> {
     let local_err = |source| PkgError::Local {
         reference: reference.to_string(),
@@ -193,6 +236,11 @@ fn prepare_one(
         (None, _) => (None, None),
     };
 
+    let key = match source {
+        Some(_) => Some(cache_key(reference, parsed, pkg_image.as_ref(), root)?),
+        None => None,
+    };
+
     // 2. Up to date: the stamp matches and the cache still names that manifest.
     if !opts.force {
         if let Ok(bytes) = fs::read(&stamp_path) {
@@ -208,9 +256,36 @@ fn prepare_one(
                         tag,
                         name,
                         fresh: true,
+                        fetched: false,
+                        key,
                     });
                 }
             }
+        }
+    }
+
+    // 2b. Made elsewhere from the same inputs: fetched, named and stamped as if built here.
+    if let (Some(src), Some(k)) = (source, &key) {
+        if let Some(desc) = src.fetch(reference, k, cache) {
+            let writer = LayoutWriter::create_or_open(cache).map_err(layout_err)?;
+            writer.add_root(&desc, reference).map_err(layout_err)?;
+            if let Some(n) = &name {
+                writer
+                    .add_root(&desc, &linuxkit_resolve::expand(n))
+                    .map_err(layout_err)?;
+            }
+            let manifest = platform_manifest(cache, &desc)
+                .map_err(|e| PkgError::Resolve(Box::new(e.into())))?;
+            write_stamp(&stamp_path, reference, &stamp, &desc.digest, &manifest)?;
+            return Ok(Prepared {
+                reference: reference.to_string(),
+                manifest_digest: manifest,
+                tag,
+                name,
+                fresh: false,
+                fetched: true,
+                key,
+            });
         }
     }
 
@@ -310,11 +385,38 @@ fn prepare_one(
             .map_err(local_err)?
         }
     };
+    write_stamp(
+        &stamp_path,
+        reference,
+        &stamp,
+        &written.root.digest,
+        &written.manifest.digest,
+    )?;
+    Ok(Prepared {
+        reference: reference.to_string(),
+        manifest_digest: written.manifest.digest,
+        tag,
+        name,
+        fresh: false,
+        fetched: false,
+        key,
+    })
+}
+
+/// Records that `reference` was made from `stamp`: the cache names it by `root`, whose image
+/// manifest is `manifest`.
+fn write_stamp(
+    stamp_path: &Path,
+    reference: &str,
+    stamp: &str,
+    root: &str,
+    manifest: &str,
+) -> Result<(), PkgError> {
     let s = Stamp {
         reference: reference.to_string(),
-        stamp,
-        digest: written.root.digest.clone(),
-        manifest: written.manifest.digest.clone(),
+        stamp: stamp.to_string(),
+        digest: root.to_string(),
+        manifest: manifest.to_string(),
     };
     if let Some(parent) = stamp_path.parent() {
         fs::create_dir_all(parent).map_err(io(parent))?;
@@ -322,14 +424,93 @@ fn prepare_one(
     let bytes = serde_json::to_vec_pretty(&s).unwrap_or_default();
     let tmp = stamp_path.with_extension("json.partial");
     fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    fs::rename(&tmp, &stamp_path).map_err(io(&stamp_path))?;
-    Ok(Prepared {
-        reference: reference.to_string(),
-        manifest_digest: written.manifest.digest,
-        tag,
-        name,
-        fresh: false,
-    })
+    fs::rename(&tmp, stamp_path).map_err(io(stamp_path))?;
+    Ok(())
+}
+
+/// The image manifest of `root` in the layout at `cache`: itself, or the `linux/amd64` entry
+/// of an index (a `cargo:` image with its SBOM attestation is an index).
+fn platform_manifest(cache: &Path, root: &Descriptor) -> Result<String, StoreError> {
+    if !linuxkit_oci::store::media::is_index(&root.media_type) {
+        return Ok(root.digest.clone());
+    }
+    let layout = OciLayout::open(cache, false)?;
+    let raw = layout.read_blob(&root.digest, "local image")?;
+    let index: linuxkit_oci::store::Index =
+        serde_json::from_slice(&raw).map_err(|source| StoreError::Json {
+            what: format!("index {}", root.digest),
+            source,
+        })?;
+    Ok(
+        linuxkit_oci::layout::select_platform("local image", &index, &Platform::linux("amd64"))?
+            .digest,
+    )
+}
+
+/// The build-cache key of a local image (see [`Prepared::key`]).
+fn cache_key(
+    reference: &str,
+    parsed: &LocalRef,
+    pkg_image: Option<&crate::package::PackageImage>,
+    root: &Path,
+) -> Result<String, PkgError> {
+    let mut h = Sha256::new();
+    h.update(format!(
+        "cargo-linuxkit local image v1 {}\0{reference}\0",
+        env!("CARGO_PKG_VERSION")
+    ));
+    let hash_file = |h: &mut Sha256, p: &Path| -> Result<(), PkgError> {
+        let bytes = fs::read(p).map_err(io(p))?;
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+        Ok(())
+    };
+    match parsed {
+        LocalRef::Cargo { .. } => {
+            let tag = pkg_image.map(|p| p.tag.as_str()).unwrap_or_default();
+            h.update(format!(
+                "cargo {tag}\0{}",
+                crate::package::compiler_version()
+            ));
+        }
+        LocalRef::Init { busybox } => {
+            h.update(format!("init {}\0", linuxkit_local::init::embedded::TAG));
+            if *busybox {
+                hash_file(&mut h, Path::new(linuxkit_local::busybox::HOST_BUSYBOX))?;
+            }
+        }
+        LocalRef::Kernel {
+            file,
+            modules,
+            version,
+        } => {
+            let src = kernel_source(reference, root, file, version.as_deref())?;
+            h.update(format!("kernel {} {modules:?}\0", src.version));
+            hash_file(&mut h, &src.bzimage)?;
+            hash_file(&mut h, &src.modules_dir.join("modules.dep"))?;
+        }
+        LocalRef::Dir { path } => {
+            let dir = root.join(path);
+            h.update(b"dir\0");
+            hash_tree(&dir, &dir, &mut h)?;
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// The kernel configuration file (`config-<release>`) next to the bzImage of a local
+/// `kernel:` reference (Debian installs `/boot/config-<release>` with `/boot/vmlinuz-<release>`),
+/// when there is one; `None` for other references.
+pub fn kernel_config_file(reference: &str, workspace_root: &Path) -> Option<PathBuf> {
+    let LocalRef::Kernel { file, version, .. } = LocalRef::parse(reference).ok()? else {
+        return None;
+    };
+    let src = kernel_source(reference, workspace_root, &file, version.as_deref()).ok()?;
+    let config = src
+        .bzimage
+        .parent()?
+        .join(format!("config-{}", src.version));
+    config.is_file().then_some(config)
 }
 
 /// Adds the tree under `dir` to `layer` at the layer root (the top directory itself is not an

@@ -5,6 +5,8 @@
 //! - [`cache`]: the LinuxKit-compatible OCI-layout cache (`~/.linuxkit/cache`, or
 //!   `$LINUXKIT_CACHE`), and `cache ls | rm | clean | import | export`.
 //! - [`registry`]: mirrors and retry policy of registry access (oci-client underneath).
+//! - [`remote`]: manifests, blobs and images fetched or pushed by callers that keep their own
+//!   content in a registry repository (the build cache), with the same access as pulls.
 //! - [`auth`]: credentials from `~/.docker/config.json` and credential helpers.
 //! - [`progress`]: progress bars / plain lines / quiet.
 //! - [`error`]: the error type, `ResolveError`.
@@ -43,6 +45,7 @@ pub mod error;
 pub mod progress;
 pub mod reference;
 pub mod registry;
+pub mod remote;
 
 use std::collections::HashSet;
 use std::future::Future;

@@ -263,17 +263,39 @@ impl Registry {
         writer: &LayoutWriter,
         all_platforms: bool,
     ) -> Result<Descriptor, ResolveError> {
+        self.pull_as(image, platform, writer, all_platforms, Some(&image.name))
+            .await
+    }
+
+    /// The context of operations on `image`'s repository: endpoint, client, credentials.
+    fn ctx<'a>(
+        &self,
+        image: &'a ImageRef,
+        writer: &'a LayoutWriter,
+    ) -> Result<PullCtx<'a>, ResolveError> {
         let endpoint = self.endpoint(&image.registry);
         let client = self.client(&endpoint)?;
         let auth = self.creds.for_registry(&endpoint.host)?;
-        let ctx = PullCtx {
+        Ok(PullCtx {
             image,
             client,
             auth,
             writer,
             progress: self.progress.image(&image.name),
             endpoint,
-        };
+        })
+    }
+
+    /// [`Registry::pull`], naming the root `name` in the layout (or not naming it at all).
+    pub(crate) async fn pull_as(
+        &self,
+        image: &ImageRef,
+        platform: &Platform,
+        writer: &LayoutWriter,
+        all_platforms: bool,
+        name: Option<&str>,
+    ) -> Result<Descriptor, ResolveError> {
+        let ctx = self.ctx(image, writer)?;
         let (raw, root) = self.fetch_manifest(&ctx, image.object()).await?;
         if let Some(pinned) = &image.digest {
             if *pinned != root.digest {
@@ -321,12 +343,211 @@ impl Registry {
             self.fetch_image(&ctx, &raw).await?;
         }
         ctx.put(&raw, &root.media_type)?;
-        let stored = ctx
-            .writer
-            .add_root(&root, &image.name)
-            .map_err(|e| ResolveError::write(&image.original, e))?;
+        let stored = match name {
+            Some(name) => ctx
+                .writer
+                .add_root(&root, name)
+                .map_err(|e| ResolveError::write(&image.original, e))?,
+            None => root.clone(),
+        };
         ctx.progress.done(&root.digest);
         Ok(stored)
+    }
+
+    /// The manifest or index `image` names (by tag or digest, verified), or `None` when the
+    /// registry does not have it.
+    pub(crate) async fn manifest(
+        &self,
+        image: &ImageRef,
+        writer: &LayoutWriter,
+    ) -> Result<Option<(Vec<u8>, Descriptor)>, ResolveError> {
+        let ctx = self.ctx(image, writer)?;
+        match self.fetch_manifest(&ctx, image.object()).await {
+            Ok(found) => Ok(Some(found)),
+            Err(ResolveError::Registry {
+                kind: FailureKind::NotFound,
+                ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Fetches blobs of `image`'s repository, in parallel, each to its path: verified against
+    /// its digest and size in memory, then written to a temporary file next to the path and
+    /// renamed. One result per blob.
+    pub(crate) async fn blobs_to_files(
+        &self,
+        image: &ImageRef,
+        writer: &LayoutWriter,
+        blobs: &[(Descriptor, std::path::PathBuf)],
+    ) -> Result<Vec<Result<(), ResolveError>>, ResolveError> {
+        let ctx = self.ctx(image, writer)?;
+        ctx.client
+            .store_auth_if_needed(&ctx.endpoint.host, &ctx.auth)
+            .await;
+        Ok(futures_util::future::join_all(
+            blobs
+                .iter()
+                .map(|(desc, path)| self.blob_to_file(&ctx, desc, path)),
+        )
+        .await)
+    }
+
+    async fn blob_to_file(
+        &self,
+        ctx: &PullCtx<'_>,
+        desc: &Descriptor,
+        path: &std::path::Path,
+    ) -> Result<(), ResolveError> {
+        linuxkit_oci::write::sha256_hex(&desc.digest).map_err(|e| {
+            ctx.fail(
+                FailureKind::Other,
+                format!("a bad digest {}: {e}", desc.digest),
+            )
+        })?;
+        let _permit = self
+            .downloads
+            .acquire()
+            .await
+            .map_err(|e| ctx.fail(FailureKind::Other, e.to_string()))?;
+        let oref = Self::oci_ref(&ctx.endpoint, ctx.image, &desc.digest);
+        let layer = OciDescriptor {
+            media_type: desc.media_type.clone(),
+            digest: desc.digest.clone(),
+            size: desc.size as i64,
+            ..OciDescriptor::default()
+        };
+        let bytes = self
+            .retry(|| async {
+                let mut stream = ctx
+                    .client
+                    .pull_blob_stream(&oref, &layer)
+                    .await
+                    .map_err(|e| ctx.classify(e))?;
+                let mut buf = Vec::with_capacity(desc.size.min(64 << 20) as usize);
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(|e| ctx.classify_io(e, &desc.digest))?;
+                    if (buf.len() + chunk.len()) as u64 > desc.size {
+                        return Err(ctx.fail(
+                            FailureKind::DigestMismatch,
+                            format!(
+                                "blob {} is larger than its {} bytes",
+                                desc.digest, desc.size
+                            ),
+                        ));
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                Ok(buf)
+            })
+            .await?;
+        let digest = linuxkit_oci::digest::sha256_digest(&bytes);
+        if digest != desc.digest || bytes.len() as u64 != desc.size {
+            return Err(ctx.fail(
+                FailureKind::DigestMismatch,
+                format!(
+                    "blob {} has digest {digest} ({} bytes, expected {})",
+                    desc.digest,
+                    bytes.len(),
+                    desc.size
+                ),
+            ));
+        }
+        let io_err = |source| ResolveError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err)?;
+        std::io::Write::write_all(&mut tmp, &bytes).map_err(io_err)?;
+        tmp.persist(path).map_err(|e| io_err(e.error))?;
+        Ok(())
+    }
+
+    /// Pushes blobs from files to `target`'s repository (those it lacks), in parallel; the
+    /// first failure stops the others. Returns how many were uploaded.
+    pub(crate) async fn push_blob_files(
+        &self,
+        target: &ImageRef,
+        blobs: &[(Descriptor, std::path::PathBuf)],
+    ) -> Result<usize, ResolveError> {
+        let endpoint = self.endpoint(&target.registry);
+        let client = self.client(&endpoint)?;
+        let auth = self.creds.for_registry(&endpoint.host)?;
+        let fail = |reason: String| ResolveError::Push {
+            reference: target.name.clone(),
+            target: endpoint.host.clone(),
+            reason,
+        };
+        let oref = Self::oci_ref(&endpoint, target, target.object());
+        client
+            .auth(&oref, &auth, oci_client::RegistryOperation::Push)
+            .await
+            .map_err(|e| fail(format!("authentication: {e}")))?;
+        let uploaded = AtomicU64::new(0);
+        try_join_all(blobs.iter().map(|(blob, path)| {
+            let (client, oref, uploaded) = (&client, &oref, &uploaded);
+            async move {
+                let _permit = self
+                    .downloads
+                    .acquire()
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+                let exists = self
+                    .retry(|| async {
+                        client
+                            .blob_exists(oref, &blob.digest)
+                            .await
+                            .map_err(|e| self.classify_push(e, target))
+                    })
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+                if exists {
+                    return Ok(());
+                }
+                self.retry(|| async {
+                    let stream = file_stream(path).map_err(|source| ResolveError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    client
+                        .push_blob_stream(oref, stream, &blob.digest, Some(blob.size))
+                        .await
+                        .map_err(|e| self.classify_push(e, target))
+                })
+                .await
+                .map_err(|e| fail(format!("blob {}: {}", blob.digest, reason_of(e))))?;
+                uploaded.fetch_add(1, Ordering::Relaxed);
+                Ok::<(), ResolveError>(())
+            }
+        }))
+        .await?;
+        Ok(uploaded.load(Ordering::Relaxed) as usize)
+    }
+
+    /// Pushes a manifest document under `target`'s tag or digest.
+    pub(crate) async fn put_manifest(
+        &self,
+        target: &ImageRef,
+        raw: Vec<u8>,
+        media_type: &str,
+    ) -> Result<(), ResolveError> {
+        let endpoint = self.endpoint(&target.registry);
+        let client = self.client(&endpoint)?;
+        let auth = self.creds.for_registry(&endpoint.host)?;
+        let oref = Self::oci_ref(&endpoint, target, target.object());
+        let fail = |reason: String| ResolveError::Push {
+            reference: target.name.clone(),
+            target: endpoint.host.clone(),
+            reason,
+        };
+        client
+            .auth(&oref, &auth, oci_client::RegistryOperation::Push)
+            .await
+            .map_err(|e| fail(format!("authentication: {e}")))?;
+        self.push_manifest(&client, &oref, raw, media_type, target)
+            .await
+            .map_err(|e| fail(format!("manifest: {}", reason_of(e))))
     }
 
     /// Fetches a manifest or index by tag or digest, verifying its digest.
@@ -602,6 +823,14 @@ impl PullCtx<'_> {
             .put_blob(raw, media_type)
             .map(|_| ())
             .map_err(|e| ResolveError::write(&self.image.original, e))
+    }
+}
+
+/// The registry's or transport's words in a registry error (without the "pulling" frame).
+fn reason_of(e: ResolveError) -> String {
+    match e {
+        ResolveError::Registry { reason, .. } => reason,
+        e => e.to_string(),
     }
 }
 

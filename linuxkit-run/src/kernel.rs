@@ -47,6 +47,15 @@ fn payload(data: &[u8]) -> Option<&[u8]> {
 
 /// Decompresses the bzImage payload to the embedded ELF image.
 pub fn extract_vmlinux(bzimage: &[u8]) -> Result<Vec<u8>, String> {
+    let out = decompress_payload(bzimage)?;
+    if !out.starts_with(b"\x7fELF") {
+        return Err("payload is not an ELF image".into());
+    }
+    Ok(out)
+}
+
+/// The decompressed payload of a bzImage (xz or gzip).
+fn decompress_payload(bzimage: &[u8]) -> Result<Vec<u8>, String> {
     if !is_bzimage(bzimage) {
         return Err("not a bzImage (no HdrS boot header)".into());
     }
@@ -59,10 +68,97 @@ pub fn extract_vmlinux(bzimage: &[u8]) -> Result<Vec<u8>, String> {
             .read_to_end(&mut out)
             .map_err(|e| format!("gzip payload: {e}"))?;
     }
-    if !out.starts_with(b"\x7fELF") {
-        return Err("payload is not an ELF image".into());
-    }
     Ok(out)
+}
+
+/// Where the kernel keeps its configuration with `CONFIG_IKCONFIG`: gzip'd text between these.
+const IKCFG_START: &[u8] = b"IKCFG_ST";
+const IKCFG_END: &[u8] = b"IKCFG_ED";
+
+/// The release of a bzImage from its boot header's version string (`6.1.0-57-amd64 (...)`
+/// -> `6.1.0-57-amd64`), when it has one.
+pub fn bzimage_release(bzimage: &[u8]) -> Option<String> {
+    if !is_bzimage(bzimage) {
+        return None;
+    }
+    let off = u16::from_le_bytes([bzimage[0x20e], bzimage[0x20f]]) as usize;
+    let s = bzimage.get(0x200 + off..)?;
+    let end = s.iter().position(|&b| b == 0 || b == b' ')?;
+    let v = std::str::from_utf8(&s[..end]).ok()?;
+    v.starts_with(|c: char| c.is_ascii_digit())
+        .then(|| v.to_string())
+}
+
+/// The kernel configuration embedded in a kernel image (`CONFIG_IKCONFIG`, as
+/// `scripts/extract-ikconfig` finds it): the gzip'd text between `IKCFG_ST` and `IKCFG_ED`,
+/// in the image itself (an uncompressed kernel) or in a bzImage's gzip payload (LinuxKit's
+/// kernels), decompressed only up to the config. xz payloads (Debian's kernels, which keep
+/// their config in `/boot` instead) are not searched: decompressing one costs about half a
+/// second. `Ok(None)`: no config found.
+pub fn ikconfig(kernel: &[u8]) -> Result<Option<String>, String> {
+    if let Some(c) = find_ikconfig(std::io::Cursor::new(kernel))? {
+        return Ok(Some(c));
+    }
+    if !is_bzimage(kernel) {
+        return Ok(None);
+    }
+    match payload(kernel) {
+        Some(p) if p.starts_with(GZIP_MAGIC) => find_ikconfig(flate2::read::GzDecoder::new(p)),
+        _ => Ok(None),
+    }
+}
+
+/// Searches a stream for the embedded config, reading only up to its end.
+fn find_ikconfig(mut image: impl Read) -> Result<Option<String>, String> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut start: Option<usize> = None;
+    let mut scanned: usize = 0;
+    loop {
+        let n = image
+            .read(&mut chunk)
+            .map_err(|e| format!("kernel payload: {e}"))?;
+        let at_end = n == 0;
+        buf.extend_from_slice(&chunk[..n]);
+        if start.is_none() {
+            let from = scanned.saturating_sub(IKCFG_START.len());
+            match buf[from..]
+                .windows(IKCFG_START.len())
+                .position(|w| w == IKCFG_START)
+            {
+                Some(i) => {
+                    let s = from + i + IKCFG_START.len();
+                    buf.drain(..s);
+                    start = Some(0);
+                    scanned = 0;
+                }
+                None => {
+                    // Keep only a tail that could hold the start of the marker.
+                    let keep = buf.len().min(IKCFG_START.len());
+                    buf.drain(..buf.len() - keep);
+                    scanned = buf.len();
+                }
+            }
+        }
+        if start.is_some() {
+            let from = scanned.saturating_sub(IKCFG_END.len());
+            let end = buf[from..]
+                .windows(IKCFG_END.len())
+                .position(|w| w == IKCFG_END)
+                .map(|i| from + i);
+            scanned = buf.len();
+            if let Some(end) = end.or(at_end.then_some(buf.len())) {
+                let mut text = String::new();
+                flate2::read::GzDecoder::new(&buf[..end])
+                    .read_to_string(&mut text)
+                    .map_err(|e| format!("embedded kernel config (IKCONFIG): {e}"))?;
+                return Ok(Some(text));
+            }
+        }
+        if at_end {
+            return Ok(None);
+        }
+    }
 }
 
 /// Decodes one xz stream and stops at its end: the kernel appends the uncompressed size after
@@ -229,6 +325,34 @@ mod tests {
         b.extend(payload);
         b.extend(vec![0u8; 64]);
         b
+    }
+
+    #[test]
+    fn embedded_config_is_found_in_the_image_or_its_payload() {
+        let config = "CONFIG_RD_GZIP=y\n# CONFIG_RD_ZSTD is not set\n";
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(config.as_bytes()).unwrap();
+        let mut image = b"\x7fELF....IKCFG_ST".to_vec();
+        image.extend_from_slice(&gz.finish().unwrap());
+        image.extend_from_slice(b"IKCFG_ED....");
+        assert_eq!(ikconfig(&image).unwrap().as_deref(), Some(config));
+        assert_eq!(ikconfig(b"\x7fELF no config here").unwrap(), None);
+        // Inside a bzImage's gzip payload (found), not searched in an xz payload.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&image).unwrap();
+        let mut bz = bzimage(b"");
+        let payload = gz.finish().unwrap();
+        bz.truncate(5 * 512 + 16);
+        bz[0x24c..0x250].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        bz.extend_from_slice(&payload);
+        assert_eq!(ikconfig(&bz).unwrap().as_deref(), Some(config));
+        assert_eq!(ikconfig(&bzimage(&image)).unwrap(), None);
+        assert_eq!(ikconfig(&bzimage(b"\x7fELF none")).unwrap(), None);
+        // The release from the boot header.
+        let mut bz = bzimage(b"");
+        bz[0x20e..0x210].copy_from_slice(&0x100u16.to_le_bytes());
+        bz[0x300..0x320].copy_from_slice(b"5.4.0-1 (x@y) #1 SMP\0...........");
+        assert_eq!(bzimage_release(&bz).as_deref(), Some("5.4.0-1"));
     }
 
     #[test]

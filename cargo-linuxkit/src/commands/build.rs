@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
+use crate::buildcache::{manifest_tag, CacheRepo, Effective, ImageFetcher, RegistryCache};
 use crate::cli::BuildArgs;
 use crate::commands::check;
 use crate::config::{BuildConfig, Config, Destination};
@@ -70,19 +71,80 @@ pub fn build_loaded(
         });
     }
     let platform = linuxkit_oci::store::Platform::linux(&bc.arch);
-    let images = fetch_images(loaded, &platform, bc.pull, cfg)?;
+    // The registry build cache, when a definition uses one (`--cache-from`, `--cache-to`).
+    let settings: Vec<Effective> = loaded
+        .definitions
+        .iter()
+        .map(|d| crate::buildcache::effective(bc, d))
+        .collect();
+    let registry = if settings
+        .iter()
+        .any(|s| s.cache_from.is_some() || s.cache_to.is_some())
+    {
+        Some(RegistryCache::new(cfg, platform.clone())?)
+    } else {
+        None
+    };
+    let mut from_repos: Vec<CacheRepo> = Vec::new();
+    for repo in settings.iter().filter_map(|s| s.cache_from.clone()) {
+        if !from_repos.contains(&repo) {
+            from_repos.push(repo);
+        }
+    }
+    // With a build cache, local images get keys (to push), and come from the cache when it
+    // has them (instead of being built).
+    let fetcher = registry.as_ref().map(|r| ImageFetcher {
+        cache: r,
+        repos: from_repos,
+    });
+    let source: Option<&dyn linuxkit_pkg::ImageSource> = fetcher.as_ref().map(|f| f as _);
+    let images = fetch_images_with(loaded, &platform, bc.pull, cfg, source)?;
     let dir = default_dir(loaded);
     let out = images.with_provider(cfg, |provider| {
         let mut out = Vec::new();
-        for (d, signing) in loaded.definitions.iter().zip(signers) {
-            let b = crate::build::build_one(d, bc, provider, cfg, &dir, signing)?;
+        for ((d, signing), set) in loaded.definitions.iter().zip(signers).zip(&settings) {
+            let b = crate::build::build_one_with(
+                d,
+                bc,
+                provider,
+                cfg,
+                &dir,
+                signing,
+                registry.as_ref(),
+            )?;
+            // The local images this definition uses.
+            let own: Vec<String> = crate::build::references(d, &platform)
+                .into_iter()
+                .map(|(r, _)| r)
+                .collect();
+            let mine: Vec<&linuxkit_pkg::Prepared> = images
+                .prepared
+                .iter()
+                .filter(|p| own.contains(&p.reference))
+                .collect();
+            let count =
+                |f: fn(&linuxkit_pkg::Prepared) -> bool| mine.iter().filter(|p| f(p)).count();
             cfg.shell.json_message(json!({
                 "reason": "linuxkit-artifact",
                 "image": b.image,
                 "formats": bc.formats.iter().map(|f| f.name()).collect::<Vec<_>>(),
                 "files": b.files,
                 "fresh": b.fresh,
+                "compression": set.compression.name(),
+                "pieces": {
+                    "compressed": b.pieces.compressed,
+                    "local": b.pieces.local,
+                    "fetched": b.pieces.fetched,
+                },
+                "local_images": {
+                    "built": count(|p| !p.fresh && !p.fetched),
+                    "fetched": count(|p| p.fetched),
+                    "fresh": count(|p| p.fresh),
+                },
             }));
+            if let (Some(r), Some(repo)) = (&registry, &set.cache_to) {
+                push_to_build_cache(r, repo, d, bc, set, &b, &mine, cfg);
+            }
             out.push(b);
         }
         Ok(out)
@@ -92,10 +154,59 @@ pub fn build_loaded(
     Ok(out)
 }
 
+/// After a build with `--cache-to`: its pieces, its local images and its manifest to `repo`.
+#[allow(clippy::too_many_arguments)]
+fn push_to_build_cache(
+    r: &RegistryCache,
+    repo: &CacheRepo,
+    d: &Definition,
+    bc: &BuildConfig,
+    set: &Effective,
+    b: &crate::build::Built,
+    mine: &[&linuxkit_pkg::Prepared],
+    cfg: &Config,
+) {
+    let tag = manifest_tag(&d.name, &bc.arch, set.compression);
+    let pieces =
+        linuxkit_output::PieceCache::new(cfg.cache_dir.join(crate::build::PIECE_CACHE_DIR));
+    let Some(p) = r.push(
+        repo,
+        &tag,
+        &d.name,
+        set.compression,
+        &b.pieces.keys,
+        &pieces,
+        mine,
+    ) else {
+        return;
+    };
+    cfg.shell.status(
+        "Pushed",
+        format!(
+            "`{}` to {}: {} initrd pieces ({} new), {} local image(s) new",
+            d.name,
+            repo.reference(&tag),
+            p.pieces,
+            p.uploaded,
+            p.images
+        ),
+    );
+    cfg.shell.json_message(json!({
+        "reason": "build-cache-pushed",
+        "image": d.name,
+        "reference": repo.reference(&tag),
+        "pieces": p.pieces,
+        "uploaded": p.uploaded,
+        "local_images": p.images,
+    }));
+}
+
 /// The images of some definitions, available for one platform (see [`fetch_images`]).
 pub struct Images {
     resolver: linuxkit_resolve::Resolver,
     local: bool,
+    /// The local images, as prepared.
+    pub prepared: Vec<linuxkit_pkg::Prepared>,
 }
 
 impl Images {
@@ -125,6 +236,18 @@ pub fn fetch_images(
     pull: bool,
     cfg: &Config,
 ) -> Result<Images> {
+    fetch_images_with(loaded, platform, pull, cfg, None)
+}
+
+/// [`fetch_images`], local images taken from `source` (a registry build cache) when it has
+/// them, and given their build-cache keys (see `linuxkit_pkg::prepare_with`).
+pub fn fetch_images_with(
+    loaded: &Loaded,
+    platform: &linuxkit_oci::store::Platform,
+    pull: bool,
+    cfg: &Config,
+    source: Option<&dyn linuxkit_pkg::ImageSource>,
+) -> Result<Images> {
     let resolver = crate::resolve::resolver(cfg, platform.clone(), pull)?;
     let mut refs: Vec<String> = Vec::new();
     // Lockfiles are checked before anything is pulled (`--locked` fails first), and locked
@@ -148,6 +271,7 @@ pub fn fetch_images(
     // Local sources (`cargo:`, `kernel:`, `init:`, `dir:`) are built from the workspace into the
     // cache under their own names; everything else is pulled.
     let (local, remote) = linuxkit_pkg::split_local(&refs);
+    let mut prepared = Vec::new();
     if !local.is_empty() {
         let root = match &loaded.workspace {
             Some(ws) => ws.root.clone(),
@@ -159,8 +283,15 @@ pub fn fetch_images(
             offline: cfg.offline,
             ..Default::default()
         };
-        linuxkit_pkg::prepare(&local, &root, &cfg.cache_dir, &opts)
+        prepared = linuxkit_pkg::prepare_with(&local, &root, &cfg.cache_dir, &opts, source)
             .map_err(|e| Error::Resolve(Box::new(e)))?;
+        let fetched = prepared.iter().filter(|p| p.fetched).count();
+        if fetched > 0 {
+            cfg.shell.status(
+                "Fetched",
+                format!("{fetched} local image(s) from the build cache"),
+            );
+        }
     }
     cfg.shell
         .status("Resolving", format!("{} image(s)", remote.len()));
@@ -179,6 +310,7 @@ pub fn fetch_images(
     Ok(Images {
         resolver,
         local: !local.is_empty(),
+        prepared,
     })
 }
 

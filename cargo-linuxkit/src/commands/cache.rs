@@ -1,4 +1,4 @@
-//! `cargo linuxkit cache ls|rm|clean|export|import|pull` (upstream `linuxkit cache`), and
+//! `cargo linuxkit cache ls|rm|clean|export|import|pull|push` (upstream `linuxkit cache`), and
 //! `cache verify [--repair]`.
 
 use std::io::{BufWriter, Write};
@@ -80,6 +80,18 @@ pub fn run(args: &CacheArgs, cfg: &Config) -> Result<i32> {
             }
         }
         CacheArgs::Verify { repair } => return verify(cfg, *repair),
+        CacheArgs::Push {
+            names,
+            registry,
+            remote_name,
+            r#override,
+        } => push(
+            cfg,
+            names,
+            registry.as_deref(),
+            remote_name.as_deref(),
+            *r#override,
+        )?,
         CacheArgs::Pull { names } => {
             let resolver = crate::resolve::resolver(cfg, Platform::host(), true)?;
             // Offline, nothing is downloaded: every image must already be cached (as with
@@ -96,6 +108,98 @@ pub fn run(args: &CacheArgs, cfg: &Config) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Where `cache push --registry HOST[/PREFIX]` puts `image`: `HOST/PREFIX/<repository>` with
+/// its tag or digest (`linuxkit/init:v1` -> `HOST/PREFIX/linuxkit/init:v1`), so that
+/// `--mirror docker.io=http://HOST` finds Docker Hub images pushed with no prefix.
+pub fn remote_name(image: &linuxkit_resolve::ImageRef, registry: &str) -> Result<String> {
+    let registry = registry.trim_end_matches('/');
+    let host = registry.split('/').next().unwrap_or_default();
+    if !(host.contains('.') || host.contains(':') || host == "localhost") {
+        return Err(Error::Usage(format!(
+            "--registry {registry}: the first part must be a registry host (with a dot or a \
+             port, or localhost), e.g. 127.0.0.1:5000 or registry.example/team"
+        )));
+    }
+    let mut remote = format!("{registry}/{}", image.repository);
+    if let Some(t) = &image.tag {
+        remote.push(':');
+        remote.push_str(t);
+    }
+    if let Some(d) = &image.digest {
+        remote.push('@');
+        remote.push_str(d);
+    }
+    linuxkit_resolve::ImageRef::parse(&remote)
+        .map_err(|e| Error::Usage(format!("--registry {registry}: {e}")))?;
+    Ok(remote)
+}
+
+/// `cache push`: each named image to its remote name; one that the registry already has
+/// under that name is skipped unless `override_`, as upstream.
+fn push(
+    cfg: &Config,
+    names: &[String],
+    registry: Option<&str>,
+    remote: Option<&str>,
+    override_: bool,
+) -> Result<()> {
+    if remote.is_some() && names.len() != 1 {
+        return Err(Error::Usage(
+            "--remote-name needs exactly one image to push".into(),
+        ));
+    }
+    let resolver = crate::resolve::resolver(cfg, Platform::host(), false)?;
+    let cache = resolver.cache();
+    for name in names {
+        if linuxkit_pkg::is_local(name) {
+            return Err(Error::Usage(format!(
+                "{name} is a local image source, not an image name: push the image built from \
+                 it under its cache name (see `cargo linuxkit cache ls`, e.g. \
+                 linuxkit-local/<package>:<tag>), or share local images through a build cache \
+                 (`cargo linuxkit build --cache-to REGISTRY/REPO`)"
+            )));
+        }
+        let image = linuxkit_resolve::ImageRef::parse(name).map_err(|e| resolve_err(e.into()))?;
+        let root = cache.find(&image).map_err(resolve_err)?.ok_or_else(|| {
+            Error::Usage(format!(
+                "{name} is not in the cache {}: pull it first (`cargo linuxkit cache pull {name}`)",
+                cfg.cache_dir.display()
+            ))
+        })?;
+        let target = match (remote, registry) {
+            (Some(r), _) => r.to_string(),
+            (None, Some(reg)) => remote_name(&image, reg)?,
+            (None, None) => image.name.clone(),
+        };
+        if !override_ {
+            if let Some((_, there)) = resolver.fetch_manifest(&target).map_err(resolve_err)? {
+                let why = if there.digest == root.digest {
+                    "already there".to_string()
+                } else {
+                    format!(
+                        "the registry has {} under that name; pass --override to replace it",
+                        there.digest
+                    )
+                };
+                cfg.shell
+                    .status("Skipped", format!("{name} as {target}: {why}"));
+                cfg.shell.json_message(json!({
+                    "reason": "cache-pushed", "name": name, "remote": target,
+                    "digest": root.digest, "skipped": true,
+                }));
+                continue;
+            }
+        }
+        resolver.push(name, Some(&target)).map_err(resolve_err)?;
+        cfg.shell.status("Pushed", format!("{name} as {target}"));
+        cfg.shell.json_message(json!({
+            "reason": "cache-pushed", "name": name, "remote": target,
+            "digest": root.digest, "skipped": false,
+        }));
+    }
+    Ok(())
 }
 
 fn export_to_file(cache: &Cache, name: &str, outfile: &Path) -> Result<()> {

@@ -192,12 +192,16 @@ pub enum Fault {
     Corrupt,
     /// Wait this long before forwarding.
     Delay(Duration),
+    /// Close the connection without an answer (the registry went away).
+    Close,
 }
 
 #[derive(Debug)]
 struct Rule {
     path_contains: &'static str,
     fault: Fault,
+    /// Matching requests let through before the fault applies.
+    skip: usize,
     remaining: usize,
 }
 
@@ -236,9 +240,16 @@ impl FaultProxy {
 
     /// Applies `fault` to the next `times` requests whose path contains `path_contains`.
     pub fn add(&self, path_contains: &'static str, fault: Fault, times: usize) {
+        self.add_after(path_contains, fault, 0, times);
+    }
+
+    /// Applies `fault` to `times` requests whose path contains `path_contains`, after letting
+    /// the first `skip` of them through.
+    pub fn add_after(&self, path_contains: &'static str, fault: Fault, skip: usize, times: usize) {
         self.rules.lock().unwrap().push(Rule {
             path_contains,
             fault,
+            skip,
             remaining: times,
         });
     }
@@ -268,9 +279,13 @@ fn serve(
             rules
                 .iter_mut()
                 .find(|r| r.remaining > 0 && path.contains(r.path_contains))
-                .map(|r| {
+                .and_then(|r| {
+                    if r.skip > 0 {
+                        r.skip -= 1;
+                        return None;
+                    }
                     r.remaining -= 1;
-                    r.fault.clone()
+                    Some(r.fault.clone())
                 })
         };
         if fault.is_some() {
@@ -282,6 +297,10 @@ fn serve(
                 "HTTP/1.1 {code} Injected\r\nContent-Type: application/json\r\nContent-Length: {}\r\nWww-Authenticate: Basic realm=\"test\"\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             )?;
+            let _ = client.shutdown(Shutdown::Both);
+            return Ok(());
+        }
+        if let Some(Fault::Close) = &fault {
             let _ = client.shutdown(Shutdown::Both);
             return Ok(());
         }
