@@ -206,6 +206,7 @@ fn prepare_one(
             };
             format!("init {} {bb}", linuxkit_local::init::embedded::TAG)
         }
+        LocalRef::Update => format!("update {}", linuxkit_local::update::embedded_tag()),
         LocalRef::Kernel {
             file,
             modules,
@@ -232,6 +233,10 @@ fn prepare_one(
         (None, LocalRef::Init { busybox: false }) => (
             Some(linuxkit_local::init::embedded::TAG.to_string()),
             Some(linuxkit_local::init::embedded_name()),
+        ),
+        (None, LocalRef::Update) => (
+            Some(linuxkit_local::update::embedded_tag()),
+            Some(linuxkit_local::update::embedded_name()),
         ),
         (None, _) => (None, None),
     };
@@ -362,6 +367,19 @@ fn prepare_one(
             }
             w
         }
+        LocalRef::Update => {
+            let agent = linuxkit_local::update::embedded_agent().map_err(local_err)?;
+            let w = linuxkit_local::update::write_agent_image(cache, reference, agent)
+                .map_err(local_err)?;
+            let writer = LayoutWriter::create_or_open(cache).map_err(layout_err)?;
+            writer
+                .add_root(
+                    &w.root,
+                    &linuxkit_resolve::expand(&linuxkit_local::update::embedded_name()),
+                )
+                .map_err(layout_err)?;
+            w
+        }
         LocalRef::Kernel {
             file,
             modules,
@@ -478,6 +496,12 @@ fn cache_key(
             if *busybox {
                 hash_file(&mut h, Path::new(linuxkit_local::busybox::HOST_BUSYBOX))?;
             }
+        }
+        LocalRef::Update => {
+            h.update(format!(
+                "update {}\0",
+                linuxkit_local::update::embedded_tag()
+            ));
         }
         LocalRef::Kernel {
             file,

@@ -47,6 +47,8 @@ pub enum LocalRef {
         /// Add the host's busybox-static.
         busybox: bool,
     },
+    /// `init:linuxkit-update`: the A/B update agent embedded in cargo-linuxkit.
+    Update,
     /// `dir:<path>`.
     Dir {
         /// The directory, relative to the workspace root (or absolute).
@@ -135,10 +137,17 @@ impl LocalRef {
                     version: get("version").map(str::to_string),
                 })
             }
+            "init" if path == linuxkit_local::update::PACKAGE => {
+                known(&[])?;
+                Ok(LocalRef::Update)
+            }
             "init" => {
                 known(&["busybox"])?;
                 if path != linuxkit_local::init::PACKAGE {
-                    return Err(bad("the only local init is init:linuxkit-init"));
+                    return Err(bad(
+                        "the local images of this scheme are init:linuxkit-init and \
+                         init:linuxkit-update",
+                    ));
                 }
                 Ok(LocalRef::Init {
                     busybox: matches!(get("busybox"), Some("1" | "true" | "")),
@@ -186,6 +195,11 @@ mod tests {
             LocalRef::parse("init:linuxkit-init").unwrap(),
             LocalRef::Init { busybox: false }
         );
+        assert_eq!(
+            LocalRef::parse("init:linuxkit-update").unwrap(),
+            LocalRef::Update
+        );
+        assert!(LocalRef::parse("init:linuxkit-update?busybox=1").is_err());
         assert_eq!(
             LocalRef::parse("dir:examples/x").unwrap(),
             LocalRef::Dir {

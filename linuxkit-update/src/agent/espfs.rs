@@ -1,0 +1,147 @@
+//! The mounted ESP: entries, the state file, and writes that survive power loss.
+//!
+//! Every file the agent writes goes to a temporary name first, is fsynced, renamed into place,
+//! and the directory is fsynced; a version is written to `linuxkit/incoming.partial`, which
+//! systemd-boot never looks at, and renamed into `EFI/Linux/` only when it is complete and
+//! checked. Power lost at any point leaves the previous entries as they were, plus at most a
+//! partial file the agent removes at its next start.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use linuxkit_update::esp::{self, Entry, State};
+use nix::mount::{mount, MsFlags};
+
+/// The ESP, mounted.
+pub struct Esp {
+    root: PathBuf,
+}
+
+/// fsyncs a directory (its entries: a rename or an unlink in it).
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+impl Esp {
+    /// Mounts the FAT file system on `device` at `dir` (in the agent's mount namespace).
+    pub fn mount(device: &Path, dir: &Path) -> Result<Esp, String> {
+        let _ = fs::create_dir_all(dir);
+        mount(
+            Some(device),
+            dir,
+            Some("vfat"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some("umask=0077,shortname=mixed,errors=remount-ro"),
+        )
+        .map_err(|e| format!("mounting the ESP {} on {}: {e}", device.display(), dir.display()))?;
+        Ok(Esp {
+            root: dir.to_path_buf(),
+        })
+    }
+
+    /// A path on the ESP.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Our entries in `EFI/Linux`, by sequence number.
+    pub fn entries(&self) -> Vec<Entry> {
+        let mut v: Vec<Entry> = fs::read_dir(self.path(esp::ENTRIES_DIR))
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| Entry::parse(&e.file_name().to_string_lossy()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort_by_key(|e| e.seq);
+        v
+    }
+
+    /// The state file (empty when missing or damaged).
+    pub fn state(&self) -> State {
+        fs::read(self.path(esp::STATE_PATH))
+            .ok()
+            .and_then(|b| State::parse(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Writes `bytes` to `rel` atomically and durably.
+    pub fn write_file(&self, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let path = self.path(rel);
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        fs::create_dir_all(&dir)?;
+        let tmp = dir.join(".write.partial");
+        {
+            let mut f = fs::File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, &path)?;
+        sync_dir(&dir)
+    }
+
+    /// Saves the state file.
+    pub fn save_state(&self, state: &State) -> std::io::Result<()> {
+        self.write_file(esp::STATE_PATH, &state.to_bytes())
+    }
+
+    /// Renames entry `from` to `to` durably.
+    pub fn rename_entry(&self, from: &Entry, to: &Entry) -> std::io::Result<()> {
+        fs::rename(self.path(&from.path()), self.path(&to.path()))?;
+        sync_dir(&self.path(esp::ENTRIES_DIR))
+    }
+
+    /// Removes an entry durably.
+    pub fn remove_entry(&self, e: &Entry) -> std::io::Result<()> {
+        fs::remove_file(self.path(&e.path()))?;
+        sync_dir(&self.path(esp::ENTRIES_DIR))
+    }
+
+    /// Removes leftovers of interrupted writes; returns their names.
+    pub fn clean_partials(&self) -> Vec<String> {
+        let mut removed = Vec::new();
+        for rel in [esp::INCOMING_PATH] {
+            let p = self.path(rel);
+            if p.exists() && fs::remove_file(&p).is_ok() {
+                removed.push(rel.to_string());
+            }
+        }
+        for dir in [esp::STATE_DIR, esp::ENTRIES_DIR] {
+            let Ok(d) = fs::read_dir(self.path(dir)) else {
+                continue;
+            };
+            for e in d.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".partial") && fs::remove_file(e.path()).is_ok() {
+                    removed.push(format!("{dir}/{name}"));
+                }
+            }
+        }
+        let _ = sync_dir(&self.path(esp::STATE_DIR));
+        removed
+    }
+
+    /// Free bytes on the ESP.
+    pub fn free(&self) -> u64 {
+        nix::sys::statvfs::statvfs(&self.root)
+            .map(|s| s.blocks_available() as u64 * s.fragment_size() as u64)
+            .unwrap_or(0)
+    }
+
+    /// The size of an entry's file.
+    pub fn entry_len(&self, e: &Entry) -> u64 {
+        fs::metadata(self.path(&e.path())).map_or(0, |m| m.len())
+    }
+
+    /// Moves the complete, checked `incoming.partial` into place as `entry`, durably.
+    pub fn install_incoming(&self, entry: &Entry) -> std::io::Result<()> {
+        let incoming = self.path(esp::INCOMING_PATH);
+        fs::File::open(&incoming)?.sync_all()?;
+        let dir = self.path(esp::ENTRIES_DIR);
+        fs::create_dir_all(&dir)?;
+        fs::rename(&incoming, self.path(&entry.path()))?;
+        sync_dir(&dir)?;
+        sync_dir(&self.path(esp::STATE_DIR))
+    }
+}
