@@ -74,7 +74,9 @@ fn main() {
         "/// Content tag of the embedded init.\npub const TAG: &str = {tag:?};\n\
          /// OCI architecture of the embedded init.\npub const ARCH: &str = {arch:?};\n\
          /// Rust target of the embedded init.\npub const RUST_TARGET: &str = {target:?};\n\
-         /// Where the embedded init came from.\npub const ORIGIN: &str = {note:?};\n"
+         /// Where the embedded init came from.\npub const ORIGIN: &str = {note:?};\n\
+         /// The init's source directory this crate was built with (to build it for another \
+         /// architecture).\npub const SOURCE_DIR: &str = {source:?};\n"
     );
     fs::write(out.join("init_meta.rs"), meta).unwrap_or_else(|e| fail(&e.to_string()));
 

@@ -6,7 +6,7 @@
 //! marker with the kernel command line and asks PID 1 to power off) is assembled once and
 //! written in every format by three builds: formats that share a file name (`kernel+iso` and
 //! `iso-bios` both write `<name>.iso`; `vhd` and `dynamic-vhd` both write `<name>.vhd`;
-//! `kernel+initrd`, `kernel+squashfs` and `kernel+iso` share `<name>-kernel`) go to separate
+//! `kernel+initrd`, `kernel+squashfs`, `kernel+iso` and `kernel+erofs` share `<name>-kernel`) go to separate
 //! directories. The boots are split over a few tests so that the test harness runs two VMs at a
 //! time. Another test builds every format twice and compares the bytes.
 //!
@@ -18,24 +18,25 @@ mod cli_support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use cli_support::{bin, run_in, text, workspace_root};
+use cli_support::{busybox_system, run_in, run_tcg, text, workspace_root};
 use linuxkit_testing::qemu_present;
 
 const MARKER: &str = "BOOT-FORMATS-MARKER";
 
 /// The build directories: `a` (most formats), `b` (`kernel+squashfs`, `dynamic-vhd`), `c`
 /// (`kernel+iso`), with the formats each holds.
-const BUILDS: [(&str, &str); 3] = [
+const BUILDS: [(&str, &str); 4] = [
     (
         "a",
         "kernel+initrd,iso-bios,iso-efi,iso-efi-initrd,raw-bios,raw-efi,qcow2-bios,qcow2-efi,vhd,vmdk,gcp,aws",
     ),
     ("b", "kernel+squashfs,dynamic-vhd"),
     ("c", "kernel+iso"),
+    ("d", "kernel+erofs"),
 ];
 
 /// What boots each format: the path given to `cargo linuxkit run` (relative to the fixture
@@ -48,8 +49,14 @@ type Boot = (
     &'static str,
 );
 /// Every bootable format.
-const BOOTS: [Boot; 15] = [
+const BOOTS: [Boot; 16] = [
     ("kernel+initrd", "a/fmt", None, "kernel+initrd"),
+    (
+        "kernel+erofs",
+        "d/fmt",
+        Some("root=/dev/sda"),
+        "kernel+erofs",
+    ),
     (
         "kernel+squashfs",
         "b/fmt",
@@ -83,29 +90,12 @@ const BOOTS: [Boot; 15] = [
 
 /// Writes the definition and its service directory under `dir`; returns the YAML path.
 fn write_definition(dir: &Path) -> PathBuf {
-    let svc = dir.join("svc");
-    std::fs::create_dir_all(svc.join("bin")).expect("create svc/bin");
-    std::fs::copy("/bin/busybox", svc.join("bin/busybox"))
-        .expect("copy /bin/busybox (apt-get install busybox-static)");
-    let yaml = format!(
-        r#"kernel:
-  image: kernel:host?modules=overlay,ahci,sd_mod,sr_mod,isofs,squashfs
-  cmdline: "console=ttyS0 panic=-1"
-init:
-  - init:linuxkit-init
-services:
-  - name: marker
-    image: dir:{svc}
-    pid: host
-    env: ["PATH=/bin"]
-    capabilities: [CAP_KILL]
-    command: ["/bin/busybox", "sh", "-c", "echo {MARKER} $(/bin/busybox cat /proc/cmdline); kill -USR2 1"]
-"#,
-        svc = svc.display()
-    );
-    let path = dir.join("fmt.yml");
-    std::fs::write(&path, yaml).expect("write fmt.yml");
-    path
+    busybox_system(
+        dir,
+        "fmt",
+        "overlay,ahci,sd_mod,sr_mod,isofs,squashfs,erofs,crc32c_generic",
+        &format!("echo {MARKER} $(/bin/busybox cat /proc/cmdline); kill -USR2 1"),
+    )
 }
 
 /// Builds the formats of [`BUILDS`] twice, into `<dir>/<sub>` and `<dir>/<sub>-again`, each
@@ -212,6 +202,7 @@ fn files_of(dir: &Path, format: &str, path: &str) -> Vec<PathBuf> {
             "-squashfs-initrd.img",
         ],
         "kernel+iso" => &["-kernel", "-cmdline", ".iso", "-iso-initrd.img"],
+        "kernel+erofs" => &["-kernel", "-cmdline", "-erofs.img", "-erofs-initrd.img"],
         _ => &[""],
     };
     suffixes
@@ -227,22 +218,11 @@ fn boot(dir: &Path, format: &str) -> Duration {
     let (_, path, root, describe) = BOOTS.iter().find(|b| b.0 == format).expect("known format");
     let state = dir.join(format!("state-{format}"));
     let start = Instant::now();
-    let mut cmd = Command::new(bin());
-    cmd.args([
-        "run",
-        "--accel",
-        "tcg",
-        "--mem",
-        "512",
-        "--networking",
-        "none",
-    ])
-    .args(["--timeout", "240", "--state"])
-    .arg(&state)
-    .arg(dir.join(path))
-    .current_dir(dir)
-    .stdin(Stdio::null())
-    .stderr(Stdio::piped());
+    let mut cmd = run_tcg(&state, 240);
+    cmd.arg(dir.join(path))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
     let mut vm = linuxkit_testing::Vm::spawn(cmd).expect("cargo-linuxkit run starts");
     let marker = vm.wait_for(MARKER, Duration::from_secs(240));
     let marker_at = start.elapsed();
@@ -301,7 +281,12 @@ fn boot_group(formats: &[&str]) {
 
 #[test]
 fn boots_kernel_formats() {
-    boot_group(&["kernel+initrd", "kernel+squashfs", "kernel+iso"]);
+    boot_group(&[
+        "kernel+initrd",
+        "kernel+squashfs",
+        "kernel+iso",
+        "kernel+erofs",
+    ]);
 }
 
 #[test]

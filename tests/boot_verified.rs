@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use cli_support::{bin, run_in, text, workspace_root};
+use cli_support::{bin, busybox_system, run_in, run_tcg, text, workspace_root};
 use linuxkit_testing::{on_path, prerequisite, qemu_present, Vm};
 
 const MARKER: &str = "VERIFIED-BOOT-MARKER";
@@ -101,29 +101,12 @@ impl Fixture {
 }
 
 fn write_definition(dir: &Path) -> PathBuf {
-    let svc = dir.join("svc");
-    std::fs::create_dir_all(svc.join("bin")).expect("create svc/bin");
-    std::fs::copy("/bin/busybox", svc.join("bin/busybox"))
-        .expect("copy /bin/busybox (apt-get install busybox-static)");
-    let yaml = format!(
-        r#"kernel:
-  image: kernel:host?modules=overlay,ahci,sd_mod,sr_mod,isofs,squashfs,dm_verity
-  cmdline: "console=ttyS0 panic=-1"
-init:
-  - init:linuxkit-init
-services:
-  - name: marker
-    image: dir:{svc}
-    pid: host
-    env: ["PATH=/bin"]
-    capabilities: [CAP_KILL]
-    command: ["/bin/busybox", "sh", "-c", "echo {MARKER}; kill -USR2 1"]
-"#,
-        svc = svc.display()
-    );
-    let path = dir.join("vb.yml");
-    std::fs::write(&path, yaml).expect("write vb.yml");
-    path
+    busybox_system(
+        dir,
+        "vb",
+        "overlay,ahci,sd_mod,sr_mod,isofs,squashfs,dm_verity",
+        &format!("echo {MARKER}; kill -USR2 1"),
+    )
 }
 
 fn build(yaml: &Path, out: &Path, formats: &str, extra: &[&str]) {
@@ -350,18 +333,7 @@ fn verity_tree_verifies_with_veritysetup() {
 
 /// `cargo linuxkit run` of `image` with stdin and stdout piped, as a [`Vm`].
 fn run(image: &Path, state: &Path, secure_boot: Option<&Path>) -> Vm {
-    let mut cmd = Command::new(bin());
-    cmd.args([
-        "run",
-        "--accel",
-        "tcg",
-        "--mem",
-        "512",
-        "--networking",
-        "none",
-    ])
-    .args(["--timeout", "600", "--state"])
-    .arg(state);
+    let mut cmd = run_tcg(state, 600);
     if let Some(cert) = secure_boot {
         cmd.arg("--secure-boot").arg("--secure-boot-cert").arg(cert);
     }

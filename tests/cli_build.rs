@@ -4,6 +4,7 @@
 mod cli_support;
 
 use std::path::Path;
+use std::process::Command;
 
 use cli_support::{conformance_cache, run_in, sha256, shared, text};
 
@@ -121,4 +122,117 @@ fn usage_errors_follow_upstream() {
     let o = run_in(d.path(), &["build", "-f", "iso", "x.yml"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("unknown format type iso"));
+}
+
+/// `--arch arm64` picks the arm64 manifest of the conformance `multiarch` index for containers
+/// (and `format: oci` volumes keep just that platform), where the default picks amd64.
+#[test]
+fn multiarch_conformance_image_resolves_for_arm64() {
+    let d = tempfile::tempdir().unwrap();
+    let cache = conformance_cache(d.path());
+    let yaml = d.path().join("image.yml");
+    std::fs::write(
+        &yaml,
+        "onboot:\n  - name: m\n    image: 127.0.0.1:5000/fixture/multiarch:v1\n\
+         volumes:\n  - name: v\n    image: 127.0.0.1:5000/fixture/multiarch:v1\n    format: oci\n",
+    )
+    .unwrap();
+    let entries = |arch: &str| -> Vec<(String, Vec<u8>)> {
+        let out = d.path().join(format!("{arch}.tar"));
+        let o = build(
+            d.path(),
+            &cache,
+            &["--arch", arch, "-o", out.to_str().unwrap()],
+        );
+        assert!(o.status.success(), "{arch}: {:?}", text(&o));
+        let mut v = Vec::new();
+        for e in tar::Archive::new(std::fs::File::open(&out).unwrap())
+            .entries()
+            .unwrap()
+        {
+            let mut e = e.unwrap();
+            let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+            v.push((name, data));
+        }
+        v
+    };
+    for (arch, other) in [("arm64", "amd64"), ("amd64", "arm64")] {
+        let e = entries(arch);
+        let has = |suffix: &str| e.iter().any(|(n, _)| n.ends_with(suffix));
+        assert!(has(&format!("000-m/lower/bin/arch-{arch}")), "{arch}");
+        assert!(
+            !has(&format!("bin/arch-{other}")),
+            "{arch}: no {other} files"
+        );
+        let txt = e
+            .iter()
+            .find(|(n, _)| n.ends_with("000-m/lower/arch.txt"))
+            .map(|(_, d)| String::from_utf8_lossy(d).into_owned())
+            .unwrap_or_default();
+        assert!(txt.contains(arch), "{arch}: arch.txt says {txt:?}");
+        // The OCI volume's index.json lists only the selected platform's manifest.
+        let index = e
+            .iter()
+            .find(|(n, _)| n.starts_with("containers/volumes/v/") || n.contains("volumes/v/"))
+            .is_some();
+        assert!(index, "{arch}: the volume is written");
+    }
+}
+
+/// Sources compiled for the image (`init:linuxkit-init`, `cargo:`) need the target's Rust
+/// standard library: without the aarch64 one (this machine) an arm64 build fails saying so;
+/// `kernel:host` (an amd64 kernel) points to `kernel:debian`.
+#[test]
+fn arm64_local_sources_say_what_they_need() {
+    let installed = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map(|o| {
+            let root = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            std::path::Path::new(&root)
+                .join("lib/rustlib/aarch64-unknown-linux-gnu")
+                .exists()
+        })
+        .unwrap_or(false);
+    let d = tempfile::tempdir().unwrap();
+    for (yaml, want) in [
+        (
+            "init:\n  - init:linuxkit-init\n",
+            &[
+                "aarch64-unknown-linux-gnu",
+                "not installed",
+                "rustup target add",
+            ][..],
+        ),
+        (
+            "kernel:\n  image: kernel:host?modules=overlay\n",
+            &["kernel:debian?arch=arm64"][..],
+        ),
+    ] {
+        if installed && yaml.contains("init:") {
+            continue;
+        }
+        let path = d.path().join("image.yml");
+        std::fs::write(&path, yaml).unwrap();
+        let out = d.path().join("out.tar");
+        let o = run_in(
+            &cli_support::workspace_root(),
+            &[
+                "build",
+                "--offline",
+                "--arch",
+                "arm64",
+                "-o",
+                out.to_str().unwrap(),
+                path.to_str().unwrap(),
+            ],
+        );
+        let (_, err) = text(&o);
+        assert!(!o.status.success(), "{yaml}: {err}");
+        for w in want {
+            assert!(err.contains(w), "{yaml}: {w:?} not in {err}");
+        }
+    }
 }

@@ -49,6 +49,9 @@ pub struct DefinitionTarget {
     /// `deny-warnings = true` in the package's `[package.metadata.linuxkit]`: the warnings of
     /// its definitions are errors.
     pub deny_warnings: bool,
+    /// `[package.metadata.linuxkit] arch`: the architecture its images are built for when
+    /// `--arch` is not given.
+    pub arch: Option<String>,
 }
 
 /// The workspace as far as `cargo linuxkit` cares.
@@ -101,6 +104,15 @@ pub fn discover(manifest_path: Option<&Path>, flags: &CargoFlags) -> Result<Work
             Some(serde_json::Value::Bool(b)) => *b,
             Some(_) => return Err(bad("`deny-warnings` must be true or false".into())),
         };
+        let arch = match lk.get("arch") {
+            None => None,
+            Some(serde_json::Value::String(a)) if !a.is_empty() => Some(a.clone()),
+            Some(_) => {
+                return Err(bad(
+                    "`arch` must be an architecture name in OCI spelling, e.g. \"arm64\"".into(),
+                ))
+            }
+        };
         for name in names {
             let name = name
                 .as_str()
@@ -134,6 +146,7 @@ pub fn discover(manifest_path: Option<&Path>, flags: &CargoFlags) -> Result<Work
                 src_path: target.0.src_path.clone().into_std_path_buf(),
                 settings: settings.clone(),
                 deny_warnings,
+                arch: arch.clone(),
             });
         }
     }

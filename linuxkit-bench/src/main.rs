@@ -406,20 +406,25 @@ fn registry_stages(
     Ok(out)
 }
 
-/// Runs the CLI (online when `online`), failing on a non-zero exit.
-fn run_cli(s: &Settings, cache: &Path, args: &[OsString], online: bool) -> Result<(), String> {
+/// The CLI with `args` (online when `online`), its output discarded.
+fn cli(s: &Settings, cache: &Path, args: &[OsString], online: bool) -> Command {
     let mut c = Command::new(&s.cli);
     c.arg("linuxkit").arg("--quiet");
     if !online {
         c.arg("--offline");
     }
-    let status = c
-        .arg("--cache")
+    c.arg("--cache")
         .arg(cache)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    c
+}
+
+/// Runs the CLI (online when `online`), failing on a non-zero exit.
+fn run_cli(s: &Settings, cache: &Path, args: &[OsString], online: bool) -> Result<(), String> {
+    let status = cli(s, cache, args, online)
         .status()
         .map_err(|e| format!("{}: {e}", s.cli.display()))?;
     if !status.success() {
@@ -436,15 +441,19 @@ fn stage_online(
     args: &[OsString],
     start: Instant,
 ) -> Result<Sample, String> {
-    let child = Command::new(&s.cli)
-        .arg("linuxkit")
-        .arg("--quiet")
-        .arg("--cache")
-        .arg(cache)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+    timed_cli(s, cache, name, args, true, start)
+}
+
+/// Runs the CLI with `args` and returns its wall time from `start` and its peak RSS.
+fn timed_cli(
+    s: &Settings,
+    cache: &Path,
+    name: &'static str,
+    args: &[OsString],
+    online: bool,
+    start: Instant,
+) -> Result<Sample, String> {
+    let child = cli(s, cache, args, online)
         .spawn()
         .map_err(|e| format!("{}: {e}", s.cli.display()))?;
     let (status, rusage) = wait4(child.id())?;
@@ -579,36 +588,14 @@ fn boot_until(
     found.ok_or_else(|| format!("{marker:?} never appeared on the console"))
 }
 
-/// Runs the CLI with `args` and returns its wall time and peak RSS.
+/// Runs the CLI offline with `args` and returns its wall time and peak RSS.
 fn stage(
     s: &Settings,
     cache: &Path,
     name: &'static str,
     args: &[OsString],
 ) -> Result<Sample, String> {
-    let start = Instant::now();
-    let child = Command::new(&s.cli)
-        .arg("linuxkit")
-        .arg("--quiet")
-        .arg("--offline")
-        .arg("--cache")
-        .arg(cache)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("{}: {e}", s.cli.display()))?;
-    let (status, rusage) = wait4(child.id())?;
-    let wall = start.elapsed();
-    if !status.success() {
-        return Err(format!("stage {name:?} failed ({status})"));
-    }
-    Ok(Sample {
-        stage: name,
-        wall,
-        max_rss_kib: rusage.ru_maxrss.max(0) as u64,
-    })
+    timed_cli(s, cache, name, args, false, Instant::now())
 }
 
 /// Waits for `pid`, returning its exit status and its own resource usage.

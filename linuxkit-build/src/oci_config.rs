@@ -586,6 +586,93 @@ fn config_to_oci(
         .copied()
         .unwrap_or(false);
 
+    let mounts = mounts(&label, yaml, readonly)?;
+
+    let namespaces = namespaces(&label, yaml);
+
+    let capabilities = capabilities(&label, yaml)?;
+    let rlimits = rlimits(&label, yaml)?;
+    // uid / gid / additionalGids through the container-name map.
+    let uid = ids.resolve(pick(&label.uid, &yaml.uid))?;
+    let gid = ids.resolve(pick(&label.gid, &yaml.gid))?;
+    let additional_gids = pick(&label.additional_gids, &yaml.additional_gids)
+        .into_iter()
+        .flatten()
+        .map(|g| ids.resolve(Some(g)))
+        .collect::<Result<Vec<u32>, _>>()?;
+
+    let (devices, resources) = devices(&label, yaml)?;
+
+    let spec = Spec {
+        version: OCI_VERSION.into(),
+        process: Some(Process {
+            terminal: false,
+            user: User {
+                uid,
+                gid,
+                additional_gids,
+            },
+            args,
+            env,
+            cwd,
+            capabilities: Some(capabilities),
+            rlimits,
+            no_new_privileges: pick(&label.no_new_privileges, &yaml.no_new_privileges)
+                .copied()
+                .unwrap_or(false),
+            oom_score_adj: pick(&label.oom_score_adj, &yaml.oom_score_adj).copied(),
+        }),
+        root: Some(Root {
+            path: "rootfs".into(),
+            readonly,
+        }),
+        hostname: pick_nonempty(&label.hostname, &yaml.hostname).to_string(),
+        mounts,
+        annotations: pick(&label.annotations, &yaml.annotations)
+            .cloned()
+            .unwrap_or_default(),
+        linux: Some(Linux {
+            uid_mappings: pick(&label.uid_mappings, &yaml.uid_mappings)
+                .into_iter()
+                .flatten()
+                .map(id_mapping)
+                .collect(),
+            gid_mappings: pick(&label.gid_mappings, &yaml.gid_mappings)
+                .into_iter()
+                .flatten()
+                .map(id_mapping)
+                .collect(),
+            sysctl: pick(&label.sysctl, &yaml.sysctl)
+                .cloned()
+                .unwrap_or_default(),
+            resources: Some(resources),
+            cgroups_path: pick(&label.cgroups_path, &yaml.cgroups_path)
+                .cloned()
+                .unwrap_or_default(),
+            namespaces,
+            devices,
+            rootfs_propagation: pick(&label.rootfs_propagation, &yaml.rootfs_propagation)
+                .cloned()
+                .unwrap_or_default(),
+            masked_paths: pick(&label.masked_paths, &yaml.masked_paths)
+                .cloned()
+                .unwrap_or_default(),
+            readonly_paths: pick(&label.readonly_paths, &yaml.readonly_paths)
+                .cloned()
+                .unwrap_or_default(),
+        }),
+    };
+    let runtime = merge_runtime(label.runtime.as_ref(), yaml.runtime.as_ref());
+    Ok(ContainerSpec {
+        readonly,
+        spec,
+        runtime,
+    })
+}
+
+/// The container's mounts (§2.4): the defaults, then tmpfs, binds and mounts of the YAML or
+/// label, keyed by destination (a later one replaces an earlier one), in destination order.
+fn mounts(label: &Container, yaml: &Container, readonly: bool) -> Result<Vec<Mount>, ConfigError> {
     // Mounts, keyed by destination; later steps replace earlier ones.
     let mut mounts: BTreeMap<String, Mount> = BTreeMap::new();
     let mut add = |destination: &str, kind: &str, source: &str, options: Vec<String>| {
@@ -697,8 +784,12 @@ fn config_to_oci(
             m.options.clone().unwrap_or_default(),
         );
     }
-    let mounts: Vec<Mount> = mounts.into_values().collect();
+    Ok(mounts.into_values().collect())
+}
 
+/// The namespaces to create or join (§2.5), in upstream's fixed order: only the non-host ones,
+/// then always mount.
+fn namespaces(label: &Container, yaml: &Container) -> Vec<Namespace> {
     // Namespaces, in upstream's fixed order; only the non-host ones, then always mount.
     let mut namespaces = Vec::new();
     let mut push_ns = |kind: &str, path: &str| {
@@ -729,7 +820,12 @@ fn config_to_oci(
         }
     }
     push_ns("mount", "");
+    namespaces
+}
 
+/// The process capabilities (§2.6): `capabilities` (or the label's plus `capabilities.add`)
+/// effective, and with `ambient` bounding, inheritable and permitted.
+fn capabilities(label: &Container, yaml: &Container) -> Result<Capabilities, ConfigError> {
     // Capabilities.
     let caps = match &yaml.capabilities {
         Some(c) => c.clone(),
@@ -748,7 +844,17 @@ fn config_to_oci(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    Ok(Capabilities {
+        bounding: bounding.clone(),
+        effective: caps,
+        inheritable: bounding.clone(),
+        permitted: bounding,
+        ambient,
+    })
+}
 
+/// The rlimits (§2.7): `name,soft,hard`, names with or without `RLIMIT_`, `unlimited`.
+fn rlimits(label: &Container, yaml: &Container) -> Result<Vec<Rlimit>, ConfigError> {
     // Rlimits.
     let rlimit_strings = pick(&label.rlimits, &yaml.rlimits)
         .cloned()
@@ -783,16 +889,12 @@ fn config_to_oci(
             soft,
         });
     }
+    Ok(rlimits)
+}
 
-    // uid / gid / additionalGids through the container-name map.
-    let uid = ids.resolve(pick(&label.uid, &yaml.uid))?;
-    let gid = ids.resolve(pick(&label.gid, &yaml.gid))?;
-    let additional_gids = pick(&label.additional_gids, &yaml.additional_gids)
-        .into_iter()
-        .flatten()
-        .map(|g| ids.resolve(Some(g)))
-        .collect::<Result<Vec<u32>, _>>()?;
-
+/// The devices to create and the cgroup resources (§2.9), with a device rule for each device
+/// (`path: all` allows a whole type).
+fn devices(label: &Container, yaml: &Container) -> Result<(Vec<Device>, Resources), ConfigError> {
     // Devices and resources.
     let mut resources = pick(&label.resources, &yaml.resources)
         .map(resources_as_decoded)
@@ -827,78 +929,7 @@ fn config_to_oci(
         });
         devices.push(device);
     }
-
-    let spec = Spec {
-        version: OCI_VERSION.into(),
-        process: Some(Process {
-            terminal: false,
-            user: User {
-                uid,
-                gid,
-                additional_gids,
-            },
-            args,
-            env,
-            cwd,
-            capabilities: Some(Capabilities {
-                bounding: bounding.clone(),
-                effective: caps,
-                inheritable: bounding.clone(),
-                permitted: bounding,
-                ambient,
-            }),
-            rlimits,
-            no_new_privileges: pick(&label.no_new_privileges, &yaml.no_new_privileges)
-                .copied()
-                .unwrap_or(false),
-            oom_score_adj: pick(&label.oom_score_adj, &yaml.oom_score_adj).copied(),
-        }),
-        root: Some(Root {
-            path: "rootfs".into(),
-            readonly,
-        }),
-        hostname: pick_nonempty(&label.hostname, &yaml.hostname).to_string(),
-        mounts,
-        annotations: pick(&label.annotations, &yaml.annotations)
-            .cloned()
-            .unwrap_or_default(),
-        linux: Some(Linux {
-            uid_mappings: pick(&label.uid_mappings, &yaml.uid_mappings)
-                .into_iter()
-                .flatten()
-                .map(id_mapping)
-                .collect(),
-            gid_mappings: pick(&label.gid_mappings, &yaml.gid_mappings)
-                .into_iter()
-                .flatten()
-                .map(id_mapping)
-                .collect(),
-            sysctl: pick(&label.sysctl, &yaml.sysctl)
-                .cloned()
-                .unwrap_or_default(),
-            resources: Some(resources),
-            cgroups_path: pick(&label.cgroups_path, &yaml.cgroups_path)
-                .cloned()
-                .unwrap_or_default(),
-            namespaces,
-            devices,
-            rootfs_propagation: pick(&label.rootfs_propagation, &yaml.rootfs_propagation)
-                .cloned()
-                .unwrap_or_default(),
-            masked_paths: pick(&label.masked_paths, &yaml.masked_paths)
-                .cloned()
-                .unwrap_or_default(),
-            readonly_paths: pick(&label.readonly_paths, &yaml.readonly_paths)
-                .cloned()
-                .unwrap_or_default(),
-        }),
-    };
-    let runtime = merge_runtime(label.runtime.as_ref(), yaml.runtime.as_ref());
-    Ok(ContainerSpec {
-        readonly,
-        spec,
-        runtime,
-    })
+    Ok((devices, resources))
 }
 
 #[cfg(test)]

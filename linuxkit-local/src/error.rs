@@ -27,6 +27,9 @@ pub enum LocalError {
         /// The `modules.dep` file searched.
         dep: PathBuf,
     },
+    /// A Debian package could not be found or read.
+    #[error(transparent)]
+    Debian(#[from] linuxkit_debian::DebianError),
     /// An external tool (cargo, depmod) failed.
     #[error("{command} failed: {message}")]
     Tool {

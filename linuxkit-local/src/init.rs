@@ -64,11 +64,22 @@ pub fn write_init_image(
     init: &[u8],
     busybox: Option<&Path>,
 ) -> Result<WrittenImage, LocalError> {
+    write_init_image_for(dir, reference, init, busybox, embedded::ARCH)
+}
+
+/// [`write_init_image`] for an init binary of OCI architecture `arch`.
+pub fn write_init_image_for(
+    dir: &Path,
+    reference: &str,
+    init: &[u8],
+    busybox: Option<&Path>,
+    arch: &str,
+) -> Result<WrittenImage, LocalError> {
     let layer = init_layer(init, busybox)?;
     write_image(
         dir,
         reference,
-        &Platform::linux(embedded::ARCH),
+        &Platform::linux(arch),
         &ImageConfig::default(),
         &layer,
     )

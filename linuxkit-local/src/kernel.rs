@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use linuxkit_debian::compare_versions;
 use linuxkit_oci::store::Platform;
 
 use crate::error::{io, LocalError};
@@ -62,38 +63,10 @@ impl KernelSource {
                     })
             })
             .collect();
+        // Kernel releases as versions: `6.1.0-10-amd64` is newer than `6.1.0-9-amd64`.
         found.sort_by(|a, b| compare_versions(&a.version, &b.version));
         found.pop()
     }
-}
-
-/// Orders kernel releases as versions: runs of digits compare as numbers, so `6.1.0-10-amd64`
-/// is newer than `6.1.0-9-amd64` (a plain string sort says the opposite).
-fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
-    /// A run of digits (as a number) or of other characters.
-    #[derive(PartialEq, Eq, PartialOrd, Ord)]
-    enum Part<'a> {
-        Num(u128),
-        Text(&'a str),
-    }
-    fn parts(s: &str) -> Vec<Part<'_>> {
-        let mut out = Vec::new();
-        let mut rest = s;
-        while let Some(first) = rest.chars().next() {
-            let digit = first.is_ascii_digit();
-            let end = rest
-                .find(|c: char| c.is_ascii_digit() != digit)
-                .unwrap_or(rest.len());
-            let (run, tail) = rest.split_at(end);
-            out.push(match run.parse() {
-                Ok(n) if digit => Part::Num(n),
-                _ => Part::Text(run),
-            });
-            rest = tail;
-        }
-        out
-    }
-    parts(a).cmp(&parts(b)).then_with(|| a.cmp(b))
 }
 
 fn name_of(path: &str) -> String {
@@ -160,6 +133,17 @@ pub fn write_kernel_tar(
     modules: &[&str],
     out: &Path,
 ) -> Result<BTreeSet<String>, LocalError> {
+    write_kernel_tar_with(src, modules, None, out)
+}
+
+/// [`write_kernel_tar`] plus, with `dtb`, that directory's device trees as `boot/dtb/...`
+/// (where LinuxKit's arm64 kernels keep them).
+pub fn write_kernel_tar_with(
+    src: &KernelSource,
+    modules: &[&str],
+    dtb: Option<&Path>,
+    out: &Path,
+) -> Result<BTreeSet<String>, LocalError> {
     let dep_path = src.modules_dir.join("modules.dep");
     let dep_text = fs::read_to_string(&dep_path).map_err(io(&dep_path))?;
     let builtin = fs::read_to_string(src.modules_dir.join("modules.builtin")).unwrap_or_default();
@@ -222,6 +206,11 @@ pub fn write_kernel_tar(
     }
 
     let mut layer = Layer::new();
+    if let Some(dtb) = dtb {
+        layer.dir("boot", 0o755)?;
+        layer.dir("boot/dtb", 0o755)?;
+        add_tree(&mut layer, dtb, "boot/dtb")?;
+    }
     layer.dir("lib", 0o755)?;
     add_tree(&mut layer, &staging.path().join("lib"), "lib")?;
     let tmp = out.with_extension("tar.partial");

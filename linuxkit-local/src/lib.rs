@@ -11,6 +11,8 @@
 //!   from the `linuxkit-init` source of the same release, so it is there wherever the tool is.
 //! - [`kernel`]: a LinuxKit kernel image (`kernel` + `kernel.tar`) from a bzImage and a
 //!   subset of `/lib/modules/<version>` with regenerated module indexes.
+//! - [`debian_kernel`]: the same from a Debian `linux-image-*` package file of any architecture
+//!   (`kernel:debian?arch=arm64`), module dependencies read from each module's `.modinfo`.
 //! - [`busybox`]: a small image around the host's `busybox-static`, for tests and examples.
 //! - [`verity_binary`]: the static `linuxkit-verity` (the root loader's dm-verity step), built
 //!   and embedded by `build.rs` like the init.
@@ -21,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod busybox;
+pub mod debian_kernel;
 pub mod error;
 pub mod image;
 pub mod init;

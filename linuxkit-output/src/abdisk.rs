@@ -64,7 +64,7 @@ impl Write for Hasher {
 fn uki_digest(uki: &mut Uki<'_>) -> io::Result<String> {
     let mut h = Hasher(Sha256::new());
     match uki {
-        Uki::Bytes(b) => h.write_all(b)?,
+        Uki::Bytes(b, _) => h.write_all(b)?,
         Uki::Stream {
             stub: Some(stub),
             payload,

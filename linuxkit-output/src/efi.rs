@@ -1,4 +1,5 @@
-//! UEFI formats: a Unified Kernel Image as `EFI/BOOT/BOOTX64.EFI` on a FAT ESP, on a GPT disk
+//! UEFI formats: a Unified Kernel Image as `EFI/BOOT/BOOTX64.EFI` (`BOOTAA64.EFI` on arm64:
+//! the name follows the stub's machine type) on a FAT ESP, on a GPT disk
 //! (`raw-efi`, `qcow2-efi`) or as the El Torito EFI image of an ISO (`iso-efi*`).
 //!
 //! Upstream's `raw-efi` puts systemd-boot plus a UKI on the ESP; the firmware's default path
@@ -81,8 +82,8 @@ pub(crate) enum Uki<'a> {
         /// Kernel, initrd and command line.
         payload: Payload<'a>,
     },
-    /// A finished (signed) image.
-    Bytes(Vec<u8>),
+    /// A finished (signed) image, and where the firmware looks for it.
+    Bytes(Vec<u8>, &'static str),
 }
 
 impl<'a> Uki<'a> {
@@ -104,10 +105,11 @@ impl<'a> Uki<'a> {
             message: format!("building the UKI: {e}"),
         };
         let len = uki_len(&stub, &mut payload).map_err(werr)?;
+        let path = stub.boot_path();
         let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 8192);
         write_uki(stub, &mut payload, &mut bytes).map_err(werr)?;
         key.sign_pe(&mut bytes, &format!("the UKI of {format}"))?;
-        Ok(Uki::Bytes(bytes))
+        Ok(Uki::Bytes(bytes, path))
     }
 
     /// Its length in bytes.
@@ -118,7 +120,17 @@ impl<'a> Uki<'a> {
                 payload,
             } => uki_len(stub, payload),
             Uki::Stream { stub: None, .. } => Err(io::Error::other("UKI written twice")),
-            Uki::Bytes(b) => Ok(b.len() as u64),
+            Uki::Bytes(b, _) => Ok(b.len() as u64),
+        }
+    }
+
+    /// Where the firmware looks for it on the ESP: the removable-media default path for the
+    /// stub's machine type (`EFI/BOOT/BOOTX64.EFI`, `BOOTAA64.EFI`, ...).
+    pub(crate) fn boot_path(&self) -> io::Result<&'static str> {
+        match self {
+            Uki::Stream { stub: Some(s), .. } => Ok(s.boot_path()),
+            Uki::Stream { stub: None, .. } => Err(io::Error::other("UKI written twice")),
+            Uki::Bytes(_, path) => Ok(path),
         }
     }
 
@@ -131,7 +143,7 @@ impl<'a> Uki<'a> {
                     .ok_or_else(|| io::Error::other("UKI written twice"))?;
                 write_uki(s, payload, out)
             }
-            Uki::Bytes(b) => out.write_all(b),
+            Uki::Bytes(b, _) => out.write_all(b),
         }
     }
 }
@@ -142,13 +154,14 @@ pub(crate) fn write_esp<D: Read + Write + Seek>(
     uki: &mut Uki<'_>,
     seed: &[&[u8]],
 ) -> io::Result<()> {
+    let path = uki.boot_path()?;
     let mut write = |out: &mut dyn Write| -> io::Result<()> { uki.write(out) };
     disk::write_fat(
         dev,
         disk::fnv64(seed) as u32,
         b"LINUXKIT   ",
         &mut [FatFile {
-            path: "EFI/BOOT/BOOTX64.EFI",
+            path,
             write: &mut write,
         }],
     )

@@ -40,8 +40,13 @@
 //! - `qcow2-bios`, `aws`, `vhd`, `dynamic-vhd`, `vmdk`, `gcp` are the `raw-bios` disk (FAT +
 //!   SYSLINUX) converted, not an ext4 disk made in a VM; `aws`/`qcow2-bios` honour `--size`.
 //! - Times inside images are LinuxKit's fixed time and identifiers derive from the name, so
-//!   the same inputs give the same bytes. `kernel+erofs`, `rpi3` and `docker` are not
-//!   supported here (`docker` is streamed by the CLI).
+//!   the same inputs give the same bytes. `docker` is streamed by the CLI.
+//! - `kernel+erofs` is written natively (`erofs`, no `mkfs.erofs`); `rpi3` (`rpi3`) is
+//!   upstream's SD-card tree with Debian's firmware and U-Boot and sorted entries.
+//! - Every format is architecture-neutral except the boot files: EFI formats take systemd's
+//!   stub for `--arch` (`EFI/BOOT/BOOTAA64.EFI` on arm64), the root loader that
+//!   architecture's busybox (from the Debian package directories, see `linuxkit_debian`);
+//!   BIOS formats refuse anything but amd64 and `rpi3` anything but arm64.
 
 #![forbid(unsafe_code)]
 
@@ -52,6 +57,7 @@ mod convert;
 mod cpio;
 mod disk;
 mod efi;
+mod erofs;
 mod error;
 pub mod format;
 pub mod initrd;
@@ -59,6 +65,7 @@ mod iso;
 mod kernel_initrd;
 mod pgz;
 mod rootloader;
+mod rpi3;
 pub mod secureboot;
 mod squashfs;
 mod staging;
@@ -80,6 +87,7 @@ pub use pgz::{PieceCache, PieceUsage, ZSTD_LEVEL};
 pub use secureboot::{SecureBootCert, SecureBootError, SigningKey};
 
 use rootloader::RootDevice;
+use sha2::Digest;
 use staging::Staging;
 
 /// Settings that apply to several formats.
@@ -152,6 +160,7 @@ fn supported(f: Format) -> bool {
             | Format::KernelInitrd
             | Format::TarKernelInitrd
             | Format::KernelSquashfs
+            | Format::KernelErofs
             | Format::RawEfi
             | Format::Qcow2Efi
             | Format::KernelIso
@@ -165,6 +174,7 @@ fn supported(f: Format) -> bool {
             | Format::DynamicVhd
             | Format::Vmdk
             | Format::Gcp
+            | Format::Rpi3
     )
 }
 
@@ -172,7 +182,11 @@ fn supported(f: Format) -> bool {
 fn needs_tree(f: Format, verity: bool) -> bool {
     matches!(
         f,
-        Format::KernelSquashfs | Format::KernelIso | Format::IsoBios | Format::IsoEfi
+        Format::KernelSquashfs
+            | Format::KernelErofs
+            | Format::KernelIso
+            | Format::IsoBios
+            | Format::IsoEfi
     ) || (verity && matches!(f, Format::RawEfi | Format::Qcow2Efi))
 }
 
@@ -183,11 +197,42 @@ fn no_kernel(f: Format) -> OutputError {
 }
 
 fn efi_stub(f: Format, opts: &OutputOptions) -> Result<uki::Stub, OutputError> {
-    bootfiles::check_arch(&opts.arch, f)?;
-    uki::Stub::parse(bootfiles::EFI_STUB.read(f)?, 4).map_err(|m| OutputError::Image {
+    let (path, bytes) = bootfiles::efi_stub(f, &opts.arch)?;
+    uki::Stub::parse(bytes, 4).map_err(|m| OutputError::Image {
         format: f.name().into(),
-        message: format!("{}: {m}", bootfiles::EFI_STUB.paths[0]),
+        message: format!("{path}: {m}"),
     })
+}
+
+/// The kernel as a UKI's `.linux` section needs it: an EFI executable of the stub's machine.
+/// A gzip'd kernel (LinuxKit's arm64 `Image.gz`) is decompressed; a kernel whose PE header
+/// names another machine type is refused (it would not boot).
+fn uki_kernel(f: Format, stub: &uki::Stub, boot: &BootFiles) -> Result<BootFiles, OutputError> {
+    let bad = |message: String| OutputError::Image {
+        format: f.name().into(),
+        message,
+    };
+    let mut out = boot.clone();
+    if boot.kernel.starts_with(&[0x1f, 0x8b]) {
+        let mut k = Vec::with_capacity(boot.kernel.len() * 3);
+        io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&boot.kernel[..]), &mut k)
+            .map_err(|e| {
+                bad(format!(
+                    "boot/kernel is gzip'd and does not decompress: {e}"
+                ))
+            })?;
+        out.kernel = k;
+    }
+    match uki::pe_machine(&out.kernel) {
+        Some(m) if m != stub.machine() => Err(bad(format!(
+            "boot/kernel is an {} kernel and the image is built for {} ({}): build with the \
+             matching --arch or use a kernel of that architecture",
+            uki::machine_name(m),
+            uki::machine_name(stub.machine()),
+            stub.boot_path()
+        ))),
+        _ => Ok(out),
+    }
 }
 
 /// Adds `root=<dev>` when the command line has no `root=` (what upstream's ISO scripts do).
@@ -220,6 +265,7 @@ pub fn needs_initrd(f: Format, verity: bool) -> bool {
             | Format::DynamicVhd
             | Format::Vmdk
             | Format::Gcp
+            | Format::Rpi3
     )
 }
 
@@ -415,7 +461,9 @@ fn write_formats<R: io::Read>(
                     None => boot.cmdline.clone(),
                 };
                 staging.write_bytes(&format!("{name}-cmdline"), cmdline.as_bytes())?;
-                if let Some(loader) = rootloader::loader(t, f, RootDevice::Disk, helper)? {
+                if let Some(loader) =
+                    rootloader::loader(t, f, RootDevice::Disk, helper, &opts.arch)?
+                {
                     staging.write_bytes(&format!("{name}-squashfs-initrd.img"), &loader)?;
                 }
                 let i = staging.create(&f.file_name(name))?;
@@ -424,6 +472,58 @@ fn write_formats<R: io::Read>(
                     Some(v) => v.copy_to(s.file()).map_err(|e| s.err(e))?,
                     None => squashfs::write(t, io::BufWriter::new(s.file()))?,
                 }
+            }
+            Format::Rpi3 => {
+                if opts.arch != "arm64" {
+                    return Err(OutputError::Image {
+                        format: f.name().into(),
+                        message: format!(
+                            "a Raspberry Pi 3 boots arm64 images; this one is built for {}: \
+                             build with --arch arm64",
+                            opts.arch
+                        ),
+                    });
+                }
+                let (boot, gz) = initrd.as_mut().ok_or_else(|| unsupported(f))?;
+                if boot.kernel.is_empty() {
+                    return Err(no_kernel(f));
+                }
+                let dtbs = rpi3::device_trees(open()?, rootfs_tar)?;
+                let gz_path = gz.path().to_path_buf();
+                let gz_file = gz.as_file_mut();
+                io::Seek::seek(gz_file, io::SeekFrom::Start(0)).map_err(|source| {
+                    OutputError::Read {
+                        path: gz_path,
+                        source,
+                    }
+                })?;
+                let i = staging.create(&f.file_name(name))?;
+                let s = staging.get(i);
+                let path = s.tmp_path().to_path_buf();
+                let mut w = io::BufWriter::new(s.file());
+                rpi3::write(&mut w, &boot.kernel, gz_file, &dtbs)?;
+                io::Write::flush(&mut w).map_err(|source| OutputError::Write { path, source })?;
+            }
+            Format::KernelErofs => {
+                let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
+                staging.write_bytes(&format!("{name}-kernel"), &boot.kernel)?;
+                staging.write_bytes(&format!("{name}-cmdline"), boot.cmdline.as_bytes())?;
+                if let Some(loader) =
+                    rootloader::loader(t, f, RootDevice::ErofsDisk, None, &opts.arch)?
+                {
+                    staging.write_bytes(&format!("{name}-erofs-initrd.img"), &loader)?;
+                }
+                let i = staging.create(&f.file_name(name))?;
+                let s = staging.get(i);
+                let mut uuid = [0u8; 16];
+                let h =
+                    sha2::Sha256::digest([b"erofs".as_slice(), seed[0], b"\0", seed[1]].concat());
+                uuid.copy_from_slice(&h[..16]);
+                let path = s.tmp_path().to_path_buf();
+                let mut w = io::BufWriter::with_capacity(1 << 20, s.file());
+                erofs::write(t, uuid, &mut w)
+                    .and_then(|_| io::Write::flush(&mut w))
+                    .map_err(|source| OutputError::Write { path, source })?;
             }
             Format::KernelInitrd | Format::TarKernelInitrd => {
                 let (boot, gz) = initrd.as_mut().ok_or_else(|| unsupported(f))?;
@@ -438,6 +538,7 @@ fn write_formats<R: io::Read>(
                 // With --verity the UKI boots the root loader, which opens the squashfs root
                 // partition through dm-verity; otherwise the whole root is the UKI's initrd.
                 let mut loader_file;
+                let uki_boot;
                 let (mut uki, root) = match &mut verity_root {
                     Some(v) => {
                         let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
@@ -446,19 +547,24 @@ fn write_formats<R: io::Read>(
                         }
                         // With the verity helper there always is a loader.
                         let loader =
-                            rootloader::loader(t, f, RootDevice::Disk, helper)?.unwrap_or_default();
+                            rootloader::loader(t, f, RootDevice::Disk, helper, &opts.arch)?
+                                .unwrap_or_default();
                         loader_file = staging.scratch("rootloader")?;
                         let path = loader_file.path().to_path_buf();
                         io::Write::write_all(loader_file.as_file_mut(), &loader)
                             .map_err(|source| OutputError::Write { path, source })?;
                         let label = v.partition_label();
                         let root = format!("PARTLABEL={label}");
+                        uki_boot = uki_kernel(f, &stub, boot)?;
                         let payload = efi::Payload {
-                            boot,
+                            boot: &uki_boot,
                             initrd_gz: loader_file.as_file_mut(),
                             cmdline: format!(
                                 "{} text",
-                                verity::with_params(&with_root(&boot.cmdline, &root), &v.params)
+                                verity::with_params(
+                                    &with_root(&uki_boot.cmdline, &root),
+                                    &v.params
+                                )
                             ),
                         };
                         let uki = efi::Uki::new(stub, payload, signing, f)?;
@@ -473,11 +579,12 @@ fn write_formats<R: io::Read>(
                         if boot.kernel.is_empty() {
                             return Err(no_kernel(f));
                         }
+                        uki_boot = uki_kernel(f, &stub, boot)?;
                         let payload = efi::Payload {
-                            boot,
+                            boot: &uki_boot,
                             initrd_gz: gz.as_file_mut(),
                             cmdline: abdisk::cmdline(
-                                format!("{} text", boot.cmdline),
+                                format!("{} text", uki_boot.cmdline),
                                 opts.update.as_ref(),
                             ),
                         };
@@ -512,7 +619,8 @@ fn write_formats<R: io::Read>(
                 let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
                 staging.write_bytes(&format!("{name}-kernel"), &boot.kernel)?;
                 staging.write_bytes(&format!("{name}-cmdline"), boot.cmdline.as_bytes())?;
-                if let Some(loader) = rootloader::loader(t, f, RootDevice::Cdrom, None)? {
+                if let Some(loader) = rootloader::loader(t, f, RootDevice::Cdrom, None, &opts.arch)?
+                {
                     staging.write_bytes(&format!("{name}-iso-initrd.img"), &loader)?;
                 }
                 let i = staging.create(&f.file_name(name))?;
@@ -524,8 +632,8 @@ fn write_formats<R: io::Read>(
                 if boot.kernel.is_empty() {
                     return Err(no_kernel(f));
                 }
-                bootfiles::check_arch(&opts.arch, f)?;
-                let loader = rootloader::loader(t, f, RootDevice::Cdrom, None)?;
+                bootfiles::check_bios_arch(&opts.arch, f)?;
+                let loader = rootloader::loader(t, f, RootDevice::Cdrom, None, &opts.arch)?;
                 let cfg = format!(
                     "DEFAULT linux\nLABEL linux\n    KERNEL /boot/kernel\n{}    APPEND {}\n",
                     if loader.is_some() {
@@ -559,7 +667,9 @@ fn write_formats<R: io::Read>(
                     let (t, boot) = tree.as_ref().ok_or_else(|| unsupported(f))?;
                     let cmdline = with_root(&boot.cmdline, "/dev/sr0");
                     // The UKI's initrd is the root loader, when the kernel needs one.
-                    if let Some(loader) = rootloader::loader(t, f, RootDevice::Cdrom, None)? {
+                    if let Some(loader) =
+                        rootloader::loader(t, f, RootDevice::Cdrom, None, &opts.arch)?
+                    {
                         let path = empty.path().to_path_buf();
                         io::Write::write_all(empty.as_file_mut(), &loader)
                             .map_err(|source| OutputError::Write { path, source })?;
@@ -574,16 +684,11 @@ fn write_formats<R: io::Read>(
                     return Err(no_kernel(f));
                 }
                 // iso-efi boots the kernel alone (root on the CD), as upstream; no ucode.
-                let no_ucode;
-                let boot = if f == Format::IsoEfi {
-                    no_ucode = BootFiles {
-                        ucode: Vec::new(),
-                        ..boot.clone()
-                    };
-                    &no_ucode
-                } else {
-                    boot
-                };
+                let mut boot = uki_kernel(f, &stub, boot)?;
+                if f == Format::IsoEfi {
+                    boot.ucode = Vec::new();
+                }
+                let boot = &boot;
                 let payload = efi::Payload {
                     boot,
                     initrd_gz: gz,
@@ -625,7 +730,7 @@ fn write_formats<R: io::Read>(
                 if boot.kernel.is_empty() {
                     return Err(no_kernel(f));
                 }
-                bootfiles::check_arch(&opts.arch, f)?;
+                bootfiles::check_bios_arch(&opts.arch, f)?;
                 let mut payload = efi::Payload {
                     boot,
                     initrd_gz: gz.as_file_mut(),

@@ -7,7 +7,8 @@
 //! `kernel:host` packs it) cannot mount such a root by itself: no user space loads the modules.
 //! When the root file system holds `lib/modules/<release>/modules.dep` and a driver the format
 //! needs is a module there rather than built in (`modules.builtin`), the format gets this loader:
-//! a gzip'd newc cpio holding the host's static busybox (Debian `busybox-static`), the needed
+//! a gzip'd newc cpio holding a static busybox of the image's architecture (Debian
+//! `busybox-static`: this machine's, or the package file of another architecture), the needed
 //! modules (with their dependencies, taken from the image itself) and an `/init` script that
 //! loads them, mounts `root=` read-only, puts a tmpfs overlay on top (LinuxKit's init expects
 //! a writable root) and `switch_root`s into the image's `/init`. Kernels without a module
@@ -32,19 +33,39 @@ pub(crate) const BUSYBOX: BootFile = BootFile {
 pub(crate) enum RootDevice {
     /// A squashfs on a hard disk (`root=/dev/sda`).
     Disk,
+    /// An EROFS image on a hard disk (`root=/dev/sda`).
+    ErofsDisk,
     /// An ISO 9660 CD-ROM (`root=/dev/sr0`).
     Cdrom,
 }
 
 impl RootDevice {
-    /// Modules the root needs: file system, disk driver, controller, the overlay.
-    fn required(self) -> &'static [&'static str] {
-        match self {
-            RootDevice::Disk => &["squashfs", "sd_mod", "ahci", "overlay"],
-            RootDevice::Cdrom => &["isofs", "sr_mod", "ahci", "overlay"],
-        }
+    /// Modules the root needs: file system, disk driver, the controller QEMU gives the disk on
+    /// this architecture (AHCI on a PC; virtio-scsi on arm64's `virt`, where `cargo linuxkit
+    /// run` attaches disks as SCSI so the names stay `sda`/`sr0`), the overlay.
+    fn required(self, arch: &str) -> Vec<&'static str> {
+        let (fs, disk) = match self {
+            RootDevice::Disk => ("squashfs", "sd_mod"),
+            RootDevice::ErofsDisk => ("erofs", "sd_mod"),
+            RootDevice::Cdrom => ("isofs", "sr_mod"),
+        };
+        let controller: &[&'static str] = match arch {
+            "amd64" | "x86_64" | "386" => &["ahci"],
+            _ => &["virtio_pci", "virtio_scsi"],
+        };
+        let mut v = vec![fs, disk];
+        v.extend_from_slice(controller);
+        v.push("overlay");
+        v
     }
 }
+
+/// Soft pre-dependencies (`softdep pre:` in a module's `.modinfo`, which `modules.dep` does not
+/// list): `libcrc32c` (EROFS, ext4) needs a `crc32c` implementation loaded first.
+const SOFT_PRE: [(&str, &[&str]); 1] = [(
+    "libcrc32c",
+    &["crc32c_intel", "crc32c_arm64", "crc32c_generic"],
+)];
 
 /// Controllers other machines use, loaded when the image has them.
 const OPTIONAL: [&str; 3] = ["ata_piix", "virtio_blk", "virtio_scsi"];
@@ -76,6 +97,7 @@ pub(crate) fn loader(
     format: Format,
     device: RootDevice,
     verity: Option<&[u8]>,
+    arch: &str,
 ) -> Result<Option<Vec<u8>>, OutputError> {
     // The newest release with a module database (an image normally has one).
     let release = tree
@@ -109,9 +131,8 @@ pub(crate) fn loader(
     // Without a module database the drivers are taken to be built in.
     let has_modules = !release.is_empty();
     let needed: Vec<&str> = device
-        .required()
-        .iter()
-        .copied()
+        .required(arch)
+        .into_iter()
         .chain(verity.map(|_| "dm_verity"))
         .filter(|m| has_modules && !builtin.contains(*m))
         .collect();
@@ -149,6 +170,13 @@ pub(crate) fn loader(
         if order.contains(path) || depth > 64 {
             return;
         }
+        for (m2, pre) in SOFT_PRE {
+            if m == m2 {
+                for p in pre {
+                    visit(p, modules, order, depth + 1);
+                }
+            }
+        }
         for d in deps {
             visit(d, modules, order, depth + 1);
         }
@@ -165,7 +193,24 @@ pub(crate) fn loader(
         visit(m, &modules, &mut order, 0);
     }
 
-    let busybox = BUSYBOX.read(format)?;
+    for (m, pre) in SOFT_PRE {
+        let uses = modules.get(m).is_some_and(|(p, _)| order.contains(p));
+        if uses
+            && !pre
+                .iter()
+                .any(|p| modules.contains_key(*p) || builtin.contains(*p))
+        {
+            return Err(OutputError::Image {
+                format: format.name().into(),
+                message: format!(
+                    "the kernel ({release}) needs a crc32c implementation for {m}, and the image \
+                     has none: add crc32c_generic to the kernel image (with `kernel:host` or \
+                     `kernel:debian`, append `,crc32c_generic` to `modules=`)"
+                ),
+            });
+        }
+    }
+    let busybox = crate::bootfiles::busybox(format, arch)?;
     if !is_static_elf(&busybox) {
         return Err(OutputError::MissingBootFile {
             path: BUSYBOX.find(format)?,

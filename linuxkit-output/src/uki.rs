@@ -45,6 +45,30 @@ pub(crate) struct Stub {
     section_align: u64,
     next_va: u64,
     opt: usize,
+    machine: u16,
+}
+
+/// The PE machine type of an EFI image (`MZ` ... `PE\0\0` then the COFF machine field).
+pub(crate) fn pe_machine(bytes: &[u8]) -> Option<u16> {
+    if bytes.get(..2) != Some(b"MZ") {
+        return None;
+    }
+    let pe = u32_at(bytes, 0x3c)? as usize;
+    if bytes.get(pe..pe.checked_add(4)?) != Some(b"PE\0\0") {
+        return None;
+    }
+    u16_at(bytes, pe + 4)
+}
+
+/// The architecture name of a PE machine type, for messages.
+pub(crate) fn machine_name(m: u16) -> &'static str {
+    match m {
+        0x8664 => "x86_64",
+        0xaa64 => "aarch64",
+        0x5064 => "riscv64",
+        0x014c => "i386",
+        _ => "unknown",
+    }
 }
 
 impl Stub {
@@ -59,6 +83,7 @@ impl Stub {
             return Err(bad("no PE signature"));
         }
         let coff = pe + 4;
+        let machine = u16_at(&bytes, coff).ok_or_else(|| bad("truncated"))?;
         let count = u16_at(&bytes, coff + 2).ok_or_else(|| bad("truncated"))? as usize;
         let opt_size = u16_at(&bytes, coff + 16).ok_or_else(|| bad("truncated"))? as usize;
         let opt = coff + 20;
@@ -97,7 +122,24 @@ impl Stub {
             section_align,
             next_va: align(next_va, section_align),
             opt,
+            machine,
         })
+    }
+
+    /// The PE machine type of the stub.
+    pub(crate) fn machine(&self) -> u16 {
+        self.machine
+    }
+
+    /// Where UEFI firmware looks for a removable medium's loader of this machine type:
+    /// `EFI/BOOT/BOOTX64.EFI`, `BOOTAA64.EFI`, ...
+    pub(crate) fn boot_path(&self) -> &'static str {
+        match self.machine {
+            0xaa64 => "EFI/BOOT/BOOTAA64.EFI",
+            0x5064 => "EFI/BOOT/BOOTRISCV64.EFI",
+            0x014c => "EFI/BOOT/BOOTIA32.EFI",
+            _ => "EFI/BOOT/BOOTX64.EFI",
+        }
     }
 
     /// Size of the image with these section lengths.

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `cargo:<package>[.<bin>]` | a workspace package built as a static release binary, `/usr/bin/<bin>`, label from `[package.metadata.linuxkit.config]` |
 //! | `kernel:host?modules=a,b` / `kernel:<bzImage>?modules=..&version=..` | a LinuxKit kernel image from local files |
+//! | `kernel:debian?arch=arm64&modules=a,b&dtbs=broadcom` | the same from a Debian `linux-image-*` package file (`LINUXKIT_DEBIAN_PACKAGES`), for any architecture |
 //! | `init:linuxkit-init` | the workspace's static `linuxkit-init` as an init image |
 //! | `dir:<path>` | a directory (relative to the workspace root) as one layer |
 //!
@@ -23,6 +24,8 @@
 //!   images from an [`ImageSource`], a registry build cache, instead of building them);
 //!   [`LocalProvider`] resolves local references from that layout and everything else
 //!   through another provider.
+//! - [`target`]: the Rust target of each architecture; `cargo:` and `init:` sources for another
+//!   architecture build only where its standard library is installed, else fail saying so.
 //! - [`pkg`]: `pkg build` / `pkg push` (prints the content-hash tag).
 //! - [`error`]: the error type, [`PkgError`].
 //!
@@ -39,6 +42,7 @@ pub mod package;
 pub mod pkg;
 pub mod prepare;
 pub mod reference;
+pub mod target;
 
 pub use error::PkgError;
 pub use pkg::{pkg_build, pkg_push, PkgBuilt};

@@ -350,19 +350,47 @@ pub fn build_static(
     bin: &str,
     offline: bool,
 ) -> Result<PathBuf, PkgError> {
+    build_static_for(
+        workspace, target_dir, package, bin, offline, "amd64", TARGET,
+    )
+}
+
+/// [`build_static`] for OCI architecture `arch` with Rust target `triple` (see
+/// [`crate::target::target_for`]); across architectures Debian's cross linker is used.
+pub fn build_static_for(
+    workspace: &Path,
+    target_dir: &Path,
+    package: &str,
+    bin: &str,
+    offline: bool,
+    arch: &str,
+    triple: &str,
+) -> Result<PathBuf, PkgError> {
+    let mut cmd = static_cargo_build(target_dir, arch, triple, offline);
+    cmd.current_dir(workspace)
+        .args(["-p", package, "--bin", bin]);
+    let described = format!(
+        "CARGO_TARGET_DIR={} RUSTFLAGS='{RUSTFLAGS}' cargo build --release -p {package} --bin {bin} --target {triple}{}",
+        target_dir.display(),
+        if offline { " --offline" } else { "" }
+    );
+    run_cargo(cmd, described)?;
+    Ok(target_dir.join(triple).join("release").join(bin))
+}
+
+/// `cargo build --release --quiet --target TRIPLE` of static binaries (this module's
+/// [`RUSTFLAGS`], stripped) into `target_dir`, with Debian's cross linker for another
+/// architecture; the caller adds what to build.
+pub(crate) fn static_cargo_build(
+    target_dir: &Path,
+    arch: &str,
+    triple: &str,
+    offline: bool,
+) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(&cargo);
-    cmd.current_dir(workspace).args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        package,
-        "--bin",
-        bin,
-        "--target",
-        TARGET,
-    ]);
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "--quiet", "--target", triple]);
+    crate::target::cross_env(&mut cmd, arch, triple);
     if offline {
         cmd.arg("--offline");
     }
@@ -370,14 +398,15 @@ pub fn build_static(
         .env("RUSTFLAGS", RUSTFLAGS)
         .env("CARGO_PROFILE_RELEASE_STRIP", "true")
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
-    let described = format!(
-        "CARGO_TARGET_DIR={} RUSTFLAGS='{RUSTFLAGS}' cargo build --release -p {package} --bin {bin} --target {TARGET}{}",
-        target_dir.display(),
-        if offline { " --offline" } else { "" }
-    );
+    cmd
+}
+
+/// Runs a cargo build; on failure the error names `described` and holds the exit status and
+/// the last 30 lines cargo printed.
+pub(crate) fn run_cargo(mut cmd: Command, described: String) -> Result<(), PkgError> {
     let out = cmd.output().map_err(|e| PkgError::Tool {
         command: described.clone(),
-        message: format!("cannot run {}: {e}", Path::new(&cargo).display()),
+        message: format!("cannot run {}: {e}", Path::new(cmd.get_program()).display()),
     })?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -391,7 +420,7 @@ pub fn build_static(
             ),
         });
     }
-    Ok(target_dir.join(TARGET).join("release").join(bin))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::crates::crate_graph;
 use crate::error::{io, PkgError};
-use crate::package::{build_static, hash_tree, package_image, workspace_metadata};
+use crate::package::{build_static_for, hash_tree, package_image, workspace_metadata};
 use crate::reference::{is_local, KernelFile, LocalRef};
 
 /// Options of [`prepare`].
@@ -29,6 +29,8 @@ pub struct PrepareOptions {
     pub force: bool,
     /// Where static builds and stamps go (default `<workspace>/target/linuxkit-pkg`).
     pub target_dir: Option<PathBuf>,
+    /// The OCI architecture the images are for (default: this machine's).
+    pub arch: Option<String>,
 }
 
 /// Where a prepared image may come from instead of being built: a registry build cache.
@@ -141,6 +143,7 @@ pub fn prepare_with(
     source: Option<&dyn ImageSource>,
 ) -> Result<Vec<Prepared>, PkgError> {
     let (local, _) = split_local(references);
+    let arch = opts.arch.clone().unwrap_or_else(crate::target::host_arch);
     let target = opts
         .target_dir
         .clone()
@@ -161,6 +164,7 @@ pub fn prepare_with(
             &target,
             opts,
             source,
+            &arch,
         )?);
     }
     Ok(out)
@@ -176,7 +180,18 @@ fn prepare_one(
     target: &Path,
     opts: &PrepareOptions,
     source: Option<&dyn ImageSource>,
+    arch: &str,
 ) -> Result<Prepared, PkgError> {
+    let host = crate::target::host_arch();
+    let foreign = arch != host;
+    // What each source is compiled for, checked before anything is built.
+    let rust_target = match parsed {
+        LocalRef::Cargo { .. } => Some(crate::target::target_for(reference, reference, arch)?),
+        LocalRef::Init { .. } if arch != linuxkit_local::init::embedded::ARCH => Some(
+            crate::target::target_for(reference, "the init linuxkit-init", arch)?,
+        ),
+        _ => None,
+    };
     let local_err = |source| PkgError::Local {
         reference: reference.to_string(),
         source,
@@ -187,7 +202,7 @@ fn prepare_one(
     };
     // 1. The stamp: everything the image is made from, computed without building.
     let mut pkg_image = None;
-    let mut stamp = match parsed {
+    let stamp = match parsed {
         LocalRef::Cargo { package, bin } => {
             let meta = meta.ok_or_else(|| PkgError::CargoMetadata {
                 workspace: root.to_path_buf(),
@@ -208,10 +223,26 @@ fn prepare_one(
         }
         LocalRef::Update => format!("update {}", linuxkit_local::update::embedded_tag()),
         LocalRef::Kernel {
+            file: KernelFile::Debian { arch: a, dtbs },
+            modules,
+            ..
+        } => {
+            let deb = debian_kernel(reference, a.as_deref(), arch)?;
+            format!("kernel debian {} {modules:?} {dtbs:?}", file_id(&deb))
+        }
+        LocalRef::Kernel {
             file,
             modules,
             version,
         } => {
+            if foreign {
+                return Err(PkgError::BadReference {
+                    reference: reference.to_string(),
+                    reason: format!(
+                        "this is a kernel of this {host} machine, and the image is built for                          {arch}: use kernel:debian?arch={arch}&modules=... (a Debian                          linux-image package file, see LINUXKIT_DEBIAN_PACKAGES)"
+                    ),
+                });
+            }
             let src = kernel_source(reference, root, file, version.as_deref())?;
             format!(
                 "kernel {} {} {:?}",
@@ -227,9 +258,18 @@ fn prepare_one(
             format!("dir {}", hex::encode(h.finalize()))
         }
     };
-    let stamp_path = stamp_file(target, reference);
+    let mut stamp = format!("{arch} {stamp}");
+    // One stamp per architecture: the cache names one image per reference, so building for
+    // another architecture replaces it and the stamp of the first no longer matches.
+    let stamp_path = if foreign {
+        stamp_file(target, &format!("{arch} {reference}"))
+    } else {
+        stamp_file(target, reference)
+    };
     let (mut tag, mut name) = match (&pkg_image, parsed) {
+        (Some(_), _) if foreign => (None, None),
         (Some(p), _) => (Some(p.tag.clone()), Some(p.name())),
+        (None, LocalRef::Init { busybox: false }) if foreign => (None, None),
         (None, LocalRef::Init { busybox: false }) => (
             Some(linuxkit_local::init::embedded::TAG.to_string()),
             Some(linuxkit_local::init::embedded_name()),
@@ -295,22 +335,22 @@ fn prepare_one(
     }
 
     // 3. Build.
-    let platform = Platform::linux("amd64");
+    let platform = Platform::linux(arch);
     let written = match parsed {
         LocalRef::Cargo { .. } => {
             let p = pkg_image.as_ref().ok_or_else(|| PkgError::BadReference {
                 reference: reference.to_string(),
                 reason: "package not resolved".into(),
             })?;
-            let binary = build_static(root, target, &p.package, &p.bin, opts.offline)?;
+            let triple = rust_target.unwrap_or(crate::package::TARGET);
+            let binary =
+                build_static_for(root, target, &p.package, &p.bin, opts.offline, arch, triple)?;
             // cargo may have written Cargo.lock (a new workspace): hash what was built.
             let p = &match meta {
                 Some(meta) => package_image(meta, reference, &p.package, Some(&p.bin))?,
                 None => p.clone(),
             };
-            stamp = format!("cargo {}", p.tag);
-            tag = Some(p.tag.clone());
-            name = Some(p.name());
+            stamp = format!("{arch} cargo {}", p.tag);
             let layer = p.layer(&binary).map_err(local_err)?;
             // Its SBOM: the crates of the binary, attached as BuildKit attaches a scan.
             let crates = crate_graph(root, &p.package, opts.offline)?;
@@ -320,10 +360,10 @@ fn prepare_one(
                 &crates,
                 0,
             );
-            let name = p.name();
+            let image_name = p.name();
             let attest = |m: &linuxkit_oci::store::Descriptor| {
                 (
-                    statement(&name, m, PREDICATE_SPDX, sbom.clone()),
+                    statement(&image_name, m, PREDICATE_SPDX, sbom.clone()),
                     PREDICATE_SPDX.to_string(),
                 )
             };
@@ -336,14 +376,34 @@ fn prepare_one(
                 &attest,
             )
             .map_err(local_err)?;
-            let writer = LayoutWriter::create_or_open(cache).map_err(layout_err)?;
-            writer
-                .add_root(&w.root, &linuxkit_resolve::expand(&p.name()))
-                .map_err(layout_err)?;
+            // Only an image of this machine's architecture gets the package's tagged name.
+            if !foreign {
+                tag = Some(p.tag.clone());
+                name = Some(p.name());
+                let writer = LayoutWriter::create_or_open(cache).map_err(layout_err)?;
+                writer
+                    .add_root(&w.root, &linuxkit_resolve::expand(&p.name()))
+                    .map_err(layout_err)?;
+            }
             w
         }
         LocalRef::Init { busybox } => {
-            let init = linuxkit_local::init::embedded_init().map_err(local_err)?;
+            let built;
+            let init: &[u8] = match rust_target {
+                Some(triple) => {
+                    built = build_init(target, arch, triple, opts.offline)?;
+                    &built
+                }
+                None => linuxkit_local::init::embedded_init().map_err(local_err)?,
+            };
+            if *busybox && foreign {
+                return Err(PkgError::BadReference {
+                    reference: reference.to_string(),
+                    reason: format!(
+                        "?busybox=1 adds this machine's {host} busybox, not an {arch} one"
+                    ),
+                });
+            }
             let bb = if *busybox {
                 Some(linuxkit_local::busybox::host_busybox().ok_or_else(|| {
                     PkgError::BadReference {
@@ -354,9 +414,15 @@ fn prepare_one(
             } else {
                 None
             };
-            let w = linuxkit_local::init::write_init_image(cache, reference, init, bb.as_deref())
-                .map_err(local_err)?;
-            if !*busybox {
+            let w = linuxkit_local::init::write_init_image_for(
+                cache,
+                reference,
+                init,
+                bb.as_deref(),
+                arch,
+            )
+            .map_err(local_err)?;
+            if !*busybox && !foreign {
                 let writer = LayoutWriter::create_or_open(cache).map_err(layout_err)?;
                 writer
                     .add_root(
@@ -379,6 +445,19 @@ fn prepare_one(
                 )
                 .map_err(layout_err)?;
             w
+        }
+        LocalRef::Kernel {
+            file: KernelFile::Debian { arch: a, dtbs },
+            modules,
+            ..
+        } => {
+            let deb = debian_kernel(reference, a.as_deref(), arch)?;
+            let mods: Vec<&str> = modules.iter().map(String::as_str).collect();
+            let dtbs: Vec<&str> = dtbs.iter().map(String::as_str).collect();
+            linuxkit_local::debian_kernel::write_debian_kernel_image(
+                cache, reference, &deb, arch, &mods, &dtbs,
+            )
+            .map_err(local_err)?
         }
         LocalRef::Kernel {
             file,
@@ -598,6 +677,7 @@ fn kernel_source(
         reason,
     };
     match file {
+        KernelFile::Debian { .. } => Err(bad("kernel:debian has no host kernel source".into())),
         KernelFile::Host => KernelSource::host().ok_or_else(|| {
             bad("no /boot/vmlinuz-<version> with /lib/modules/<version> on this machine (apt-get install linux-image-amd64)".into())
         }),
@@ -627,6 +707,51 @@ fn kernel_source(
     }
 }
 
+/// The Debian kernel package for `kernel:debian` (`arch=` must be the architecture built).
+fn debian_kernel(reference: &str, asked: Option<&str>, arch: &str) -> Result<PathBuf, PkgError> {
+    if let Some(a) = asked.filter(|a| *a != arch) {
+        return Err(PkgError::BadReference {
+            reference: reference.to_string(),
+            reason: format!(
+                "this kernel is for {a} and the image is built for {arch}: build with --arch {a} \
+                 (or [package.metadata.linuxkit] arch = \"{a}\")"
+            ),
+        });
+    }
+    let deb_arch = linuxkit_debian::debian_arch(arch);
+    linuxkit_local::debian_kernel::find_kernel_package(deb_arch)
+        .map(|p| p.path)
+        .map_err(|source| PkgError::Local {
+            reference: reference.to_string(),
+            source,
+        })
+}
+
+/// Builds `linuxkit-init` for another architecture from the source this tool was built with.
+fn build_init(target: &Path, arch: &str, triple: &str, offline: bool) -> Result<Vec<u8>, PkgError> {
+    let source = Path::new(linuxkit_local::init::embedded::SOURCE_DIR);
+    let manifest = source.join("Cargo.toml");
+    let target_dir = target.join(format!("linuxkit-init-{arch}"));
+    let mut cmd = crate::package::static_cargo_build(&target_dir, arch, triple, offline);
+    // As linuxkit-local's build script builds the embedded init: small, statically linked.
+    cmd.args(["--bin", linuxkit_local::init::PACKAGE])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .env("LIBSECCOMP_LINK_TYPE", "static")
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "z")
+        .env("CARGO_PROFILE_RELEASE_LTO", "true");
+    let described = format!(
+        "cargo build --release --bin linuxkit-init --target {triple} --manifest-path {}",
+        manifest.display()
+    );
+    crate::package::run_cargo(cmd, described)?;
+    let bin = target_dir
+        .join(triple)
+        .join("release")
+        .join(linuxkit_local::init::PACKAGE);
+    fs::read(&bin).map_err(io(&bin))
+}
+
 /// Resolves local references from the cache layout (by exactly the reference as written) and
 /// every other reference through `inner` (e.g. linuxkit-resolve's `Resolver`).
 pub struct LocalProvider<'a> {
@@ -647,7 +772,19 @@ impl<'a> LocalProvider<'a> {
 impl ImageProvider for LocalProvider<'_> {
     fn resolve(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage, StoreError> {
         if is_local(reference) {
-            self.local.resolve(reference, platform)
+            let img = self.local.resolve(reference, platform)?;
+            // A local image is prepared for one architecture at a time.
+            if img.config.architecture != platform.architecture {
+                return Err(StoreError::NoPlatform {
+                    reference: reference.to_string(),
+                    wanted: platform.to_string(),
+                    available: format!(
+                        "{}/{} (prepared for another build; build again)",
+                        img.config.os, img.config.architecture
+                    ),
+                });
+            }
+            Ok(img)
         } else {
             self.inner.resolve(reference, platform)
         }

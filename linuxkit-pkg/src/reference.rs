@@ -20,6 +20,14 @@ pub enum KernelFile {
     Host,
     /// A bzImage path (relative paths are relative to the workspace root).
     Path(PathBuf),
+    /// `kernel:debian`: Debian's `linux-image-<release>-<arch>` package file from the package
+    /// directories (`LINUXKIT_DEBIAN_PACKAGES`, see `linuxkit_debian`).
+    Debian {
+        /// `arch=` (OCI spelling); `None`: the architecture being built.
+        arch: Option<String>,
+        /// `dtbs=`: device-tree directories of the package to add as `boot/dtb/<dir>/`.
+        dtbs: Vec<String>,
+    },
 }
 
 /// A parsed local reference.
@@ -33,7 +41,8 @@ pub enum LocalRef {
         /// only binary).
         bin: Option<String>,
     },
-    /// `kernel:host?modules=..` or `kernel:<path>?modules=..&version=..`.
+    /// `kernel:host?modules=..`, `kernel:<path>?modules=..&version=..` or
+    /// `kernel:debian?arch=..&modules=..&dtbs=..`.
     Kernel {
         /// The bzImage.
         file: KernelFile,
@@ -117,20 +126,39 @@ impl LocalRef {
                 })
             }
             "kernel" => {
-                known(&["modules", "version"])?;
-                let file = match path {
-                    "host" => KernelFile::Host,
-                    "" => return Err(bad("expected kernel:host or kernel:<path to bzImage>")),
-                    p => KernelFile::Path(PathBuf::from(p)),
+                let list = |k: &str| -> Vec<String> {
+                    get(k)
+                        .map(|m| {
+                            m.split(',')
+                                .filter(|s| !s.is_empty())
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default()
                 };
-                let modules = get("modules")
-                    .map(|m| {
-                        m.split(',')
-                            .filter(|s| !s.is_empty())
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let file = match path {
+                    "host" => {
+                        known(&["modules", "version"])?;
+                        KernelFile::Host
+                    }
+                    "debian" => {
+                        known(&["modules", "arch", "dtbs"])?;
+                        KernelFile::Debian {
+                            arch: get("arch").filter(|a| !a.is_empty()).map(str::to_string),
+                            dtbs: list("dtbs"),
+                        }
+                    }
+                    "" => {
+                        return Err(bad(
+                            "expected kernel:host, kernel:debian or kernel:<path to bzImage>",
+                        ))
+                    }
+                    p => {
+                        known(&["modules", "version"])?;
+                        KernelFile::Path(PathBuf::from(p))
+                    }
+                };
+                let modules = list("modules");
                 Ok(LocalRef::Kernel {
                     file,
                     modules,
@@ -192,6 +220,17 @@ mod tests {
             }
         );
         assert_eq!(
+            LocalRef::parse("kernel:debian?arch=arm64&modules=erofs&dtbs=broadcom").unwrap(),
+            LocalRef::Kernel {
+                file: KernelFile::Debian {
+                    arch: Some("arm64".into()),
+                    dtbs: vec!["broadcom".into()]
+                },
+                modules: vec!["erofs".into()],
+                version: None
+            }
+        );
+        assert_eq!(
             LocalRef::parse("init:linuxkit-init").unwrap(),
             LocalRef::Init { busybox: false }
         );
@@ -213,6 +252,8 @@ mod tests {
             "cargo:x.",
             "init:other",
             "kernel:",
+            "kernel:host?arch=arm64",
+            "kernel:debian?version=1",
             "dir:",
         ] {
             let e = LocalRef::parse(bad).unwrap_err().to_string();

@@ -64,6 +64,7 @@ fn opts(target: PathBuf, force: bool) -> PrepareOptions {
         offline: true,
         force,
         target_dir: Some(target),
+        arch: None,
     }
 }
 

@@ -29,10 +29,14 @@ pub enum RunError {
         package: &'static str,
     },
     /// UEFI firmware is missing.
-    #[error("UEFI firmware {path} not found; install the Debian package `ovmf` or pass --fw PATH")]
+    #[error(
+        "UEFI firmware {path} not found; install the Debian package `{package}` or pass --fw PATH"
+    )]
     MissingFirmware {
         /// The firmware file looked for.
         path: PathBuf,
+        /// The Debian package that ships it (`ovmf`, `qemu-efi-aarch64`).
+        package: &'static str,
     },
     /// A command-line value could not be parsed.
     #[error("invalid {what} `{value}`: {reason}")]

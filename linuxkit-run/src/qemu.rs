@@ -28,6 +28,32 @@ const OVMF_CODE: &[&str] = &[
     "/usr/share/ovmf/OVMF.fd",
 ];
 
+/// UEFI firmware of arm64 guests (Debian `qemu-efi-aarch64`: AAVMF, 64 MiB pflash images).
+const AAVMF_CODE: &[&str] = &["/usr/share/AAVMF/AAVMF_CODE.fd"];
+
+/// The QEMU system emulator, the Debian package that ships it, and the firmware (files and
+/// package) for a guest of OCI architecture `arch`.
+fn machine_for(
+    arch: &str,
+) -> (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+) {
+    match arch {
+        "arm64" => (
+            "qemu-system-aarch64",
+            "qemu-system-arm",
+            AAVMF_CODE,
+            "qemu-efi-aarch64",
+        ),
+        "s390x" => ("qemu-system-s390x", "qemu-system-misc", &[], "qemu-efi"),
+        "riscv64" => ("qemu-system-riscv64", "qemu-system-misc", &[], "qemu-efi"),
+        _ => ("qemu-system-x86_64", "qemu-system-x86", OVMF_CODE, "ovmf"),
+    }
+}
+
 /// How the guest's run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GuestStatus {
@@ -102,6 +128,9 @@ pub struct VmPlan {
 /// Resolved inputs of the command line; [`command_line`] is a pure function of them.
 #[derive(Debug, Clone, Default)]
 pub struct Machine {
+    /// The guest's OCI architecture (`amd64` when empty): `arm64` is QEMU's `virt` board with a
+    /// Cortex-A57 under TCG and its disks on virtio-scsi.
+    pub arch: String,
     /// Accelerator name.
     pub accel: String,
     /// vCPUs.
@@ -137,12 +166,26 @@ pub struct Machine {
 /// The QEMU arguments for `m`.
 pub fn command_line(m: &Machine) -> Vec<OsString> {
     let mut a: Vec<OsString> = Vec::new();
+    let arm = m.arch == "arm64";
     let mut push = |s: &str| a.push(s.into());
     push("-machine");
-    push(if m.secure_boot { "q35,smm=on" } else { "q35" });
-    if m.secure_boot {
+    push(match (arm, m.secure_boot) {
+        (true, _) => "virt",
+        (false, true) => "q35,smm=on",
+        (false, false) => "q35",
+    });
+    if m.secure_boot && !arm {
         push("-global");
         push("driver=cfi.pflash01,property=secure,value=on");
+    }
+    if arm {
+        // What upstream runs: the host's CPU under KVM, a Cortex-A57 emulated otherwise.
+        push("-cpu");
+        push(if m.accel == "kvm" {
+            "host"
+        } else {
+            "cortex-a57"
+        });
     }
     push("-accel");
     push(&m.accel);
@@ -157,8 +200,10 @@ pub fn command_line(m: &Machine) -> Vec<OsString> {
     push("rng-random,id=rng0,filename=/dev/urandom");
     push("-device");
     push("virtio-rng-pci,rng=rng0");
-    push("-device");
-    push("isa-debug-exit,iobase=0xf4,iosize=0x04");
+    if !arm {
+        push("-device");
+        push("isa-debug-exit,iobase=0xf4,iosize=0x04");
+    }
     if let Some((code, vars)) = &m.uefi {
         match vars {
             Some(vars) => {
@@ -188,7 +233,47 @@ pub fn command_line(m: &Machine) -> Vec<OsString> {
         a.push("-append".into());
         a.push(c.into());
     }
-    for (i, (path, format)) in m.disks.iter().enumerate() {
+    if arm {
+        // `virt` has no IDE or AHCI: disks and the CD-ROM go on virtio-scsi, where the guest
+        // names them sda, sdb, ... and sr0 as on a PC.
+        if !m.disks.is_empty() || m.cdrom.is_some() {
+            a.push("-device".into());
+            a.push("virtio-scsi-pci,id=scsi0".into());
+        }
+        for (i, (path, format)) in m.disks.iter().enumerate() {
+            let mut d = OsString::from("file=");
+            d.push(escape_commas(path));
+            if let Some(f) = format {
+                d.push(format!(",format={f}"));
+            }
+            d.push(format!(",if=none,id=hd{i}"));
+            a.push("-drive".into());
+            a.push(d);
+            a.push("-device".into());
+            a.push(format!("scsi-hd,drive=hd{i},bus=scsi0.0,scsi-id={i}").into());
+        }
+        if let Some(iso) = &m.cdrom {
+            let mut d = OsString::from("file=");
+            d.push(escape_commas(iso));
+            d.push(",format=raw,if=none,id=cd0,media=cdrom,readonly=on");
+            a.push("-drive".into());
+            a.push(d);
+            a.push("-device".into());
+            a.push(
+                format!(
+                    "scsi-cd,drive=cd0,bus=scsi0.0,scsi-id={}{}",
+                    m.disks.len(),
+                    if m.kernel.is_none() {
+                        ",bootindex=0"
+                    } else {
+                        ""
+                    }
+                )
+                .into(),
+            );
+        }
+    }
+    for (i, (path, format)) in m.disks.iter().enumerate().filter(|_| !arm) {
         // With a CD-ROM (index 2), disk indices 2 and above move up by one.
         let index = if m.cdrom.is_some() && i >= 2 {
             i + 1
@@ -204,7 +289,7 @@ pub fn command_line(m: &Machine) -> Vec<OsString> {
         a.push("-drive".into());
         a.push(d);
     }
-    if let Some(iso) = &m.cdrom {
+    if let Some(iso) = m.cdrom.as_ref().filter(|_| !arm) {
         a.push("-cdrom".into());
         a.push(iso.into());
         // With -kernel the CD-ROM is the root file system, not what the firmware boots.
@@ -271,29 +356,38 @@ pub fn find_in_path(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn qemu_system_name() -> &'static str {
-    match std::env::consts::ARCH {
-        "aarch64" => "qemu-system-aarch64",
-        "s390x" => "qemu-system-s390x",
-        "riscv64" => "qemu-system-riscv64",
-        _ => "qemu-system-x86_64",
-    }
-}
-
 /// Prepares everything a run needs: finds QEMU, chooses the accelerator, creates the state
 /// directory and missing disks, copies the UEFI vars, extracts a PVH kernel under TCG.
 pub fn prepare(target: &BootTarget, opts: &RunOptions) -> Result<VmPlan, RunError> {
+    let arch = if target.arch.is_empty() {
+        crate::target::host_arch()
+    } else {
+        target.arch.clone()
+    };
+    let native = arch == crate::target::host_arch();
+    let (system, system_package, firmware, firmware_package) = machine_for(&arch);
+    if !native && !matches!(arch.as_str(), "amd64" | "arm64") {
+        return Err(RunError::Image {
+            path: target.prefix.clone(),
+            message: format!(
+                "an {arch} output cannot boot on this host: cargo linuxkit run emulates amd64 \
+                 and arm64 guests only"
+            ),
+        });
+    }
     let program = match &opts.qemu {
         Some(p) => p.clone(),
-        None => find_in_path(qemu_system_name()).ok_or(RunError::MissingProgram {
-            program: qemu_system_name().into(),
-            package: "qemu-system-x86",
+        None => find_in_path(system).ok_or(RunError::MissingProgram {
+            program: system.into(),
+            package: system_package,
         })?,
     };
     let accel = match &opts.accel {
         Accel::Kvm => Chosen::Kvm,
         Accel::Tcg => Chosen::Tcg,
         Accel::Other(s) => Chosen::Other(s.clone()),
+        // Another architecture is always emulated.
+        Accel::Auto if !native => Chosen::Tcg,
         Accel::Auto => {
             if accel::kvm_works(&program) {
                 Chosen::Kvm
@@ -310,6 +404,7 @@ pub fn prepare(target: &BootTarget, opts: &RunOptions) -> Result<VmPlan, RunErro
     fs::create_dir_all(&state_dir).map_err(RunError::io(&state_dir))?;
 
     let mut m = Machine {
+        arch: arch.clone(),
         accel: accel.qemu_name().to_string(),
         cpus: opts.cpus.max(1),
         mem_mb: opts.mem_mb,
@@ -320,7 +415,7 @@ pub fn prepare(target: &BootTarget, opts: &RunOptions) -> Result<VmPlan, RunErro
     };
     let mut pvh_kernel = None;
     let mut direct_kernel = |k: &Path| -> Result<PathBuf, RunError> {
-        if opts.pvh && accel == Chosen::Tcg {
+        if opts.pvh && accel == Chosen::Tcg && arch == "amd64" {
             if let Some(v) = kernel::pvh_kernel(k, &state_dir)? {
                 pvh_kernel = Some(v.clone());
                 return Ok(v);
@@ -348,6 +443,17 @@ pub fn prepare(target: &BootTarget, opts: &RunOptions) -> Result<VmPlan, RunErro
             m.initrd = initrd.clone();
             m.cmdline = Some(format!("{cmdline} root=/dev/sda").trim().to_string());
             m.disks.push((squashfs.clone(), Some("raw".into())));
+        }
+        BootMode::Erofs {
+            kernel,
+            image,
+            initrd,
+            cmdline,
+        } => {
+            m.kernel = Some(direct_kernel(kernel)?);
+            m.initrd = initrd.clone();
+            m.cmdline = Some(with_root(cmdline, "/dev/sda"));
+            m.disks.push((image.clone(), Some("raw".into())));
         }
         BootMode::KernelIso {
             kernel,
@@ -405,12 +511,24 @@ pub fn prepare(target: &BootTarget, opts: &RunOptions) -> Result<VmPlan, RunErro
                 reason: "Secure Boot is a UEFI feature; drop the option that turns UEFI off".into(),
             });
         }
+        if arch == "arm64" {
+            return Err(RunError::InvalidOption {
+                what: "firmware",
+                value: "--secure-boot for an arm64 image".into(),
+                reason: "Secure Boot runs use OVMF's secure-boot firmware, which is amd64 only; boot the arm64 image without --secure-boot".into(),
+            });
+        }
         let code = crate::secureboot::firmware(opts.firmware.as_deref())?;
         let vars = crate::secureboot::write_vars(cert, &state_dir)?;
         m.uefi = Some((code, Some(vars)));
         m.secure_boot = true;
     } else if opts.uefi.unwrap_or(target.uefi) {
-        m.uefi = Some(uefi_firmware(opts.firmware.as_deref(), &state_dir)?);
+        m.uefi = Some(uefi_firmware(
+            opts.firmware.as_deref(),
+            &state_dir,
+            firmware,
+            firmware_package,
+        )?);
     }
     if opts.networking == Networking::User {
         m.net = Some((mac_address(&state_dir)?, opts.publish.clone()));
@@ -507,20 +625,24 @@ fn create_disk(path: &Path, format: &str, size_mb: u64) -> Result<(), RunError> 
 fn uefi_firmware(
     given: Option<&Path>,
     state_dir: &Path,
+    candidates: &[&str],
+    package: &'static str,
 ) -> Result<(PathBuf, Option<PathBuf>), RunError> {
     let code = match given {
         Some(p) if p.is_file() => p.to_path_buf(),
         Some(p) => {
             return Err(RunError::MissingFirmware {
                 path: p.to_path_buf(),
+                package,
             })
         }
-        None => OVMF_CODE
+        None => candidates
             .iter()
             .map(PathBuf::from)
             .find(|p| p.is_file())
             .ok_or_else(|| RunError::MissingFirmware {
-                path: PathBuf::from(OVMF_CODE[0]),
+                path: PathBuf::from(candidates.first().copied().unwrap_or("UEFI firmware")),
+                package,
             })?,
     };
     let name = code
@@ -734,6 +856,49 @@ mod tests {
     }
 
     #[test]
+    fn arm64_guests_get_virt_a57_and_scsi_disks() {
+        let m = Machine {
+            arch: "arm64".into(),
+            accel: "tcg".into(),
+            cpus: 1,
+            mem_mb: 512,
+            kernel: Some("/o/k".into()),
+            disks: vec![("/o/k-erofs.img".into(), Some("raw".into()))],
+            uefi: Some((
+                "/usr/share/AAVMF/AAVMF_CODE.fd".into(),
+                Some("/s/AAVMF_VARS.fd".into()),
+            )),
+            ..Machine::default()
+        };
+        let j = args(&m).join(" ");
+        assert!(
+            j.starts_with("-machine virt -cpu cortex-a57 -accel tcg"),
+            "{j}"
+        );
+        assert!(!j.contains("isa-debug-exit"), "{j}");
+        assert!(j.contains("-device virtio-scsi-pci,id=scsi0"), "{j}");
+        assert!(
+            j.contains(
+                "-drive file=/o/k-erofs.img,format=raw,if=none,id=hd0 -device scsi-hd,drive=hd0"
+            ),
+            "{j}"
+        );
+        assert!(!j.contains("index=0,media=disk"), "{j}");
+        assert!(j.contains("unit=1,file=/s/AAVMF_VARS.fd"), "{j}");
+        // A missing AAVMF names its package.
+        let d = tempfile::tempdir().unwrap();
+        let err = uefi_firmware(
+            None,
+            d.path(),
+            &["/nonexistent/AAVMF_CODE.fd"],
+            "qemu-efi-aarch64",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("qemu-efi-aarch64"), "{err}");
+    }
+
+    #[test]
     fn exit_codes() {
         assert_eq!(GuestStatus::PoweredOff.exit_code(), 0);
         assert_eq!(GuestStatus::DebugExit(3).exit_code(), 3);
@@ -748,6 +913,7 @@ mod tests {
             prefix: d.path().join("vm"),
             mode: BootMode::Iso(d.path().join("vm.iso")),
             uefi: true,
+            arch: String::new(),
         };
         let opts = RunOptions {
             firmware: Some(d.path().join("nope.fd")),

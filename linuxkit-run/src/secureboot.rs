@@ -45,6 +45,7 @@ pub fn firmware(given: Option<&Path>) -> Result<PathBuf, RunError> {
         Some(p) if p.is_file() => Ok(p.to_path_buf()),
         Some(p) => Err(RunError::MissingFirmware {
             path: p.to_path_buf(),
+            package: "ovmf",
         }),
         None => SECBOOT_CODE
             .iter()
@@ -52,6 +53,7 @@ pub fn firmware(given: Option<&Path>) -> Result<PathBuf, RunError> {
             .find(|p| p.is_file())
             .ok_or_else(|| RunError::MissingFirmware {
                 path: PathBuf::from(SECBOOT_CODE[0]),
+                package: "ovmf",
             }),
     }
 }
@@ -64,6 +66,7 @@ pub fn write_vars(cert_der: &[u8], state_dir: &Path) -> Result<PathBuf, RunError
         .find(|p| p.is_file())
         .ok_or_else(|| RunError::MissingFirmware {
             path: PathBuf::from(VARS_TEMPLATE[0]),
+            package: "ovmf",
         })?;
     let bytes = std::fs::read(&template).map_err(RunError::io(&template))?;
     let vars = enroll(&bytes, cert_der).map_err(|message| RunError::Image {

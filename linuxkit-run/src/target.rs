@@ -42,6 +42,17 @@ pub enum BootMode {
         /// The contents of `<prefix>-cmdline`.
         cmdline: String,
     },
+    /// Kernel plus an EROFS root disk (`kernel+erofs`; `root=/dev/sda` is appended).
+    Erofs {
+        /// `<prefix>-kernel`.
+        kernel: PathBuf,
+        /// `<prefix>-erofs.img`.
+        image: PathBuf,
+        /// `<prefix>-erofs-initrd.img`, the root loader of a modular kernel, when present.
+        initrd: Option<PathBuf>,
+        /// The contents of `<prefix>-cmdline`.
+        cmdline: String,
+    },
     /// Kernel plus an ISO 9660 root on the CD-ROM (`kernel+iso`; `root=/dev/sr0` is appended
     /// when the command line names no root).
     KernelIso {
@@ -76,6 +87,10 @@ pub struct BootTarget {
     pub mode: BootMode,
     /// True when the output needs UEFI firmware (EFI ISO or disk formats).
     pub uefi: bool,
+    /// The guest's architecture (OCI spelling), read from the artifact: the kernel's boot
+    /// header, or the removable-media loader name (`BOOTAA64.EFI`, ...) on an EFI disk or ISO;
+    /// this machine's when the artifact does not tell.
+    pub arch: String,
 }
 
 impl BootTarget {
@@ -88,15 +103,21 @@ impl BootTarget {
             } => "kernel+initrd".to_string(),
             BootMode::Kernel { initrd: None, .. } => "kernel".to_string(),
             BootMode::Squashfs { .. } => "kernel+squashfs".to_string(),
+            BootMode::Erofs { .. } => "kernel+erofs".to_string(),
             BootMode::KernelIso { .. } => "kernel+iso".to_string(),
             BootMode::Iso(_) => "CD-ROM".to_string(),
             BootMode::Disk { format, .. } => format!("{format} disk"),
             BootMode::GcpTar(_) => "gcp disk.raw".to_string(),
         };
-        if self.uefi {
+        let what = if self.uefi {
             format!("{what}, UEFI")
         } else {
             what
+        };
+        if self.arch == host_arch() {
+            what
+        } else {
+            format!("{what}, {}", self.arch)
         }
     }
 }
@@ -112,8 +133,100 @@ const IMAGE_SUFFIXES: [&str; 7] = [
     ".img.tar.gz",
 ];
 
-/// Detects what `path` is and how to boot it.
+/// The OCI architecture of this machine.
+pub fn host_arch() -> String {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64".into(),
+        "aarch64" => "arm64".into(),
+        other => other.into(),
+    }
+}
+
+/// The architecture of a kernel file from its first bytes: an x86 bzImage (`HdrS`), an arm64
+/// `Image` (`ARMd` at 0x38, also gzip'd), a RISC-V `Image` (`RSC\x05` at 0x38), an ELF
+/// `vmlinux` (its machine), or an EFI executable (its PE machine).
+pub fn kernel_arch(head: &[u8]) -> Option<&'static str> {
+    let mut unzipped = Vec::new();
+    let head = if head.starts_with(&[0x1f, 0x8b]) {
+        let mut d = flate2::read::GzDecoder::new(head).take(4096);
+        let _ = d.read_to_end(&mut unzipped);
+        &unzipped[..]
+    } else {
+        head
+    };
+    if head.len() > 0x206 && &head[0x202..0x206] == b"HdrS" {
+        return Some("amd64");
+    }
+    match head.get(0x38..0x3c) {
+        Some(b"ARMd") => return Some("arm64"),
+        Some(b"RSC\x05") => return Some("riscv64"),
+        _ => {}
+    }
+    if head.starts_with(b"\x7fELF") {
+        return match head.get(18..20).map(|m| u16::from_le_bytes([m[0], m[1]])) {
+            Some(62) => Some("amd64"),
+            Some(183) => Some("arm64"),
+            Some(243) => Some("riscv64"),
+            _ => None,
+        };
+    }
+    None
+}
+
+/// The architecture of an EFI disk or ISO: the name of the removable-media loader in its FAT
+/// directory (`BOOTAA64.EFI` is stored as `BOOTAA64EFI`), searched in the file.
+fn efi_image_arch(path: &Path) -> Option<&'static str> {
+    const NAMES: [(&[u8], &str); 3] = [
+        (b"BOOTX64 EFI", "amd64"),
+        (b"BOOTAA64EFI", "arm64"),
+        (b"BOOTRISCV64", "riscv64"),
+    ];
+    let mut f = fs::File::open(path).ok()?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut keep = 0usize;
+    loop {
+        let n = f.read(&mut buf[keep..]).ok()?;
+        if n == 0 {
+            return None;
+        }
+        let window = &buf[..keep + n];
+        for (name, arch) in NAMES {
+            if window.windows(name.len()).any(|w| w == name) {
+                return Some(arch);
+            }
+        }
+        let tail = 16.min(window.len());
+        let start = window.len() - tail;
+        buf.copy_within(start..start + tail, 0);
+        keep = tail;
+    }
+}
+
+fn file_head(path: &Path) -> Vec<u8> {
+    let mut head = vec![0u8; 8192];
+    let n = fs::File::open(path)
+        .and_then(|mut f| read_up_to(&mut f, &mut head))
+        .unwrap_or(0);
+    head.truncate(n);
+    head
+}
+
+/// Detects what `path` is and how to boot it, and the guest's architecture.
 pub fn detect(path: &Path) -> Result<BootTarget, RunError> {
+    let mut t = detect_mode(path)?;
+    let arch = match &t.mode {
+        BootMode::Kernel { kernel, .. }
+        | BootMode::Squashfs { kernel, .. }
+        | BootMode::Erofs { kernel, .. }
+        | BootMode::KernelIso { kernel, .. } => kernel_arch(&file_head(kernel)),
+        BootMode::Iso(p) | BootMode::Disk { path: p, .. } if t.uefi => efi_image_arch(p),
+        _ => None,
+    };
+    t.arch = arch.map(str::to_string).unwrap_or_else(host_arch);
+    Ok(t)
+}
+
+fn detect_mode(path: &Path) -> Result<BootTarget, RunError> {
     if path.is_dir() {
         return detect_dir(path);
     }
@@ -122,6 +235,7 @@ pub fn detect(path: &Path) -> Result<BootTarget, RunError> {
         if kernel.is_file() {
             let cmdline = read_cmdline(&suffixed(path, "-cmdline"))?;
             let squashfs = suffixed(path, "-squashfs.img");
+            let erofs = suffixed(path, "-erofs.img");
             let initrd = suffixed(path, "-initrd.img");
             let iso = suffixed(path, ".iso");
             let optional = |suffix: &str| Some(suffixed(path, suffix)).filter(|p| p.is_file());
@@ -130,6 +244,13 @@ pub fn detect(path: &Path) -> Result<BootTarget, RunError> {
                     kernel,
                     squashfs,
                     initrd: optional("-squashfs-initrd.img"),
+                    cmdline,
+                }
+            } else if erofs.is_file() {
+                BootMode::Erofs {
+                    kernel,
+                    image: erofs,
+                    initrd: optional("-erofs-initrd.img"),
                     cmdline,
                 }
             } else if !initrd.is_file() && iso.is_file() {
@@ -150,6 +271,7 @@ pub fn detect(path: &Path) -> Result<BootTarget, RunError> {
                 prefix: path.to_path_buf(),
                 mode,
                 uefi: false,
+                arch: String::new(),
             });
         }
         return Err(RunError::NotFound {
@@ -166,6 +288,7 @@ pub fn detect(path: &Path) -> Result<BootTarget, RunError> {
             prefix: path.with_file_name(stem),
             mode: BootMode::Iso(path.to_path_buf()),
             uefi,
+            arch: String::new(),
         });
     }
     if let Some(stem) = name.strip_suffix(".img.tar.gz") {
@@ -173,7 +296,11 @@ pub fn detect(path: &Path) -> Result<BootTarget, RunError> {
             prefix: path.with_file_name(stem),
             mode: BootMode::GcpTar(path.to_path_buf()),
             uefi: false,
+            arch: String::new(),
         });
+    }
+    if name.ends_with(".tar") {
+        return Err(not_bootable_tar(path));
     }
     let stem = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s);
     Ok(BootTarget {
@@ -183,7 +310,37 @@ pub fn detect(path: &Path) -> Result<BootTarget, RunError> {
             format: disk_format(path)?,
         },
         uefi: stem.ends_with("-efi"),
+        arch: String::new(),
     })
+}
+
+/// Why a `.tar` output cannot be booted: an `rpi3` SD-card tree, or a root filesystem tar.
+fn not_bootable_tar(path: &Path) -> RunError {
+    let mut names = Vec::new();
+    if let Ok(f) = fs::File::open(path) {
+        if let Ok(entries) = tar::Archive::new(f).entries() {
+            for e in entries.flatten().take(64) {
+                if let Ok(p) = e.path() {
+                    names.push(p.to_string_lossy().trim_start_matches("./").to_string());
+                }
+            }
+        }
+    }
+    let message = if names
+        .iter()
+        .any(|n| n == "kernel.uimg" || n == "bootcode.bin")
+    {
+        "an rpi3 output: the files of a Raspberry Pi 3 SD card (its GPU firmware starts U-Boot, \
+         which QEMU's emulated boards do not run from this tree), so it cannot boot on this \
+         host; extract it onto a FAT32 SD card and boot a Raspberry Pi 3"
+    } else {
+        "a root filesystem tar (the tar or docker format), which has no boot loader: build a \
+         bootable format (kernel+initrd, raw-efi, ...) to run it"
+    };
+    RunError::Image {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
 }
 
 /// The QEMU block format of a disk image, from its magic bytes: qcow2 (`QFI\xfb`), VMDK
@@ -247,6 +404,7 @@ fn detect_dir(dir: &Path) -> Result<BootTarget, RunError> {
             IMAGE_SUFFIXES.iter().any(|ext| n.ends_with(ext))
                 && !n.ends_with("-initrd.img")
                 && !n.ends_with("-squashfs.img")
+                && !n.ends_with("-erofs.img")
         })
         .collect();
     match (kernels.as_slice(), images.as_slice()) {
@@ -385,6 +543,49 @@ mod tests {
         assert_eq!(t.describe(), "gcp disk.raw");
         assert_eq!(t.mode, BootMode::GcpTar(gcp));
         assert_eq!(t.prefix, d.path().join("g"));
+    }
+
+    #[test]
+    fn architecture_comes_from_the_artifact() {
+        let mut bz = vec![0u8; 0x300];
+        bz[0x202..0x206].copy_from_slice(b"HdrS");
+        assert_eq!(kernel_arch(&bz), Some("amd64"));
+        let mut image = vec![0u8; 0x100];
+        image[0x38..0x3c].copy_from_slice(b"ARMd");
+        assert_eq!(kernel_arch(&image), Some("arm64"));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &image).unwrap();
+        assert_eq!(kernel_arch(&gz.finish().unwrap()), Some("arm64"));
+        assert_eq!(kernel_arch(b"nothing"), None);
+
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a");
+        fs::write(suffixed(&p, "-kernel"), &image).unwrap();
+        fs::write(suffixed(&p, "-erofs.img"), b"").unwrap();
+        let t = detect(&p).unwrap();
+        assert_eq!(t.arch, "arm64");
+        assert!(matches!(t.mode, BootMode::Erofs { .. }));
+        assert!(t.describe().starts_with("kernel+erofs"), "{}", t.describe());
+        // An EFI disk names its loader: BOOTAA64.EFI is arm64.
+        let disk = d.path().join("x-efi.img");
+        let mut bytes = vec![0u8; 3 << 20];
+        bytes[(2 << 20) - 4..(2 << 20) + 7].copy_from_slice(b"BOOTAA64EFI");
+        fs::write(&disk, bytes).unwrap();
+        assert_eq!(detect(&disk).unwrap().arch, "arm64");
+        // Tars are not bootable, and say what they are.
+        let tarp = d.path().join("pi.tar");
+        {
+            let mut b = tar::Builder::new(fs::File::create(&tarp).unwrap());
+            let mut h = tar::Header::new_gnu();
+            h.set_size(1);
+            b.append_data(&mut h, "./kernel.uimg", &[0u8][..]).unwrap();
+            b.finish().unwrap();
+        }
+        let err = detect(&tarp).unwrap_err().to_string();
+        assert!(
+            err.contains("rpi3") && err.contains("cannot boot on this host"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ mod suggest;
 
 pub use mounts::{
     absolute_path, bind, bind_options, container_path, file_path, mount_options, parse_bind, tmpfs,
-    BindSpec, MOUNT_FLAGS,
+    BindSpec, FILESYSTEM_FLAGS, MOUNT_FLAGS,
 };
 pub use process::{
     capability, capability_list, parse_rlimit, rlimit, Rlimit, CAPABILITIES, RLIMITS,

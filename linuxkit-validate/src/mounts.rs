@@ -3,17 +3,15 @@
 use crate::scalars::volume_name;
 use crate::suggest::did_you_mean;
 
-/// Mount options that runc understands without a `=value`: mount flags, propagation modes,
-/// recursive (`mount_setattr`) flags, runc extensions, and a few bare filesystem options
-/// (`newinstance` for devpts, `userxattr` for overlay, ...). `key=value` options are always
-/// accepted, since they are handed to the filesystem.
+/// Mount options that runc applies itself, without a `=value`: mount flags, propagation modes,
+/// recursive (`mount_setattr`) flags and runc extensions. With [`FILESYSTEM_FLAGS`] they are
+/// the options runc understands; `key=value` options are always accepted, since they are
+/// handed to the filesystem.
 pub const MOUNT_FLAGS: &[&str] = &[
     // Flags.
-    "acl",
     "async",
     "atime",
     "bind",
-    "defaults",
     "dev",
     "diratime",
     "dirsync",
@@ -22,7 +20,6 @@ pub const MOUNT_FLAGS: &[&str] = &[
     "lazytime",
     "loud",
     "mand",
-    "noacl",
     "noatime",
     "nodev",
     "nodiratime",
@@ -76,17 +73,6 @@ pub const MOUNT_FLAGS: &[&str] = &[
     "tmpcopyup",
     "idmap",
     "ridmap",
-    // Bare filesystem options.
-    "newinstance",
-    "userxattr",
-    "nsdelegate",
-    "memory_recursiveprot",
-    "noswap",
-    "inode32",
-    "inode64",
-    "nouuid",
-    "discard",
-    "nodiscard",
 ];
 
 /// Checks an absolute path: starts with `/` and has no `..` component.
@@ -235,7 +221,7 @@ pub fn tmpfs(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Options of [`MOUNT_FLAGS`] that runc does not apply itself but hands to the filesystem as
+/// Options without a `=value` that runc does not apply itself but hands to the filesystem as
 /// data (`defaults` is a flag of value 0, `acl` has no flag; the rest are filesystem options).
 pub const FILESYSTEM_FLAGS: &[&str] = &[
     "acl",
@@ -296,12 +282,15 @@ fn mount_option(list: &str, option: &str) -> Result<(), String> {
         }
         return Ok(());
     }
-    if MOUNT_FLAGS.contains(&option) {
+    if MOUNT_FLAGS.contains(&option) || FILESYSTEM_FLAGS.contains(&option) {
         return Ok(());
     }
     Err(format!(
         "unknown mount option {option:?}{}: expected a flag such as ro, rw, nosuid, nodev, noexec, relatime, a propagation such as rshared, rslave, rprivate, or key=value",
-        did_you_mean(option, MOUNT_FLAGS.iter().copied())
+        did_you_mean(
+            option,
+            MOUNT_FLAGS.iter().chain(FILESYSTEM_FLAGS).copied()
+        )
     ))
 }
 

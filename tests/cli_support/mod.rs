@@ -219,3 +219,52 @@ pub fn validate_spdx(doc: &[u8]) -> Option<Result<(), String>> {
         Err(out)
     })
 }
+
+/// Writes `<dir>/<name>.yml`, a system of the host's kernel (with `modules`) and our init whose
+/// one service, a busybox copied from the host into `<dir>/svc`, runs `sh -c SCRIPT` with the
+/// right to signal init (`kill -USR2 1` powers off). Returns the YAML path.
+pub fn busybox_system(dir: &Path, name: &str, modules: &str, script: &str) -> PathBuf {
+    let svc = dir.join("svc");
+    std::fs::create_dir_all(svc.join("bin")).expect("create svc/bin");
+    std::fs::copy("/bin/busybox", svc.join("bin/busybox"))
+        .expect("copy /bin/busybox (apt-get install busybox-static)");
+    let yaml = format!(
+        r#"kernel:
+  image: kernel:host?modules={modules}
+  cmdline: "console=ttyS0 panic=-1"
+init:
+  - init:linuxkit-init
+services:
+  - name: marker
+    image: dir:{svc}
+    pid: host
+    env: ["PATH=/bin"]
+    capabilities: [CAP_KILL]
+    command: ["/bin/busybox", "sh", "-c", "{script}"]
+"#,
+        svc = svc.display()
+    );
+    let path = dir.join(format!("{name}.yml"));
+    std::fs::write(&path, yaml).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path
+}
+
+/// `cargo-linuxkit run` under TCG with 512 MiB, no network, QEMU stopped after `timeout_s`,
+/// its state in `state`; the image and I/O are the caller's.
+pub fn run_tcg(state: &Path, timeout_s: u32) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "run",
+        "--accel",
+        "tcg",
+        "--mem",
+        "512",
+        "--networking",
+        "none",
+        "--timeout",
+        &timeout_s.to_string(),
+        "--state",
+    ])
+    .arg(state);
+    cmd
+}

@@ -22,8 +22,13 @@ pub fn default_dir(loaded: &Loaded) -> PathBuf {
 
 /// Builds the definitions named by `args`.
 pub fn run(args: &BuildArgs, cfg: &Config) -> Result<i32> {
-    let bc = BuildConfig::from_args(args)?;
+    let mut bc = BuildConfig::from_args(args)?;
     let loaded = load(&args.input.inputs, cfg)?;
+    if args.arch.is_none() {
+        if let Some(arch) = metadata_arch(&loaded)? {
+            bc.arch = arch;
+        }
+    }
     if args.dry_run {
         for d in &loaded.definitions {
             print!("{}", linuxkit_dsl::to_yaml_string(&d.image)?);
@@ -281,6 +286,7 @@ pub fn fetch_images_with(
             .status("Preparing", format!("{} local image(s)", local.len()));
         let opts = linuxkit_pkg::PrepareOptions {
             offline: cfg.offline,
+            arch: Some(platform.architecture.clone()),
             ..Default::default()
         };
         prepared = linuxkit_pkg::prepare_with(&local, &root, &cfg.cache_dir, &opts, source)
@@ -312,6 +318,30 @@ pub fn fetch_images_with(
         local: !local.is_empty(),
         prepared,
     })
+}
+
+/// The `[package.metadata.linuxkit] arch` of the loaded definitions' packages, when they set
+/// one (they must agree: one build is for one architecture).
+pub fn metadata_arch(loaded: &Loaded) -> Result<Option<String>> {
+    let mut found: Option<(String, String)> = None;
+    for d in &loaded.definitions {
+        let crate::source::Origin::Rust { target, .. } = &d.origin else {
+            continue;
+        };
+        let Some(a) = &target.arch else { continue };
+        match &found {
+            Some((b, pkg)) if b != a => {
+                return Err(Error::Usage(format!(
+                    "packages {pkg} and {} build for different architectures ({b} and {a}): \
+                     build their images separately, or give --arch",
+                    target.package
+                )))
+            }
+            Some(_) => {}
+            None => found = Some((a.clone(), target.package.clone())),
+        }
+    }
+    Ok(found.map(|(a, _)| a))
 }
 
 fn bc_dir(bc: &BuildConfig) -> Option<PathBuf> {

@@ -89,7 +89,8 @@ fn boot_path(target: Option<&str>, cfg: &Config) -> Result<PathBuf> {
             dir: None,
             name: None,
         },
-        arch: linuxkit_oci::store::Platform::host().architecture,
+        arch: crate::commands::build::metadata_arch(&loaded)?
+            .unwrap_or_else(|| linuxkit_oci::store::Platform::host().architecture),
         pull: false,
         decompress_kernel: false,
         size_mb: 1024,
