@@ -7,8 +7,8 @@
 //! enter a service for its health check) and network, `CAP_SYS_ADMIN` (mounting the ESP and
 //! efivarfs in its own mount namespace, entering namespaces), `CAP_SYS_MODULE` (loading the FAT
 //! and efivarfs modules), `CAP_SYS_CHROOT` (entering a service's mount namespace),
-//! `CAP_DAC_OVERRIDE` and `CAP_KILL`; block devices; `/dev`, and read-only `/lib/modules`, the
-//! init's status directory and `/etc/resolv.conf`.
+//! `CAP_MKNOD` (the nodes of the disk and the ESP in its own `/dev`), `CAP_DAC_OVERRIDE` and
+//! `CAP_KILL`; block devices; read-only binds of `/lib/modules` and the init's status directory.
 
 use linuxkit_oci::store::Platform;
 use sha2::{Digest, Sha256};
@@ -37,9 +37,13 @@ pub fn embedded_agent() -> Result<&'static [u8], LocalError> {
     Ok(EMBEDDED)
 }
 
-/// The content tag of the embedded agent (a hash of the binary).
+/// The content tag of the embedded agent image (a hash of the binary and the label).
 pub fn embedded_tag() -> String {
-    hex::encode(Sha256::digest(EMBEDDED))[..40].to_string()
+    let mut h = Sha256::new();
+    h.update(EMBEDDED);
+    h.update(label());
+    h.update(ca_bundle());
+    hex::encode(h.finalize())[..40].to_string()
 }
 
 /// The name of the embedded agent in the cache: `linuxkit-local/linuxkit-update:<tag>`.
@@ -54,16 +58,32 @@ pub fn label() -> String {
         "net": "host",
         "capabilities": [
             "CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_CHROOT", "CAP_DAC_OVERRIDE", "CAP_KILL",
+            "CAP_MKNOD",
         ],
         "binds": [
-            "/dev:/dev",
             "/lib/modules:/lib/modules:ro",
             "/run/linuxkit-init:/run/linuxkit-init:ro",
-            "/etc/resolv.conf:/etc/resolv.conf:ro",
         ],
         "devices": [{"path": "all", "type": "b"}],
     })
     .to_string()
+}
+
+/// Mozilla's root certificates (the `webpki-root-certs` crate) as a PEM bundle: the registry
+/// client verifies HTTPS registries against them, and will not start without any.
+pub fn ca_bundle() -> String {
+    use base64::Engine as _;
+    let mut pem = String::new();
+    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    pem
 }
 
 /// Writes the agent image named `reference` into the layout at `dir` (`agent` is the binary,
@@ -74,6 +94,9 @@ pub fn write_agent_image(dir: &std::path::Path, reference: &str, agent: &[u8]) -
         l.dir(d, 0o755)?;
     }
     l.bytes("etc/resolv.conf", 0o644, b"")?;
+    l.dir("etc/ssl", 0o755)?;
+    l.dir("etc/ssl/certs", 0o755)?;
+    l.bytes("etc/ssl/certs/ca-certificates.crt", 0o644, ca_bundle().as_bytes())?;
     l.bytes("usr/bin/linuxkit-update", 0o755, agent)?;
     let config = ImageConfig {
         entrypoint: Some(vec!["/usr/bin/linuxkit-update".into()]),

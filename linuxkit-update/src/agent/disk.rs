@@ -1,5 +1,10 @@
 //! Finding the ESP the system booted from: the GPT partition whose unique GUID systemd-boot
 //! reported in `LoaderDevicePartUUID`, among the block devices in `/sys/block`.
+//!
+//! The agent's container has its own `/dev` (a tmpfs): binding the host's `/dev` over it
+//! makes container setup fail. It creates the nodes of the disks it reads and of the ESP
+//! itself, from their numbers in sysfs (`CAP_MKNOD`; its label allows block devices in the
+//! device cgroup).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,7 +21,9 @@ pub fn find_partition(part_uuid: &str) -> Result<(PathBuf, String), String> {
         .collect();
     disks.sort();
     for disk in disks {
-        let dev = Path::new("/dev").join(&disk);
+        let Ok(dev) = node(&Path::new("/sys/block").join(&disk), &disk) else {
+            continue;
+        };
         let Ok(gpt) = gpt::GptConfig::new().writable(false).open(&dev) else {
             continue;
         };
@@ -41,8 +48,27 @@ fn partition_node(disk: &str, number: u32) -> Option<PathBuf> {
     for e in fs::read_dir(&dir).ok()?.flatten() {
         let n = fs::read_to_string(e.path().join("partition")).ok();
         if n.as_deref().map(str::trim) == Some(&number.to_string()) {
-            return Some(Path::new("/dev").join(e.file_name()));
+            return node(&e.path(), &e.file_name().to_string_lossy()).ok();
         }
     }
     None
+}
+
+/// `/dev/<name>`, the block device whose sysfs directory is `sys` (its `dev` file holds
+/// `MAJOR:MINOR`), created when missing.
+fn node(sys: &Path, name: &str) -> Result<PathBuf, String> {
+    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+    let path = Path::new("/dev").join(name);
+    if path.exists() {
+        return Ok(path);
+    }
+    let numbers = fs::read_to_string(sys.join("dev")).map_err(|e| format!("{}: {e}", sys.display()))?;
+    let (major, minor) = numbers
+        .trim()
+        .split_once(':')
+        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+        .ok_or_else(|| format!("{}/dev: not MAJOR:MINOR", sys.display()))?;
+    mknod(&path, SFlag::S_IFBLK, Mode::from_bits_truncate(0o600), makedev(major, minor))
+        .map_err(|e| format!("creating {}: {e}", path.display()))?;
+    Ok(path)
 }
