@@ -14,12 +14,15 @@
 //! - [`settings`]: the agent's settings and their command line, which is the update service's
 //!   `command` in a definition (so LinuxKit YAML expresses them with no new key).
 //!
-//! The agent itself is the `linuxkit-update` binary (feature `agent`), which linuxkit-local's
+//! The agent itself is the `linuxkit-update` binary (feature `agent`, with its parts in
+//! [`agent`]), which linuxkit-local's
 //! build script builds static and embeds as the image `init:linuxkit-update`. [`SOURCE_DIR`]
 //! lets it find this package's source.
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "agent")]
+pub mod agent;
 pub mod artifact;
 pub mod esp;
 pub mod settings;

@@ -13,19 +13,19 @@
 
 #![forbid(unsafe_code)]
 
-mod agent;
-
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use linuxkit_update::agent;
+use agent::check::{self, Failure, Verdict};
 use agent::espfs::Esp;
 use agent::health::{self, Health};
 use agent::verify::{self, Signer};
-use linuxkit_oci::store::{Descriptor, Platform};
-use linuxkit_resolve::{FailureKind, ProgressMode, ResolveError, Resolver, ResolverOptions};
-use linuxkit_update::artifact::{self, SystemArtifact};
+use linuxkit_oci::store::Platform;
+use linuxkit_resolve::{ProgressMode, Resolver, ResolverOptions};
+use linuxkit_update::artifact::SystemArtifact;
 use linuxkit_update::esp::{Entry, Failed, State, Version};
 use linuxkit_update::settings::Settings;
 use sha2::{Digest, Sha256};
@@ -442,51 +442,7 @@ impl Agent {
     /// Decides about the artifact `raw` (manifest digest `digest`), installing it when it is
     /// a new, good version.
     fn consider(&mut self, raw: &[u8], digest: &str) -> Outcome {
-        let a: SystemArtifact = match artifact::parse(raw) {
-            Ok(a) => a,
-            Err(e) => return Outcome::Refuse(e.to_string()),
-        };
-        if a.info.architecture != architecture() {
-            return Outcome::Refuse(format!(
-                "it is {} for {}, and this system runs on {}",
-                a.info.describe(),
-                a.info.architecture,
-                architecture()
-            ));
-        }
         let running = self.running_version();
-        if a.uki.digest == running.uki {
-            if running.manifest.as_deref() != Some(digest) {
-                if let Some(v) = self.state.versions.get_mut(&self.running.base()) {
-                    v.manifest = Some(digest.to_string());
-                    v.image = Some(a.info.name.clone());
-                    v.version = Some(a.info.version.clone());
-                }
-                self.save_state();
-            }
-            self.settled.insert(digest.to_string());
-            return Outcome::Quiet;
-        }
-        if let Some(f) = self.state.failed_before(Some(digest), &a.uki.digest) {
-            let why = format!(
-                "{} failed before ({}), so it is not installed again",
-                f.version, f.reason
-            );
-            return Outcome::Refuse(why);
-        }
-        if a.verity_root.is_some() {
-            return Outcome::Refuse(
-                "it has a dm-verity root partition: A/B updates of --verity systems are not \
-                 supported (build it without --verity)"
-                    .into(),
-            );
-        }
-        if self.running.tries.is_some() {
-            return Outcome::Retry(format!(
-                "{} is still on trial: new versions wait until it is blessed",
-                running.describe()
-            ));
-        }
         // Room: what is free, plus the versions removed before writing (all but the running).
         let reclaim: u64 = self
             .esp
@@ -496,12 +452,36 @@ impl Agent {
             .map(|e| self.esp.entry_len(e))
             .sum();
         let available = (self.esp.free() + reclaim).saturating_sub(256 << 10);
-        if a.uki.size > available {
-            return Outcome::Refuse(format!(
-                "its UKI ({:.1} MiB) is larger than the free space of the ESP ({:.1} MiB besides \
-                 the running version)",
-                a.uki.size as f64 / 1048576.0,
-                available as f64 / 1048576.0
+        let verdict = check::judge(
+            raw,
+            digest,
+            &check::Running {
+                architecture: architecture(),
+                uki: &running.uki,
+                state: &self.state,
+                available,
+            },
+        );
+        let a = match verdict {
+            Verdict::Refuse(why) => return Outcome::Refuse(why),
+            Verdict::Running(a) => {
+                if running.manifest.as_deref() != Some(digest) {
+                    if let Some(v) = self.state.versions.get_mut(&self.running.base()) {
+                        v.manifest = Some(digest.to_string());
+                        v.image = Some(a.info.name.clone());
+                        v.version = Some(a.info.version.clone());
+                    }
+                    self.save_state();
+                }
+                self.settled.insert(digest.to_string());
+                return Outcome::Quiet;
+            }
+            Verdict::Install(a) => a,
+        };
+        if self.running.tries.is_some() {
+            return Outcome::Retry(format!(
+                "{} is still on trial: new versions wait until it is blessed",
+                running.describe()
             ));
         }
         self.install(&a, digest)
@@ -536,37 +516,18 @@ impl Agent {
             a.uki.size as f64 / 1048576.0
         );
         let t0 = Instant::now();
-        let desc = Descriptor {
-            media_type: a.uki.media_type.clone(),
-            digest: a.uki.digest.clone(),
-            size: a.uki.size,
-            platform: None,
-            annotations: None,
-        };
-        let results = match self.registry.fetch_blobs(&source, &[(desc, incoming.clone())]) {
-            Ok(r) => r,
-            Err(e) => return Outcome::Retry(format!("cannot download {}: {e}", a.uki.digest)),
-        };
-        if let Some(Err(e)) = results.into_iter().next() {
-            let _ = std::fs::remove_file(&incoming);
-            return match e {
-                ResolveError::Registry {
-                    kind: FailureKind::DigestMismatch,
-                    reason,
-                    ..
-                } => Outcome::Refuse(format!("its UKI does not match its digest ({reason})")),
-                e => Outcome::Retry(format!("cannot download {}: {e}", a.uki.digest)),
+        if let Err(f) = check::download(
+            &self.registry,
+            &source,
+            a,
+            &incoming,
+            self.running_signer.as_ref(),
+        ) {
+            return match f {
+                Failure::Refuse(why) => Outcome::Refuse(why),
+                Failure::Retry(why) => Outcome::Retry(why),
             };
         }
-        let bytes = match std::fs::read(&incoming) {
-            Ok(b) => b,
-            Err(e) => return Outcome::Retry(format!("reading {}: {e}", incoming.display())),
-        };
-        if let Err(why) = verify::check_pe(&bytes).and_then(|()| verify::check_update(self.running_signer.as_ref(), &bytes)) {
-            let _ = std::fs::remove_file(&incoming);
-            return Outcome::Refuse(why);
-        }
-        drop(bytes);
         let seq = self
             .esp
             .entries()

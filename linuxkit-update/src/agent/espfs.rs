@@ -10,7 +10,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use linuxkit_update::esp::{self, Entry, State};
+use crate::esp::{self, Entry, State};
 use nix::mount::{mount, MsFlags};
 
 /// The ESP, mounted.

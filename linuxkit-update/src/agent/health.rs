@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use linuxkit_bundle::status::{ServicesStatus, SERVICES_FILE};
-use linuxkit_update::settings::{HealthCheck, Settings};
+use crate::settings::{HealthCheck, Settings};
 
 /// A judgement.
 #[derive(Debug, Clone, PartialEq, Eq)]
