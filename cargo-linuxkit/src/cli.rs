@@ -126,6 +126,9 @@ pub struct PushArgs {
     /// Build with a dm-verity root (pushed as a second layer), as `build --verity`.
     #[arg(long)]
     pub verity: bool,
+    /// Where the raw-efi disk pushed is built, as `build --dir`.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `audit`.

@@ -114,6 +114,7 @@ pub fn run(a: &PushArgs, cfg: &Config) -> Result<i32> {
         secure_boot_key: a.secure_boot_key.clone(),
         secure_boot_cert: a.secure_boot_cert.clone(),
         verity: a.verity,
+        dir: a.dir.clone(),
         ..BuildArgs::default()
     };
     let bc = BuildConfig::from_args(&bargs)?;
