@@ -9,6 +9,7 @@
 //! rolled back by systemd-boot; each bad one refused when seen again. Then v5 is pushed and
 //! QEMU is killed while the agent writes it: the next start of the same disk still runs v2 and
 //! removes the partial file. Seven boots in all.
+//! (QEMU is killed with SIGKILL, by the pid in the run's state directory.)
 //!
 //! The bad inputs that need no boot (an artifact of another type or architecture, a UKI whose
 //! bytes do not match its digest, one larger than the ESP's free space, an unsigned one where
@@ -205,6 +206,33 @@ fn run(f: &Fixture) -> Vm {
     Vm::spawn(cmd).expect("cargo linuxkit run starts")
 }
 
+/// Kills the fixture's QEMU when dropped (declared after the [`Vm`], so dropped before it): a
+/// failed test must not leave QEMU running when it kills `cargo linuxkit run`.
+struct KillOnDrop<'a>(&'a Fixture);
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        let pidfile = self.0.dir.join("state/qemu.pid");
+        if let Ok(pid) = std::fs::read_to_string(&pidfile) {
+            let _ = Command::new("kill").args(["-KILL", pid.trim()]).output();
+            let _ = std::fs::remove_file(&pidfile);
+        }
+    }
+}
+
+/// Kills the fixture's QEMU with SIGKILL (its pid from the run's state directory).
+fn kill_qemu(f: &Fixture) {
+    let pidfile = f.dir.join("state/qemu.pid");
+    let pid = std::fs::read_to_string(&pidfile).expect("QEMU's pid file");
+    let o = Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .output()
+        .expect("kill runs");
+    assert!(o.status.success(), "kill -KILL {pid}: {o:?}");
+    // SIGKILL leaves the file: no later kill may hit a reused pid.
+    std::fs::remove_file(&pidfile).expect("remove QEMU's pid file");
+}
+
 /// When the first console line containing `needle` at or after `from` appeared.
 fn time_of(vm: &Vm, needle: &str) -> Duration {
     vm.timed_console()
@@ -222,6 +250,7 @@ fn count(vm: &Vm, needle: &str) -> usize {
 fn updates_roll_forward_and_back_across_reboots() {
     let Some(f) = fixture() else { return };
     let mut vm = run(f);
+    let guard = KillOnDrop(f);
     vm.wait_for("SYSTEM-VERSION-1", WAIT).expect("v1 boots");
     vm.wait_for("linuxkit-update: running os (", WAIT)
         .expect("the agent reports the built version");
@@ -279,16 +308,23 @@ fn updates_roll_forward_and_back_across_reboots() {
     assert_eq!(count(&vm, "installing os 3"), 1, "{}", vm.console_text());
     assert_eq!(count(&vm, "installing os 4"), 1, "{}", vm.console_text());
 
-    // v5 (32 MiB more, so that its write takes a while): QEMU killed while the agent writes it.
-    let big = service_dir(&f.dir, "svc5", 32 << 20);
+    // v5 (64 MiB more, so that its write takes a few seconds): QEMU killed (SIGKILL, a power
+    // cut for the guest) while the agent writes it.
+    let big = service_dir(&f.dir, "svc5", 64 << 20);
     let v5 = definition(&f.dir, f.port(), 5, &big, &good_script(5), "");
     push(f, &v5, 5, "os:stable", &[]);
     vm.wait_for("writing os 5", WAIT).expect("v5 is being written");
-    vm.shutdown();
+    // Into the write (a UKI of ~80 MiB takes seconds under TCG): the assertion below that the
+    // next start removes a partial file says whether the kill landed in it.
+    std::thread::sleep(Duration::from_secs(1));
+    kill_qemu(f);
+    vm.wait_exit(WAIT).expect("cargo linuxkit run ends with QEMU");
     let first = vm.console_text();
     assert!(!first.contains("installed os 5"), "{first}");
 
+    drop(guard);
     let mut vm = run(f);
+    let _guard = KillOnDrop(f);
     vm.wait_for("removed linuxkit/incoming.partial", WAIT)
         .expect("the interrupted write is cleaned up");
     vm.wait_for("linuxkit-update: running os 2", WAIT)
@@ -299,7 +335,8 @@ fn updates_roll_forward_and_back_across_reboots() {
         "{}",
         vm.console_text()
     );
-    vm.shutdown();
+    kill_qemu(f);
+    vm.wait_exit(WAIT).expect("cargo linuxkit run ends with QEMU");
     eprintln!(
         "measured: push to v2 running {:.1} s (v2 {d2}); v3 (unhealthy) install to rollback \
          {:.1} s; v4 (panics) install to rollback {:.1} s",
