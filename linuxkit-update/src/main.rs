@@ -508,25 +508,38 @@ impl Agent {
             }
         }
         self.save_state();
-        let incoming = self.esp.path(linuxkit_update::esp::INCOMING_PATH);
-        let _ = std::fs::create_dir_all(incoming.parent().unwrap_or(Path::new(ESP_DIR)));
+        // Downloaded and checked in memory (tmpfs) first: the ESP only ever gets a complete,
+        // verified UKI, written into space allocated beforehand (see `Esp::write_incoming`).
+        let t0 = Instant::now();
+        let _ = std::fs::create_dir_all(CACHE_DIR);
+        let download = Path::new(CACHE_DIR).join("incoming.efi");
         say!(
-            "writing {} ({:.1} MiB) to the ESP",
+            "downloading {} ({:.1} MiB)",
             a.info.describe(),
             a.uki.size as f64 / 1048576.0
         );
-        let t0 = Instant::now();
         if let Err(f) = check::download(
             &self.registry,
             &source,
             a,
-            &incoming,
+            &download,
             self.running_signer.as_ref(),
         ) {
             return match f {
                 Failure::Refuse(why) => Outcome::Refuse(why),
                 Failure::Retry(why) => Outcome::Retry(why),
             };
+        }
+        say!(
+            "writing {} ({:.1} MiB) to the ESP",
+            a.info.describe(),
+            a.uki.size as f64 / 1048576.0
+        );
+        let written = self.esp.write_incoming(&download);
+        let _ = std::fs::remove_file(&download);
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(self.esp.path(linuxkit_update::esp::INCOMING_PATH));
+            return Outcome::Retry(format!("cannot write {}: {e}", linuxkit_update::esp::INCOMING_PATH));
         }
         let seq = self
             .esp
@@ -551,7 +564,7 @@ impl Agent {
         );
         self.save_state();
         if let Err(e) = self.esp.install_incoming(&entry) {
-            let _ = std::fs::remove_file(&incoming);
+            let _ = std::fs::remove_file(self.esp.path(linuxkit_update::esp::INCOMING_PATH));
             return Outcome::Retry(format!("cannot install {entry}: {e}"));
         }
         say!(

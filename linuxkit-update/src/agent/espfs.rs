@@ -5,6 +5,12 @@
 //! systemd-boot never looks at, and renamed into `EFI/Linux/` only when it is complete and
 //! checked. Power lost at any point leaves the previous entries as they were, plus at most a
 //! partial file the agent removes at its next start.
+//!
+//! FAT has no journal: a cluster chain that grows while power is lost can disagree with its
+//! directory entry, and Linux then remounts the ESP read-only at the first write near it. So a
+//! version's clusters are allocated in one step before its bytes are written
+//! (`fallocate(FALLOC_FL_KEEP_SIZE)`, then fsync): a cut during the long write leaves a chain
+//! longer than the file, which deleting it frees cleanly.
 
 use std::fs;
 use std::io::Write;
@@ -132,6 +138,29 @@ impl Esp {
     /// The size of an entry's file.
     pub fn entry_len(&self, e: &Entry) -> u64 {
         fs::metadata(self.path(&e.path())).map_or(0, |m| m.len())
+    }
+
+    /// Writes the file `src` (a complete, checked UKI) to `incoming.partial`: its clusters
+    /// allocated and made durable first, then its bytes, then fsynced.
+    pub fn write_incoming(&self, src: &Path) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let incoming = self.path(esp::INCOMING_PATH);
+        let dir = incoming.parent().unwrap_or(&self.root).to_path_buf();
+        fs::create_dir_all(&dir)?;
+        let mut input = fs::File::open(src)?;
+        let len = input.metadata()?.len();
+        let mut out = fs::File::create(&incoming)?;
+        nix::fcntl::fallocate(
+            out.as_raw_fd(),
+            nix::fcntl::FallocateFlags::FALLOC_FL_KEEP_SIZE,
+            0,
+            len as nix::libc::off_t,
+        )
+        .map_err(std::io::Error::from)?;
+        out.sync_all()?;
+        sync_dir(&dir)?;
+        std::io::copy(&mut input, &mut out)?;
+        out.sync_all()
     }
 
     /// Moves the complete, checked `incoming.partial` into place as `entry`, durably.
