@@ -130,3 +130,32 @@ impl Image {
         self.service(update)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Kernel;
+
+    #[test]
+    fn the_service_command_is_the_agents_settings() {
+        let image = Image::new(Kernel::new("kernel:host")).update(
+            Update::from("10.0.2.2:5000/os:stable")
+                .insecure_registry("10.0.2.2:5000")
+                .interval(5)
+                .tries(2)
+                .health_check("web", ["wget", "-q", "http://127.0.0.1/"]),
+        );
+        let c = &image.services[0];
+        assert_eq!(c.name, linuxkit_update::SERVICE_NAME);
+        assert!(linuxkit_update::is_agent_image(&c.image));
+        let s = Settings::from_command(c.command.as_deref().unwrap_or_default()).unwrap();
+        assert_eq!(s.source, "10.0.2.2:5000/os:stable");
+        assert_eq!((s.interval, s.tries), (5, 2));
+        assert_eq!(s.insecure_registries, ["10.0.2.2:5000"]);
+        assert_eq!(s.health_check.unwrap().service, "web");
+        // Out-of-range knobs are clamped to what the agent accepts.
+        let c = Update::from("r/x:1").tries(0).into_container();
+        let s = Settings::from_command(c.command.as_deref().unwrap_or_default()).unwrap();
+        assert_eq!(s.tries, 1);
+    }
+}

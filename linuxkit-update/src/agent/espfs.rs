@@ -9,8 +9,9 @@
 //! FAT has no journal: a cluster chain that grows while power is lost can disagree with its
 //! directory entry, and Linux then remounts the ESP read-only at the first write near it. So a
 //! version's clusters are allocated in one step before its bytes are written
-//! (`fallocate(FALLOC_FL_KEEP_SIZE)`, then fsync): a cut during the long write leaves a chain
-//! longer than the file, which deleting it frees cleanly.
+//! (`fallocate(FALLOC_FL_KEEP_SIZE)`, then the whole file system synced): Linux writes into
+//! preallocated clusters without touching the table, so a cut during the long write leaves a
+//! chain longer than the file, which deleting it frees cleanly.
 
 use std::fs;
 use std::io::Write;
@@ -24,9 +25,14 @@ pub struct Esp {
     root: PathBuf,
 }
 
-/// fsyncs a directory (its entries: a rename or an unlink in it).
+/// fsyncs a directory (its entries: a rename or an unlink in it), then the whole file system:
+/// on FAT the allocation table's sectors are shared by every file, and a sector dirtied by an
+/// unlink is not written by an fsync of anything else.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    fs::File::open(dir)?.sync_all()
+    use std::os::fd::AsRawFd;
+    let d = fs::File::open(dir)?;
+    d.sync_all()?;
+    nix::unistd::syncfs(d.as_raw_fd()).map_err(std::io::Error::from)
 }
 
 impl Esp {
@@ -160,7 +166,8 @@ impl Esp {
         out.sync_all()?;
         sync_dir(&dir)?;
         std::io::copy(&mut input, &mut out)?;
-        out.sync_all()
+        out.sync_all()?;
+        sync_dir(&dir)
     }
 
     /// Moves the complete, checked `incoming.partial` into place as `entry`, durably.
