@@ -55,7 +55,14 @@ impl Fixture {
 /// service (in `svc`) running `script`, and the update agent pulling `os:stable` from the
 /// host's registry every 2 s, with one boot try, healthy after 3 s, given up after 15 s, on a
 /// 128 MiB ESP.
-fn definition(dir: &Path, port: &str, version: u32, svc: &Path, script: &str, cmdline: &str) -> PathBuf {
+fn definition(
+    dir: &Path,
+    port: &str,
+    version: u32,
+    svc: &Path,
+    script: &str,
+    cmdline: &str,
+) -> PathBuf {
     let base = dir.join(format!("v{version}"));
     std::fs::create_dir_all(&base).expect("create the definition directory");
     let net = "ip link set lo up; ip link set eth0 up; ip addr add 10.0.2.15/24 dev eth0; \
@@ -163,7 +170,9 @@ fn fixture() -> Option<&'static Fixture> {
 /// `cargo linuxkit push` of `yaml` as `version` to `target` (`REPO:TAG` on the fixture's
 /// registry); returns the pushed manifest digest from its JSON message.
 fn push(f: &Fixture, yaml: &Path, version: u32, target: &str, extra: &[&str]) -> String {
-    let out = f.dir.join(format!("push{version}-{}", target.replace(':', "-")));
+    let out = f
+        .dir
+        .join(format!("push{version}-{}", target.replace(':', "-")));
     let registry = format!("{}/{target}", f.registry.addr);
     let out_arg = out.display().to_string();
     let version_arg = version.to_string();
@@ -200,9 +209,18 @@ fn push(f: &Fixture, yaml: &Path, version: u32, target: &str, extra: &[&str]) ->
 /// `cargo linuxkit run` of the fixture's disk with user networking and its state in `state`.
 fn run(f: &Fixture) -> Vm {
     let mut cmd = Command::new(bin());
-    cmd.args(["run", "--accel", "tcg", "--mem", "512", "--networking", "user", "--state"])
-        .arg(f.dir.join("state"))
-        .arg(&f.disk);
+    cmd.args([
+        "run",
+        "--accel",
+        "tcg",
+        "--mem",
+        "512",
+        "--networking",
+        "user",
+        "--state",
+    ])
+    .arg(f.dir.join("state"))
+    .arg(&f.disk);
     Vm::spawn(cmd).expect("cargo linuxkit run starts")
 }
 
@@ -282,11 +300,16 @@ fn updates_roll_forward_and_back_across_reboots() {
     vm.wait_for("SYSTEM-VERSION-3", WAIT).expect("v3 is tried");
     vm.wait_for("os 3 is not healthy", WAIT)
         .expect("v3's agent finds it unhealthy");
-    let rolled = vm.wait_for("rolled back: os 3", WAIT).expect("v3 rolled back");
+    let rolled = vm
+        .wait_for("rolled back: os 3", WAIT)
+        .expect("v3 rolled back");
     assert!(rolled.contains("os 2 runs again"), "{rolled}");
     let v3_to_rollback = time_of(&vm, "rolled back: os 3") - time_of(&vm, "installed os 3");
-    vm.wait_for(&format!("refused 10.0.2.2:{}/os:stable@{d3}", f.port()), WAIT)
-        .expect("v3 is not retried");
+    vm.wait_for(
+        &format!("refused 10.0.2.2:{}/os:stable@{d3}", f.port()),
+        WAIT,
+    )
+    .expect("v3 is not retried");
 
     // v4: no init, the kernel panics and reboots; systemd-boot falls back to v2.
     let v4 = definition(
@@ -298,12 +321,18 @@ fn updates_roll_forward_and_back_across_reboots() {
         "rdinit=/does-not-exist",
     );
     let d4 = push(f, &v4, 4, "os:stable", &[]);
-    vm.wait_for("installed os 4", WAIT).expect("v4 is installed");
-    let rolled = vm.wait_for("rolled back: os 4", WAIT).expect("v4 rolled back");
+    vm.wait_for("installed os 4", WAIT)
+        .expect("v4 is installed");
+    let rolled = vm
+        .wait_for("rolled back: os 4", WAIT)
+        .expect("v4 rolled back");
     assert!(rolled.contains("never became healthy"), "{rolled}");
     let v4_to_rollback = time_of(&vm, "rolled back: os 4") - time_of(&vm, "installed os 4");
-    vm.wait_for(&format!("refused 10.0.2.2:{}/os:stable@{d4}", f.port()), WAIT)
-        .expect("v4 is not retried");
+    vm.wait_for(
+        &format!("refused 10.0.2.2:{}/os:stable@{d4}", f.port()),
+        WAIT,
+    )
+    .expect("v4 is not retried");
     assert_eq!(count(&vm, "SYSTEM-VERSION-4"), 0, "{}", vm.console_text());
     assert_eq!(count(&vm, "installing os 3"), 1, "{}", vm.console_text());
     assert_eq!(count(&vm, "installing os 4"), 1, "{}", vm.console_text());
@@ -313,12 +342,14 @@ fn updates_roll_forward_and_back_across_reboots() {
     let big = service_dir(&f.dir, "svc5", 64 << 20);
     let v5 = definition(&f.dir, f.port(), 5, &big, &good_script(5), "");
     push(f, &v5, 5, "os:stable", &[]);
-    vm.wait_for("writing os 5", WAIT).expect("v5 is being written");
+    vm.wait_for("writing os 5", WAIT)
+        .expect("v5 is being written");
     // Into the write (the agent allocates the file at once, then writes ~80 MiB, which takes
     // seconds under TCG): the next start removing the partial file shows the kill landed in it.
     std::thread::sleep(Duration::from_millis(500));
     kill_qemu(f);
-    vm.wait_exit(WAIT).expect("cargo linuxkit run ends with QEMU");
+    vm.wait_exit(WAIT)
+        .expect("cargo linuxkit run ends with QEMU");
     let first = vm.console_text();
     assert!(!first.contains("installed os 5"), "{first}");
 
@@ -330,13 +361,21 @@ fn updates_roll_forward_and_back_across_reboots() {
     vm.wait_for("linuxkit-update: running os 2", WAIT)
         .expect("v2 still runs after the interrupted write");
     assert_eq!(count(&vm, "SYSTEM-VERSION-5"), 0, "{}", vm.console_text());
+    // The ESP is still consistent: Linux did not find an error in its allocation table.
+    assert_eq!(
+        count(&vm, "FAT-fs (sda1): error"),
+        0,
+        "{}",
+        vm.console_text()
+    );
     assert!(
         vm.console_text().contains("SYSTEM-VERSION-2"),
         "{}",
         vm.console_text()
     );
     kill_qemu(f);
-    vm.wait_exit(WAIT).expect("cargo linuxkit run ends with QEMU");
+    vm.wait_exit(WAIT)
+        .expect("cargo linuxkit run ends with QEMU");
     eprintln!(
         "measured: push to v2 running {:.1} s (v2 {d2}); v3 (unhealthy) install to rollback \
          {:.1} s; v4 (panics) install to rollback {:.1} s",
@@ -455,7 +494,10 @@ fn bad_artifacts_are_refused_with_what_is_wrong() {
     // Another architecture.
     let arm = push_artifact(&r, f, "checks:arm64", &uki, &info("arm64"));
     match judge_at(&r, &arm, 1 << 30) {
-        Verdict::Refuse(why) => assert!(why.contains("for arm64, and this system runs on amd64"), "{why}"),
+        Verdict::Refuse(why) => assert!(
+            why.contains("for arm64, and this system runs on amd64"),
+            "{why}"
+        ),
         v => panic!("{v:?}"),
     }
     // Another artifact type: an ordinary image manifest.
@@ -515,13 +557,19 @@ fn bad_artifacts_are_refused_with_what_is_wrong() {
     assert!(!dest.exists(), "a refused UKI is removed");
 
     // Unsigned where the running version is signed (and signed by the same key: accepted).
-    if !prerequisite(on_path("openssl").is_some(), "openssl", "apt-get install openssl") {
+    if !prerequisite(
+        on_path("openssl").is_some(),
+        "openssl",
+        "apt-get install openssl",
+    ) {
         return;
     }
     let keys = f.dir.join("keys");
     std::fs::create_dir_all(&keys).expect("key dir");
     let o = Command::new("openssl")
-        .args(["req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650"])
+        .args([
+            "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+        ])
         .args(["-subj", "/CN=boot_update test key"])
         .arg("-keyout")
         .arg(keys.join("k.key"))
@@ -551,7 +599,11 @@ fn bad_artifacts_are_refused_with_what_is_wrong() {
     let signer = verify::signer(&std::fs::read(&signed_path).expect("signed UKI"))
         .expect("its signature verifies")
         .expect("it is signed");
-    assert!(signer.subject.contains("boot_update test key"), "{}", signer.subject);
+    assert!(
+        signer.subject.contains("boot_update test key"),
+        "{}",
+        signer.subject
+    );
     let dest = f.dir.join("unsigned.efi");
     match check::download(&r, &good, &a, &dest, Some(&signer)) {
         Err(Failure::Refuse(why)) => assert!(why.contains("it is not signed"), "{why}"),

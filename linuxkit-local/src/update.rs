@@ -88,20 +88,44 @@ pub fn ca_bundle() -> String {
 
 /// Writes the agent image named `reference` into the layout at `dir` (`agent` is the binary,
 /// usually [`embedded_agent`]).
-pub fn write_agent_image(dir: &std::path::Path, reference: &str, agent: &[u8]) -> Result<WrittenImage, LocalError> {
+pub fn write_agent_image(
+    dir: &std::path::Path,
+    reference: &str,
+    agent: &[u8],
+) -> Result<WrittenImage, LocalError> {
     let mut l = Layer::new();
-    for d in ["dev", "proc", "sys", "tmp", "esp", "efivars", "etc", "lib/modules", "run/linuxkit-init"] {
+    for d in [
+        "dev",
+        "proc",
+        "sys",
+        "tmp",
+        "esp",
+        "efivars",
+        "etc",
+        "lib/modules",
+        "run/linuxkit-init",
+    ] {
         l.dir(d, 0o755)?;
     }
     l.bytes("etc/resolv.conf", 0o644, b"")?;
     l.dir("etc/ssl", 0o755)?;
     l.dir("etc/ssl/certs", 0o755)?;
-    l.bytes("etc/ssl/certs/ca-certificates.crt", 0o644, ca_bundle().as_bytes())?;
+    l.bytes(
+        "etc/ssl/certs/ca-certificates.crt",
+        0o644,
+        ca_bundle().as_bytes(),
+    )?;
     l.bytes("usr/bin/linuxkit-update", 0o755, agent)?;
     let config = ImageConfig {
         entrypoint: Some(vec!["/usr/bin/linuxkit-update".into()]),
         labels: Some([("org.mobyproject.config".to_string(), label())].into()),
         ..ImageConfig::default()
     };
-    write_image(dir, reference, &Platform::linux(crate::init::embedded::ARCH), &config, &l)
+    write_image(
+        dir,
+        reference,
+        &Platform::linux(crate::init::embedded::ARCH),
+        &config,
+        &l,
+    )
 }

@@ -79,7 +79,10 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// systemd-boot, signed with `key` when the UKIs are.
-pub(crate) fn boot_manager(format: Format, key: Option<&SigningKey>) -> Result<Vec<u8>, OutputError> {
+pub(crate) fn boot_manager(
+    format: Format,
+    key: Option<&SigningKey>,
+) -> Result<Vec<u8>, OutputError> {
     let mut bytes = SYSTEMD_BOOT.read(format)?;
     if let Some(key) = key {
         key.sign_pe(&mut bytes, &format!("systemd-boot of {format}"))?;
@@ -249,7 +252,9 @@ pub fn read_built_disk(path: &Path, uki_out: &mut dyn Write) -> Result<BuiltDisk
             .map_err(|e| bad(format!("{uki_path}: {e}")))?;
         let mut buf = vec![0u8; MIB as usize];
         loop {
-            let n = f.read(&mut buf).map_err(|e| bad(format!("{uki_path}: {e}")))?;
+            let n = f
+                .read(&mut buf)
+                .map_err(|e| bad(format!("{uki_path}: {e}")))?;
             if n == 0 {
                 break;
             }
@@ -272,7 +277,10 @@ pub fn copy_range(path: &Path, offset: u64, len: u64, out: &mut dyn Write) -> io
     f.seek(SeekFrom::Start(offset))?;
     let n = io::copy(&mut f.take(len), out)?;
     if n != len {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the disk is short"));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the disk is short",
+        ));
     }
     Ok(())
 }
@@ -284,7 +292,10 @@ mod tests {
     #[test]
     fn updatable_command_lines_reboot_on_panic() {
         let u = UpdateDisk::default();
-        assert_eq!(cmdline("console=ttyS0 text".into(), Some(&u)), "console=ttyS0 text panic=5");
+        assert_eq!(
+            cmdline("console=ttyS0 text".into(), Some(&u)),
+            "console=ttyS0 text panic=5"
+        );
         assert_eq!(cmdline("panic=1 text".into(), Some(&u)), "panic=1 text");
         assert_eq!(cmdline("console=ttyS0".into(), None), "console=ttyS0");
     }

@@ -317,7 +317,10 @@ mod tests {
         assert!(back.failed_before(Some("sha256:m2"), "sha256:zz").is_some());
         assert!(back.failed_before(None, "sha256:02").is_some());
         assert!(back.failed_before(Some("sha256:m3"), "sha256:03").is_none());
-        assert_eq!(back.versions["linuxkit-1-0123456789ab"].describe(), "os 1.0");
+        assert_eq!(
+            back.versions["linuxkit-1-0123456789ab"].describe(),
+            "os 1.0"
+        );
     }
 
     #[test]

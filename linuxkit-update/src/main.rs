@@ -18,13 +18,13 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use linuxkit_update::agent;
 use agent::check::{self, Failure, Verdict};
 use agent::espfs::Esp;
 use agent::health::{self, Health};
 use agent::verify::{self, Signer};
 use linuxkit_oci::store::Platform;
 use linuxkit_resolve::{ProgressMode, Resolver, ResolverOptions};
+use linuxkit_update::agent;
 use linuxkit_update::artifact::SystemArtifact;
 use linuxkit_update::esp::{Entry, Failed, State, Version};
 use linuxkit_update::settings::Settings;
@@ -45,7 +45,8 @@ macro_rules! say {
     }};
 }
 
-const USAGE: &str = "usage: linuxkit-update --from REGISTRY/REPOSITORY:TAG [--insecure-registry HOST[:PORT]]...
+const USAGE: &str =
+    "usage: linuxkit-update --from REGISTRY/REPOSITORY:TAG [--insecure-registry HOST[:PORT]]...
        [--mirror REGISTRY=URL]... [--interval SECONDS] [--tries N] [--healthy-after SECONDS]
        [--health-timeout SECONDS] [--esp-size MIB] [--health-service NAME -- COMMAND [ARGS...]]
 The update agent of a cargo-linuxkit system: runs as its `update` service (Update::from in a
@@ -108,7 +109,10 @@ fn on_demand() -> mpsc::Receiver<()> {
 /// as at any shutdown), then waits to be stopped.
 fn reboot() -> ! {
     nix::unistd::sync();
-    if let Err(e) = nix::sys::signal::kill(nix::unistd::Pid::from_raw(1), nix::sys::signal::Signal::SIGTERM) {
+    if let Err(e) = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(1),
+        nix::sys::signal::Signal::SIGTERM,
+    ) {
         say!("cannot ask the init to reboot (SIGTERM to PID 1: {e}): the update waits for the next boot");
     }
     loop {
@@ -196,7 +200,8 @@ impl Agent {
             );
         }
         let running_signer = {
-            let bytes = std::fs::read(esp.path(&running.path())).map_err(|e| format!("reading {running}: {e}"))?;
+            let bytes = std::fs::read(esp.path(&running.path()))
+                .map_err(|e| format!("reading {running}: {e}"))?;
             verify::signer(&bytes).map_err(|e| format!("the running version's signature: {e}"))?
         };
         let registry = Resolver::new(ResolverOptions {
@@ -249,7 +254,10 @@ impl Agent {
     /// reported. Returns what the system rolled back from, if anything.
     fn record_failures(&mut self, entries: &[Entry]) -> Option<String> {
         let mut rolled_back = None;
-        for e in entries.iter().filter(|e| e.is_bad() && e.base() != self.running.base()) {
+        for e in entries
+            .iter()
+            .filter(|e| e.is_bad() && e.base() != self.running.base())
+        {
             let v = self.state.versions.remove(&e.base()).unwrap_or_default();
             let uki = if v.uki.is_empty() {
                 sha256_file(&self.esp.path(&e.path())).unwrap_or_default()
@@ -259,9 +267,16 @@ impl Agent {
             let tries = e.tries.map_or(0, |t| t.done);
             let reason = match &v.unhealthy {
                 Some(u) => format!("it was not healthy: {u}"),
-                None => "it never became healthy: it panicked, hung, or stopped before its services ran".to_string(),
+                None => {
+                    "it never became healthy: it panicked, hung, or stopped before its services ran"
+                        .to_string()
+                }
             };
-            let what = if v.uki.is_empty() { e.base() } else { v.describe() };
+            let what = if v.uki.is_empty() {
+                e.base()
+            } else {
+                v.describe()
+            };
             if let Err(err) = self.esp.remove_entry(e) {
                 say!("cannot remove {e}: {err}");
             }
@@ -270,7 +285,11 @@ impl Agent {
                 if tries == 1 { "try" } else { "tries" },
                 self.describe(&self.running)
             );
-            if self.state.failed_before(v.manifest.as_deref(), &uki).is_none() {
+            if self
+                .state
+                .failed_before(v.manifest.as_deref(), &uki)
+                .is_none()
+            {
                 self.state.failed.push(Failed {
                     uki,
                     manifest: v.manifest.clone(),
@@ -295,7 +314,10 @@ impl Agent {
                 .max_by_key(|e| e.seq)
                 .map(|e| format!("updated from {}", self.describe(e)))
                 .unwrap_or_else(|| "updated".into());
-            format!("{previous}; on trial ({} boot tries left), checking its health", t.left)
+            format!(
+                "{previous}; on trial ({} boot tries left), checking its health",
+                t.left
+            )
         } else if self.running.seq == 1 {
             "as built".to_string()
         } else {
@@ -384,7 +406,9 @@ impl Agent {
             .max_by_key(|e| e.seq)
             .cloned();
         for e in &entries {
-            if e.base() == self.running.base() || Some(e.base()) == previous.as_ref().map(Entry::base) {
+            if e.base() == self.running.base()
+                || Some(e.base()) == previous.as_ref().map(Entry::base)
+            {
                 continue;
             }
             if self.esp.remove_entry(e).is_ok() {
@@ -539,7 +563,10 @@ impl Agent {
         let _ = std::fs::remove_file(&download);
         if let Err(e) = written {
             let _ = std::fs::remove_file(self.esp.path(linuxkit_update::esp::INCOMING_PATH));
-            return Outcome::Retry(format!("cannot write {}: {e}", linuxkit_update::esp::INCOMING_PATH));
+            return Outcome::Retry(format!(
+                "cannot write {}: {e}",
+                linuxkit_update::esp::INCOMING_PATH
+            ));
         }
         let seq = self
             .esp

@@ -68,7 +68,11 @@ impl Settings {
 
     /// The service's `command`: the binary, then the settings that are not defaults.
     pub fn command(&self) -> Vec<String> {
-        let mut a = vec![crate::BINARY_PATH.to_string(), "--from".into(), self.source.clone()];
+        let mut a = vec![
+            crate::BINARY_PATH.to_string(),
+            "--from".into(),
+            self.source.clone(),
+        ];
         for r in &self.insecure_registries {
             a.extend(["--insecure-registry".into(), r.clone()]);
         }
@@ -83,7 +87,11 @@ impl Settings {
         num("--interval", self.interval, DEFAULT_INTERVAL);
         num("--tries", u64::from(self.tries), u64::from(DEFAULT_TRIES));
         num("--healthy-after", self.healthy_after, DEFAULT_HEALTHY_AFTER);
-        num("--health-timeout", self.health_timeout, DEFAULT_HEALTH_TIMEOUT);
+        num(
+            "--health-timeout",
+            self.health_timeout,
+            DEFAULT_HEALTH_TIMEOUT,
+        );
         if let Some(m) = self.esp_mib {
             a.extend(["--esp-size".into(), m.to_string()]);
         }
@@ -144,9 +152,7 @@ impl Settings {
                         .parse::<u32>()
                         .ok()
                         .filter(|t| (1..=100).contains(t))
-                        .ok_or_else(|| {
-                            SettingsError(format!("--tries {v}: expected 1 to 100"))
-                        })?;
+                        .ok_or_else(|| SettingsError(format!("--tries {v}: expected 1 to 100")))?;
                 }
                 "--healthy-after" => s.healthy_after = number(value()?)?,
                 "--health-timeout" => s.health_timeout = number(value()?)?.max(1),
@@ -173,8 +179,7 @@ impl Settings {
             (None, None) => None,
             _ => {
                 return Err(SettingsError(
-                    "a health check needs --health-service NAME and `-- COMMAND [ARGS...]`"
-                        .into(),
+                    "a health check needs --health-service NAME and `-- COMMAND [ARGS...]`".into(),
                 ))
             }
         };
@@ -207,7 +212,11 @@ mod tests {
         let s = Settings::new("10.0.2.2:5000/os:stable");
         assert_eq!(
             s.command(),
-            strings(&["/usr/bin/linuxkit-update", "--from", "10.0.2.2:5000/os:stable"])
+            strings(&[
+                "/usr/bin/linuxkit-update",
+                "--from",
+                "10.0.2.2:5000/os:stable"
+            ])
         );
         assert_eq!(Settings::from_command(&s.command()).unwrap(), s);
         let mut all = s.clone();

@@ -51,7 +51,10 @@ impl<W> Hashing<W> {
         }
     }
     fn digest(self) -> (String, u64) {
-        (format!("sha256:{}", hex::encode(self.hash.finalize())), self.len)
+        (
+            format!("sha256:{}", hex::encode(self.hash.finalize())),
+            self.len,
+        )
     }
 }
 
@@ -78,7 +81,9 @@ pub fn target_reference(registry: &str) -> Result<String> {
 pub fn run(a: &PushArgs, cfg: &Config) -> Result<i32> {
     let reference = target_reference(&a.registry)?;
     if cfg.offline {
-        return Err(Error::Usage("push needs the network: drop --offline".into()));
+        return Err(Error::Usage(
+            "push needs the network: drop --offline".into(),
+        ));
     }
     let loaded = load(&a.input.inputs, cfg)?;
     let [def] = loaded.definitions.as_slice() else {
@@ -139,10 +144,11 @@ pub fn run(a: &PushArgs, cfg: &Config) -> Result<i32> {
     let mut out = Hashing::new(io::BufWriter::new(
         File::create(&uki_path).map_err(Error::io(&uki_path))?,
     ));
-    let read = linuxkit_output::read_built_disk(&disk, &mut out).map_err(|source| Error::Output {
-        image: def.name.clone(),
-        source: Box::new(source),
-    })?;
+    let read =
+        linuxkit_output::read_built_disk(&disk, &mut out).map_err(|source| Error::Output {
+            image: def.name.clone(),
+            source: Box::new(source),
+        })?;
     out.flush().map_err(Error::io(&uki_path))?;
     let (uki_digest, uki_len) = out.digest();
     let mut blobs = vec![(
@@ -203,14 +209,15 @@ pub fn run(a: &PushArgs, cfg: &Config) -> Result<i32> {
             "`{}` {version} ({:.1} MiB UKI{}) to {reference}",
             def.name,
             uki_len as f64 / 1048576.0,
-            if read.verity_root.is_some() { " and dm-verity root" } else { "" }
+            if read.verity_root.is_some() {
+                " and dm-verity root"
+            } else {
+                ""
+            }
         ),
     );
-    let resolver = crate::resolve::resolver(
-        cfg,
-        linuxkit_oci::store::Platform::linux(&bc.arch),
-        false,
-    )?;
+    let resolver =
+        crate::resolve::resolver(cfg, linuxkit_oci::store::Platform::linux(&bc.arch), false)?;
     resolver
         .push_blobs(&reference, &blobs)
         .map_err(|e| Error::Resolve(Box::new(e)))?;
@@ -220,7 +227,11 @@ pub fn run(a: &PushArgs, cfg: &Config) -> Result<i32> {
     drop(scratch);
     cfg.shell.status(
         "Pushed",
-        format!("`{}` {version} as {reference}@{digest} (from {})", def.name, display_path(&disk)),
+        format!(
+            "`{}` {version} as {reference}@{digest} (from {})",
+            def.name,
+            display_path(&disk)
+        ),
     );
     cfg.shell.json_message(json!({
         "reason": "linuxkit-pushed",

@@ -120,8 +120,7 @@ pub fn download(
     }
     let bytes = std::fs::read(dest)
         .map_err(|e| Failure::Retry(format!("reading {}: {e}", dest.display())))?;
-    if let Err(why) =
-        verify::check_pe(&bytes).and_then(|()| verify::check_update(running, &bytes))
+    if let Err(why) = verify::check_pe(&bytes).and_then(|()| verify::check_update(running, &bytes))
     {
         let _ = std::fs::remove_file(dest);
         return Err(Failure::Refuse(why));

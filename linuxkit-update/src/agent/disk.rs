@@ -32,7 +32,10 @@ pub fn find_partition(part_uuid: &str) -> Result<(PathBuf, String), String> {
                 continue;
             }
             let node = partition_node(&disk, *number).ok_or_else(|| {
-                format!("{} has partition {number} but no device node for it", dev.display())
+                format!(
+                    "{} has partition {number} but no device node for it",
+                    dev.display()
+                )
             })?;
             return Ok((node, p.name.clone()));
         }
@@ -62,13 +65,19 @@ fn node(sys: &Path, name: &str) -> Result<PathBuf, String> {
     if path.exists() {
         return Ok(path);
     }
-    let numbers = fs::read_to_string(sys.join("dev")).map_err(|e| format!("{}: {e}", sys.display()))?;
+    let numbers =
+        fs::read_to_string(sys.join("dev")).map_err(|e| format!("{}: {e}", sys.display()))?;
     let (major, minor) = numbers
         .trim()
         .split_once(':')
         .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
         .ok_or_else(|| format!("{}/dev: not MAJOR:MINOR", sys.display()))?;
-    mknod(&path, SFlag::S_IFBLK, Mode::from_bits_truncate(0o600), makedev(major, minor))
-        .map_err(|e| format!("creating {}: {e}", path.display()))?;
+    mknod(
+        &path,
+        SFlag::S_IFBLK,
+        Mode::from_bits_truncate(0o600),
+        makedev(major, minor),
+    )
+    .map_err(|e| format!("creating {}: {e}", path.display()))?;
     Ok(path)
 }

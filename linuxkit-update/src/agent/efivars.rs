@@ -62,7 +62,10 @@ mod tests {
     #[test]
     fn variables_are_utf16_up_to_nul() {
         let mut b = Vec::new();
-        for u in "linuxkit-2-0123456789ab+3.efi".encode_utf16().chain([0, 65]) {
+        for u in "linuxkit-2-0123456789ab+3.efi"
+            .encode_utf16()
+            .chain([0, 65])
+        {
             b.extend_from_slice(&u.to_le_bytes());
         }
         assert_eq!(

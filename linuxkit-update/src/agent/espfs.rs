@@ -46,7 +46,13 @@ impl Esp {
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
             Some("umask=0077,shortname=mixed,errors=remount-ro"),
         )
-        .map_err(|e| format!("mounting the ESP {} on {}: {e}", device.display(), dir.display()))?;
+        .map_err(|e| {
+            format!(
+                "mounting the ESP {} on {}: {e}",
+                device.display(),
+                dir.display()
+            )
+        })?;
         Ok(Esp {
             root: dir.to_path_buf(),
         })

@@ -6,8 +6,8 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use linuxkit_bundle::status::{ServicesStatus, SERVICES_FILE};
 use crate::settings::{HealthCheck, Settings};
+use linuxkit_bundle::status::{ServicesStatus, SERVICES_FILE};
 
 /// A judgement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +49,11 @@ pub fn judge_services(status: &ServicesStatus, own_pid: i32, after_ms: u64, now_
             }
             Some(since) if now_ms.saturating_sub(since) < after_ms => {
                 let restarts = if s.restarts > 0 {
-                    format!(", restarted {} times, last {}", s.restarts, s.last_exit.as_deref().unwrap_or("ended"))
+                    format!(
+                        ", restarted {} times, last {}",
+                        s.restarts,
+                        s.last_exit.as_deref().unwrap_or("ended")
+                    )
                 } else {
                     String::new()
                 };
@@ -132,7 +136,10 @@ fn run_check(check: &HealthCheck, status: Option<&ServicesStatus>) -> Result<(),
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("health check `{}` ran for more than 30 s", check.command.join(" ")));
+                return Err(format!(
+                    "health check `{}` ran for more than 30 s",
+                    check.command.join(" ")
+                ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(100)),
             Err(e) => return Err(format!("health check: {e}")),
@@ -173,7 +180,10 @@ pub fn exec_in(args: &[String]) -> ! {
     let _ = std::env::set_current_dir("/");
     let e = Command::new(&command[0])
         .args(&command[1..])
-        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
         .exec();
     fail(format!("{}: {e}", command[0]))
 }
@@ -196,20 +206,34 @@ mod tests {
     #[test]
     fn every_other_service_must_be_up_long_enough() {
         let mut s = ServicesStatus {
-            services: vec![svc("web", Some(10), Some(1_000), 0), svc("update", Some(20), Some(9_000), 0)],
+            services: vec![
+                svc("web", Some(10), Some(1_000), 0),
+                svc("update", Some(20), Some(9_000), 0),
+            ],
             onboot_failed: vec![],
         };
         assert_eq!(judge_services(&s, 20, 5_000, 7_000), Health::Healthy);
-        let Health::Waiting(w) = judge_services(&s, 20, 5_000, 3_000) else { panic!() };
+        let Health::Waiting(w) = judge_services(&s, 20, 5_000, 3_000) else {
+            panic!()
+        };
         assert!(w.contains("service web up for 2 s of 5 s"), "{w}");
         s.services[0] = svc("web", Some(11), Some(6_500), 3);
-        let Health::Waiting(w) = judge_services(&s, 20, 5_000, 7_000) else { panic!() };
-        assert!(w.contains("restarted 3 times, last exited with status 1"), "{w}");
+        let Health::Waiting(w) = judge_services(&s, 20, 5_000, 7_000) else {
+            panic!()
+        };
+        assert!(
+            w.contains("restarted 3 times, last exited with status 1"),
+            "{w}"
+        );
         s.services[0] = svc("web", None, None, 4);
-        let Health::Waiting(w) = judge_services(&s, 20, 5_000, 7_000) else { panic!() };
+        let Health::Waiting(w) = judge_services(&s, 20, 5_000, 7_000) else {
+            panic!()
+        };
         assert!(w.contains("not running (it exited with status 1)"), "{w}");
         s.services[0] = svc("web", Some(10), Some(1_000), 0);
         s.onboot_failed.push("net".into());
-        assert!(matches!(judge_services(&s, 20, 5_000, 7_000), Health::Waiting(w) if w.contains("onboot container net")));
+        assert!(
+            matches!(judge_services(&s, 20, 5_000, 7_000), Health::Waiting(w) if w.contains("onboot container net"))
+        );
     }
 }

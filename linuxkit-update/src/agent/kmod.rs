@@ -43,7 +43,12 @@ fn module_dir() -> PathBuf {
 }
 
 /// Loads `name` and its dependencies (dependencies first).
-fn load(dir: &Path, deps: &HashMap<String, (String, Vec<String>)>, name: &str, depth: u32) -> Result<(), String> {
+fn load(
+    dir: &Path,
+    deps: &HashMap<String, (String, Vec<String>)>,
+    name: &str,
+    depth: u32,
+) -> Result<(), String> {
     if present(name) || depth > 16 {
         return Ok(());
     }

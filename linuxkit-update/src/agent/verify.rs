@@ -8,7 +8,9 @@
 //! will check at boot; checking it first keeps a version the firmware would refuse from taking
 //! a boot try, and refuses one signed by anybody else even when Secure Boot is off.
 
-use authenticode::{AttributeCertificateIterator, SpcIndirectDataContent, WIN_CERT_TYPE_PKCS_SIGNED_DATA};
+use authenticode::{
+    AttributeCertificateIterator, SpcIndirectDataContent, WIN_CERT_TYPE_PKCS_SIGNED_DATA,
+};
 use cms::cert::CertificateChoices;
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier};
@@ -34,9 +36,10 @@ pub struct Signer {
 /// The signer of PE image `pe` when it carries a valid Authenticode signature, `None` when it
 /// carries none, an error when it carries one that does not verify.
 pub fn signer(pe: &[u8]) -> Result<Option<Signer>, String> {
-    let parsed = object::read::pe::PeFile64::parse(pe).map_err(|e| format!("not a PE32+ image: {e}"))?;
-    let Some(certs) =
-        AttributeCertificateIterator::new(&parsed).map_err(|e| format!("its certificate table: {e}"))?
+    let parsed =
+        object::read::pe::PeFile64::parse(pe).map_err(|e| format!("not a PE32+ image: {e}"))?;
+    let Some(certs) = AttributeCertificateIterator::new(&parsed)
+        .map_err(|e| format!("its certificate table: {e}"))?
     else {
         return Ok(None);
     };
@@ -59,24 +62,31 @@ pub fn signer(pe: &[u8]) -> Result<Option<Signer>, String> {
 }
 
 fn verify_signed_data(data: &[u8], pe_digest: &[u8]) -> Result<Signer, String> {
-    let bad = |what: &str, e: &dyn std::fmt::Display| format!("its signature is malformed ({what}: {e})");
+    let bad =
+        |what: &str, e: &dyn std::fmt::Display| format!("its signature is malformed ({what}: {e})");
     let mut reader = SliceReader::new(data).map_err(|e| bad("empty", &e))?;
     let info = ContentInfo::decode(&mut reader).map_err(|e| bad("ContentInfo", &e))?;
     // The certificate table pads the signature with zeros.
     let _ = reader.remaining_len();
-    let sd: SignedData = info.content.decode_as().map_err(|e| bad("SignedData", &e))?;
+    let sd: SignedData = info
+        .content
+        .decode_as()
+        .map_err(|e| bad("SignedData", &e))?;
     let econtent = sd
         .encap_content_info
         .econtent
         .as_ref()
         .ok_or_else(|| "its signature signs no content".to_string())?;
-    let indirect: SpcIndirectDataContent =
-        econtent.decode_as().map_err(|e| bad("SpcIndirectDataContent", &e))?;
+    let indirect: SpcIndirectDataContent = econtent
+        .decode_as()
+        .map_err(|e| bad("SpcIndirectDataContent", &e))?;
     if indirect.message_digest.digest_algorithm.oid != ID_SHA256 {
         return Err("its signature uses a digest other than SHA-256".into());
     }
     if indirect.message_digest.digest.as_bytes() != pe_digest {
-        return Err("its contents do not match its signature (the image was changed after signing)".into());
+        return Err(
+            "its contents do not match its signature (the image was changed after signing)".into(),
+        );
     }
     let [signer] = sd.signer_infos.0.as_slice() else {
         return Err("its signature does not have exactly one signer".into());
@@ -153,7 +163,8 @@ pub fn check_update(running: Option<&Signer>, new_pe: &[u8]) -> Result<(), Strin
 /// Checks that `pe` is a PE32+ image with a kernel section (a UKI).
 pub fn check_pe(pe: &[u8]) -> Result<(), String> {
     use object::read::Object;
-    let parsed = object::read::pe::PeFile64::parse(pe).map_err(|e| format!("it is not a PE32+ EFI image: {e}"))?;
+    let parsed = object::read::pe::PeFile64::parse(pe)
+        .map_err(|e| format!("it is not a PE32+ EFI image: {e}"))?;
     let has_linux = parsed.sections().any(|s| {
         use object::read::ObjectSection;
         s.name().ok() == Some(".linux")
