@@ -9,6 +9,9 @@ use std::path::Path;
 
 use crate::target::{BootMode, BootTarget};
 
+/// Reads bytes at a guest offset; `false` when it cannot.
+type ReadAt = dyn FnMut(u64, &mut [u8]) -> bool;
+
 /// Whether `target` is an updatable disk.
 pub fn is_updatable(target: &BootTarget) -> bool {
     match &target.mode {
@@ -22,7 +25,7 @@ pub fn updatable_disk(path: &Path, format: &str) -> bool {
     let Ok(mut f) = File::open(path) else {
         return false;
     };
-    let mut reader: Box<dyn FnMut(u64, &mut [u8]) -> bool> = match format {
+    let mut reader: Box<ReadAt> = match format {
         "raw" => Box::new(move |off, buf| {
             f.seek(SeekFrom::Start(off)).is_ok() && f.read_exact(buf).is_ok()
         }),

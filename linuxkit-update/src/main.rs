@@ -189,15 +189,14 @@ impl Agent {
         state
             .versions
             .retain(|base, _| entries.iter().any(|e| &e.base() == base));
-        if !state.versions.contains_key(&running.base()) {
+        if let std::collections::btree_map::Entry::Vacant(v) =
+            state.versions.entry(running.base())
+        {
             let uki = sha256_file(&esp.path(&running.path())).map_err(|e| e.to_string())?;
-            state.versions.insert(
-                running.base(),
-                Version {
-                    uki,
-                    ..Version::default()
-                },
-            );
+            v.insert(Version {
+                uki,
+                ..Version::default()
+            });
         }
         let running_signer = {
             let bytes = std::fs::read(esp.path(&running.path()))

@@ -119,11 +119,9 @@ impl Esp {
     /// Removes leftovers of interrupted writes; returns their names.
     pub fn clean_partials(&self) -> Vec<String> {
         let mut removed = Vec::new();
-        for rel in [esp::INCOMING_PATH] {
-            let p = self.path(rel);
-            if p.exists() && fs::remove_file(&p).is_ok() {
-                removed.push(rel.to_string());
-            }
+        let incoming = self.path(esp::INCOMING_PATH);
+        if incoming.exists() && fs::remove_file(&incoming).is_ok() {
+            removed.push(esp::INCOMING_PATH.to_string());
         }
         for dir in [esp::STATE_DIR, esp::ENTRIES_DIR] {
             let Ok(d) = fs::read_dir(self.path(dir)) else {
@@ -143,7 +141,7 @@ impl Esp {
     /// Free bytes on the ESP.
     pub fn free(&self) -> u64 {
         nix::sys::statvfs::statvfs(&self.root)
-            .map(|s| s.blocks_available() as u64 * s.fragment_size() as u64)
+            .map(|s| s.blocks_available() * s.fragment_size())
             .unwrap_or(0)
     }
 
