@@ -20,7 +20,6 @@ mod cli_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use cli_support::{bin, run_in, start_registry, text, workspace_root, Registry, REGISTRY};
@@ -115,56 +114,52 @@ fn good_script(version: u32) -> String {
     format!("echo SYSTEM-VERSION-{version}; exec sleep 1000000")
 }
 
-fn fixture() -> Option<&'static Fixture> {
-    static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
-    FIXTURE
-        .get_or_init(|| {
-            if !qemu_present()
-                || !prerequisite(
-                    Path::new(REGISTRY).exists(),
-                    REGISTRY,
-                    "apt-get install docker-registry",
-                )
-                || !prerequisite(
-                    Path::new("/usr/lib/systemd/boot/efi/systemd-bootx64.efi").exists(),
-                    "systemd-boot",
-                    "apt-get install systemd-boot-efi",
-                )
-                || !prerequisite(
-                    Path::new("/usr/share/OVMF/OVMF_CODE_4M.fd").exists(),
-                    "OVMF",
-                    "apt-get install ovmf",
-                )
-            {
-                return None;
-            }
-            let dir = workspace_root().join("target/boot-update");
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(dir.join("registry")).expect("create target/boot-update");
-            let registry = start_registry(&dir.join("registry"));
-            let f = Fixture {
-                disk: dir.join("out1/os-efi.img"),
-                dir,
-                registry,
-            };
-            let svc = service_dir(&f.dir, "svc", 0);
-            let v1 = definition(&f.dir, f.port(), 1, &svc, &good_script(1), "");
-            let out = f.dir.join("out1");
-            let o = run_in(
-                &workspace_root(),
-                &[
-                    "build",
-                    "--format",
-                    "raw-efi",
-                    "--dir",
-                    &out.display().to_string(),
-                    &v1.display().to_string(),
-                ],
-            );
-            assert!(o.status.success(), "build v1: {:?}", text(&o));
-            Some(f)
-        })
-        .as_ref()
+/// The registry (stopped when the fixture is dropped: one test owns it) and the v1 disk.
+fn fixture() -> Option<Fixture> {
+    if !qemu_present()
+        || !prerequisite(
+            Path::new(REGISTRY).exists(),
+            REGISTRY,
+            "apt-get install docker-registry",
+        )
+        || !prerequisite(
+            Path::new("/usr/lib/systemd/boot/efi/systemd-bootx64.efi").exists(),
+            "systemd-boot",
+            "apt-get install systemd-boot-efi",
+        )
+        || !prerequisite(
+            Path::new("/usr/share/OVMF/OVMF_CODE_4M.fd").exists(),
+            "OVMF",
+            "apt-get install ovmf",
+        )
+    {
+        return None;
+    }
+    let dir = workspace_root().join("target/boot-update");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("registry")).expect("create target/boot-update");
+    let registry = start_registry(&dir.join("registry"));
+    let f = Fixture {
+        disk: dir.join("out1/os-efi.img"),
+        dir,
+        registry,
+    };
+    let svc = service_dir(&f.dir, "svc", 0);
+    let v1 = definition(&f.dir, f.port(), 1, &svc, &good_script(1), "");
+    let out = f.dir.join("out1");
+    let o = run_in(
+        &workspace_root(),
+        &[
+            "build",
+            "--format",
+            "raw-efi",
+            "--dir",
+            &out.display().to_string(),
+            &v1.display().to_string(),
+        ],
+    );
+    assert!(o.status.success(), "build v1: {:?}", text(&o));
+    Some(f)
 }
 
 /// `cargo linuxkit push` of `yaml` as `version` to `target` (`REPO:TAG` on the fixture's
@@ -264,9 +259,16 @@ fn count(vm: &Vm, needle: &str) -> usize {
     vm.console().iter().filter(|l| l.contains(needle)).count()
 }
 
+/// One test owns the registry and the disk (a fixture in a static would never be dropped, and
+/// its registry would outlive the test process): the refusals first (no boot), then the boots.
 #[test]
-fn updates_roll_forward_and_back_across_reboots() {
+fn a_b_updates_end_to_end() {
     let Some(f) = fixture() else { return };
+    bad_artifacts_are_refused_with_what_is_wrong(&f);
+    updates_roll_forward_and_back_across_reboots(&f);
+}
+
+fn updates_roll_forward_and_back_across_reboots(f: &Fixture) {
     let mut vm = run(f);
     let guard = KillOnDrop(f);
     vm.wait_for("SYSTEM-VERSION-1", WAIT).expect("v1 boots");
@@ -470,9 +472,7 @@ fn info(arch: &str) -> SystemInfo {
     }
 }
 
-#[test]
-fn bad_artifacts_are_refused_with_what_is_wrong() {
-    let Some(f) = fixture() else { return };
+fn bad_artifacts_are_refused_with_what_is_wrong(f: &Fixture) {
     let r = resolver(f);
     let svc = f.dir.join("svc");
     let v9 = definition(&f.dir, f.port(), 9, &svc, &good_script(9), "");

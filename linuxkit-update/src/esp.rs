@@ -327,7 +327,10 @@ mod tests {
     fn esp_holds_two_versions_and_margin() {
         let mib = 1 << 20;
         let esp = esp_size(20 * mib, mib / 2, None);
-        assert!(esp >= 2 * 20 * mib + 20 * mib && esp.is_multiple_of(mib), "{esp}");
+        assert!(
+            esp >= 2 * 20 * mib + 20 * mib && esp.is_multiple_of(mib),
+            "{esp}"
+        );
         assert_eq!(esp_size(1, 1, None), 32 * mib);
         assert_eq!(esp_size(20 * mib, 0, Some(200)), 200 * mib);
     }

@@ -189,8 +189,7 @@ impl Agent {
         state
             .versions
             .retain(|base, _| entries.iter().any(|e| &e.base() == base));
-        if let std::collections::btree_map::Entry::Vacant(v) =
-            state.versions.entry(running.base())
+        if let std::collections::btree_map::Entry::Vacant(v) = state.versions.entry(running.base())
         {
             let uki = sha256_file(&esp.path(&running.path())).map_err(|e| e.to_string())?;
             v.insert(Version {
