@@ -345,10 +345,12 @@ fn updates_roll_forward_and_back_across_reboots(f: &Fixture) {
     let v5 = definition(&f.dir, f.port(), 5, &big, &good_script(5), "");
     push(f, &v5, 5, "os:stable", &[]);
     vm.wait_for("writing os 5", WAIT)
-        .expect("v5 is being written");
-    // Into the write (the agent allocates the file at once, then writes ~80 MiB, which takes
-    // seconds under TCG): the next start removing the partial file shows the kill landed in it.
-    std::thread::sleep(Duration::from_millis(500));
+        .expect("v5 is downloaded and checked");
+    vm.wait_for("space for os 5 allocated", WAIT)
+        .expect("v5's space on the ESP is allocated");
+    // Into the write of its ~80 MiB, which takes seconds under TCG (the next start removing
+    // the partial file, and no "installed" line, show the kill landed in it).
+    std::thread::sleep(Duration::from_millis(300));
     kill_qemu(f);
     vm.wait_exit(WAIT)
         .expect("cargo linuxkit run ends with QEMU");

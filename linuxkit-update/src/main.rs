@@ -557,7 +557,10 @@ impl Agent {
             a.info.describe(),
             a.uki.size as f64 / 1048576.0
         );
-        let written = self.esp.write_incoming(&download);
+        let name = a.info.describe();
+        let written = self.esp.write_incoming(&download, || {
+            say!("space for {name} allocated on the ESP; writing its bytes")
+        });
         let _ = std::fs::remove_file(&download);
         if let Err(e) = written {
             let _ = std::fs::remove_file(self.esp.path(linuxkit_update::esp::INCOMING_PATH));

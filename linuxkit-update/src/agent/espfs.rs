@@ -152,7 +152,8 @@ impl Esp {
 
     /// Writes the file `src` (a complete, checked UKI) to `incoming.partial`: its clusters
     /// allocated and made durable first, then its bytes, then fsynced.
-    pub fn write_incoming(&self, src: &Path) -> std::io::Result<()> {
+    /// `allocated` runs once the space is allocated and durable, before the bytes are written.
+    pub fn write_incoming(&self, src: &Path, allocated: impl FnOnce()) -> std::io::Result<()> {
         use std::os::fd::AsRawFd;
         let incoming = self.path(esp::INCOMING_PATH);
         let dir = incoming.parent().unwrap_or(&self.root).to_path_buf();
@@ -169,6 +170,7 @@ impl Esp {
         .map_err(std::io::Error::from)?;
         out.sync_all()?;
         sync_dir(&dir)?;
+        allocated();
         std::io::copy(&mut input, &mut out)?;
         out.sync_all()?;
         sync_dir(&dir)
