@@ -11,7 +11,8 @@
 //! packagers, or a target the host cannot build for); its tag is then the hash of its bytes.
 //!
 //! The root loader's dm-verity step, `linuxkit-verity`, is built and embedded the same way
-//! from the `linuxkit-verity` source (`LINUXKIT_VERITY_BINARY` embeds a prebuilt one).
+//! from the `linuxkit-verity` source (`LINUXKIT_VERITY_BINARY` embeds a prebuilt one), and so
+//! is the A/B update agent, `linuxkit-update` (`LINUXKIT_UPDATE_BINARY`).
 
 use std::env;
 use std::fs;
@@ -79,6 +80,8 @@ fn main() {
     );
     fs::write(out.join("init_meta.rs"), meta).unwrap_or_else(|e| fail(&e.to_string()));
 
+    build_update_agent(&out, &target);
+
     let verity = out.join("linuxkit-verity");
     if let Some(bin) = env::var_os("LINUXKIT_VERITY_BINARY") {
         fs::copy(&bin, &verity)
@@ -92,9 +95,40 @@ fn main() {
     }
 }
 
+/// The A/B update agent, `linuxkit-update`, built static from the `linuxkit-update` source and
+/// embedded like the init (`LINUXKIT_UPDATE_BINARY` embeds a prebuilt one). Its image's tag is
+/// the hash of the binary, computed at run time.
+fn build_update_agent(out: &Path, target: &str) {
+    println!("cargo:rerun-if-env-changed=LINUXKIT_UPDATE_BINARY");
+    let source = PathBuf::from(linuxkit_update::SOURCE_DIR);
+    // Its own source, and in this repository the sources of the workspace crates it links.
+    for p in [
+        source.join("src"),
+        source.join("Cargo.toml"),
+        source.join("../linuxkit-resolve/src"),
+        source.join("../linuxkit-oci/src"),
+        source.join("../linuxkit-bundle/src"),
+    ] {
+        if p.exists() {
+            println!("cargo:rerun-if-changed={}", p.display());
+        }
+    }
+    let agent = out.join("linuxkit-update");
+    if let Some(bin) = env::var_os("LINUXKIT_UPDATE_BINARY") {
+        fs::copy(&bin, &agent)
+            .unwrap_or_else(|e| fail(&format!("LINUXKIT_UPDATE_BINARY={bin:?}: {e}")));
+    } else if env::var_os("DOCS_RS").is_some() {
+        fs::write(&agent, b"").unwrap_or_else(|e| fail(&format!("{agent:?}: {e}")));
+    } else {
+        let built = build(&source, linuxkit_update::PACKAGE, target, out);
+        fs::copy(&built, &agent)
+            .unwrap_or_else(|e| fail(&format!("copying {built:?} to {agent:?}: {e}")));
+    }
+}
+
 fn fail(msg: &str) -> ! {
     eprintln!(
-        "error: building the embedded guest binaries (linuxkit-init, linuxkit-verity): {msg}"
+        "error: building the embedded guest binaries (linuxkit-init, linuxkit-verity, linuxkit-update): {msg}"
     );
     std::process::exit(1);
 }

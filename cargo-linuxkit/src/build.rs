@@ -407,6 +407,7 @@ pub fn build_one_with(
         arch: bc.arch.clone(),
         signing: signing.clone(),
         verity: verity.clone(),
+        update: crate::updatable::disk(def, bc)?,
         ..OutputOptions::default()
     };
     oo.compression.compressor = settings.compression;

@@ -98,6 +98,37 @@ pub enum CommandArgs {
     /// Show what each container may do once image labels and the definition are merged
     /// (capabilities, host namespaces, writable host binds, devices, ...); `--deny` gates CI.
     Audit(AuditArgs),
+    /// Publish a built system as an OCI artifact that updatable systems pull (A/B updates).
+    Push(PushArgs),
+}
+
+/// `push`.
+#[derive(Debug, Args, Default)]
+pub struct PushArgs {
+    /// The image to push (a workspace image or YAML files).
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Where to: HOST[:PORT]/REPOSITORY[:TAG] (tag `latest` by default).
+    #[arg(long, value_name = "HOST[:PORT]/REPO[:TAG]")]
+    pub registry: String,
+    /// The version annotation (default: the definition package's version).
+    #[arg(long = "version", value_name = "VERSION")]
+    pub system_version: Option<String>,
+    /// Target architecture in OCI spelling (amd64, arm64, ...).
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Sign the UKI with this key, as `build --secure-boot-key`.
+    #[arg(long, value_name = "KEY")]
+    pub secure_boot_key: Option<PathBuf>,
+    /// The certificate of --secure-boot-key, as `build --secure-boot-cert`.
+    #[arg(long, value_name = "CERT")]
+    pub secure_boot_cert: Option<PathBuf>,
+    /// Build with a dm-verity root (pushed as a second layer), as `build --verity`.
+    #[arg(long)]
+    pub verity: bool,
+    /// Where the raw-efi disk pushed is built, as `build --dir`.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `audit`.

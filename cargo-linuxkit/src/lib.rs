@@ -15,6 +15,8 @@
 //!   `--cache-to`, `cache push`).
 //! - [`secureboot`]: where the Secure Boot key and certificate come from (flag, environment,
 //!   `[package.metadata.linuxkit]`), checked before a build writes anything.
+//! - [`updatable`]: A/B updates: the update agent's settings in a definition, the updatable
+//!   disk they ask for.
 //! - [`commands`]: one module per subcommand.
 //! - [`shell`], [`diag`]: status lines, diagnostics, JSON messages.
 //! - [`error`]: the typed [`Error`].
@@ -34,6 +36,7 @@ pub mod resolve;
 pub mod secureboot;
 pub mod shell;
 pub mod source;
+pub mod updatable;
 pub mod workspace;
 
 pub use error::{Error, Result};
@@ -81,5 +84,6 @@ pub fn execute(args: &RawArgs, cfg: &Config) -> Result<i32> {
         CommandArgs::Lock => commands::lock::run(cfg),
         CommandArgs::Update(a) => commands::update::run(&a.images, cfg),
         CommandArgs::Audit(a) => commands::audit::run(a, cfg),
+        CommandArgs::Push(a) => commands::push::run(a, cfg),
     }
 }

@@ -33,6 +33,8 @@ impl Kind {
 pub struct DefinitionTarget {
     /// Package name.
     pub package: String,
+    /// Package version (the default version of `push`).
+    pub version: String,
     /// Target name.
     pub target: String,
     /// Bin or example.
@@ -137,6 +139,7 @@ pub fn discover(manifest_path: Option<&Path>, flags: &CargoFlags) -> Result<Work
                 })?;
             definitions.push(DefinitionTarget {
                 package: pkg.name.to_string(),
+                version: pkg.version.to_string(),
                 target: name.to_string(),
                 kind: target.1,
                 manifest_path: manifest.clone(),

@@ -2,6 +2,7 @@
 //!
 //! - Where things are: [`ONBOOT`], [`SERVICES`], [`ONSHUTDOWN`], [`VOLUMES`] (paths in the
 //!   image root, without the leading `/`), [`ROOTFS`].
+//! - [`status`]: the init's service status file, which the update agent reads.
 //! - `runtime.json`: [`Runtime`] with its [`Mount`]s (`specs.Mount`, also used in
 //!   `config.json`), [`Interface`]s and [`BindNs`]. Serialised, the fields come in upstream's
 //!   order with upstream's omissions (Go's `encoding/json` of LinuxKit's `Runtime` after
@@ -10,6 +11,8 @@
 //!   because an init must start images built by any LinuxKit version.
 
 #![forbid(unsafe_code)]
+
+pub mod status;
 
 use serde::{Deserialize, Deserializer, Serialize};
 

@@ -10,6 +10,7 @@
 //! - [`pkgs`]: the catalogue of LinuxKit's standard packages (`pkgs::getty().insecure()`).
 //! - [`codegen`]: a model as idiomatic Rust builder code (`cargo linuxkit import`).
 //! - [`testing`]: policies asserted on definitions from `cargo test`.
+//! - [`update`]: A/B updates from a registry, [`Update`] (`.update(Update::from(..))`).
 //! - Compile-time checks from `linuxkit-macros`, re-exported: `#[image]`, `image_ref!`,
 //!   `path!`, `bind!`, `tmpfs!`, `mode!`, ...
 
@@ -25,6 +26,7 @@ pub mod model;
 pub mod pkgs;
 pub mod testing;
 pub mod types;
+pub mod update;
 pub mod yaml;
 
 pub use builder::{json_values, octal_mode_string};
@@ -35,4 +37,5 @@ pub use model::*;
 pub use types::{
     Capability, DeviceType, MountType, Namespace, Propagation, Rlimit, RlimitValue, UnknownName,
 };
+pub use update::Update;
 pub use yaml::{from_yaml_str, merge, to_yaml_string, Locator, Parsed, YamlError, YamlWarning};

@@ -102,6 +102,11 @@ struct Service {
     bundle: PathBuf,
     state: State,
     backoff: Duration,
+    /// Restarts after the service ended, and how its last run ended (for the status file).
+    restarts: u32,
+    last_exit: Option<String>,
+    /// `CLOCK_BOOTTIME` (ms) of the last start.
+    started_ms: u64,
 }
 
 /// PID 1's runtime state.
@@ -111,6 +116,8 @@ pub struct Supervisor {
     exited: HashMap<i32, WaitStatus>,
     services: Vec<Service>,
     request: Option<Action>,
+    /// Onboot containers that did not exit with status 0.
+    onboot_failed: Vec<String>,
 }
 
 /// Sorted subdirectories of `dir` (none when it does not exist).
@@ -159,6 +166,7 @@ impl Supervisor {
             exited: HashMap::new(),
             services: Vec::new(),
             request: None,
+            onboot_failed: Vec::new(),
         }
     }
 
@@ -349,16 +357,24 @@ impl Supervisor {
                 Ok((mut c, pid)) => {
                     let status = self.wait_for(&mut c, pid, timeout, &format!("{section} {name}"));
                     self.drain(&id, Duration::from_millis(500));
-                    let what = status.map_or_else(
-                        || "did not exit after SIGKILL; abandoned".to_string(),
-                        |st| describe(&st).0,
+                    let (what, ok) = status.map_or_else(
+                        || ("did not exit after SIGKILL; abandoned".to_string(), false),
+                        |st| describe(&st),
                     );
+                    if !ok && section == "onboot" {
+                        self.onboot_failed.push(name.clone());
+                    }
                     info!("{section} {name} {what} ({} ms)", t0.elapsed().as_millis());
                     if let Err(e) = container::delete(c) {
                         error!("{e}");
                     }
                 }
-                Err(e) => error!("{section} {name}: {e}"),
+                Err(e) => {
+                    error!("{section} {name}: {e}");
+                    if section == "onboot" {
+                        self.onboot_failed.push(name.clone());
+                    }
+                }
             }
             runtime::cleanup(&bundle);
         }
@@ -415,10 +431,47 @@ impl Supervisor {
                     until: Instant::now(),
                 },
                 backoff: BACKOFF_MIN,
+                restarts: 0,
+                last_exit: None,
+                started_ms: 0,
             });
         }
+        // Before any service starts, so that one can bind the status directory.
+        self.write_status();
         for i in 0..self.services.len() {
             self.start_service(i);
+        }
+    }
+
+    /// Rewrites the service status file (`linuxkit_bundle::status`), atomically.
+    fn write_status(&self) {
+        use linuxkit_bundle::status::{ServiceStatus, ServicesStatus, SERVICES_FILE, STATUS_DIR};
+        let status = ServicesStatus {
+            services: self
+                .services
+                .iter()
+                .map(|s| ServiceStatus {
+                    name: s.name.clone(),
+                    pid: match s.state {
+                        State::Running { pid, .. } => Some(pid),
+                        _ => None,
+                    },
+                    running_since_ms: matches!(s.state, State::Running { .. })
+                        .then_some(s.started_ms),
+                    restarts: s.restarts,
+                    last_exit: s.last_exit.clone(),
+                })
+                .collect(),
+            onboot_failed: self.onboot_failed.clone(),
+        };
+        let write = || -> std::io::Result<()> {
+            fs::create_dir_all(STATUS_DIR)?;
+            let tmp = format!("{SERVICES_FILE}.tmp");
+            fs::write(&tmp, serde_json::to_vec(&status).unwrap_or_default())?;
+            fs::rename(&tmp, SERVICES_FILE)
+        };
+        if let Err(e) = write() {
+            error!("{SERVICES_FILE}: {e}");
         }
     }
 
@@ -436,6 +489,8 @@ impl Supervisor {
                     pid,
                     since: Instant::now(),
                 };
+                self.services[i].started_ms = boottime_ms();
+                self.write_status();
             }
             Err(e) => {
                 runtime::cleanup(&bundle);
@@ -451,6 +506,7 @@ impl Supervisor {
 
     /// Handles exited services: logs, cleans up, schedules a restart with backoff.
     fn handle_service_exits(&mut self, restart: bool) {
+        let mut changed = false;
         for i in 0..self.services.len() {
             let pid = match &self.services[i].state {
                 State::Running { pid, .. } => *pid,
@@ -459,6 +515,7 @@ impl Supervisor {
             let Some(status) = self.exited.remove(&pid) else {
                 continue;
             };
+            changed = true;
             let name = self.services[i].name.clone();
             self.drain(&name, Duration::from_millis(200));
             let s = &mut self.services[i];
@@ -475,6 +532,7 @@ impl Supervisor {
             }
             runtime::cleanup(&s.bundle);
             let (what, _) = describe(&status);
+            s.last_exit = Some(what.clone());
             if !restart {
                 info!("service {name} {what}");
                 continue;
@@ -486,10 +544,14 @@ impl Supervisor {
                 "service {name} {what}; restarting in {} s",
                 s.backoff.as_secs()
             );
+            s.restarts += 1;
             s.state = State::Waiting {
                 until: Instant::now() + s.backoff,
             };
             s.backoff = (s.backoff * 2).min(BACKOFF_MAX);
+        }
+        if changed {
+            self.write_status();
         }
     }
 
@@ -556,6 +618,13 @@ impl Supervisor {
             self.handle_service_exits(false);
         }
     }
+}
+
+/// `CLOCK_BOOTTIME` in milliseconds (the clock the status file's times are on).
+fn boottime_ms() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+        .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
+        .unwrap_or(0)
 }
 
 /// Removing the streams of one owner (a small extension to keep `drain` readable).

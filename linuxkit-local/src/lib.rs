@@ -16,6 +16,8 @@
 //! - [`busybox`]: a small image around the host's `busybox-static`, for tests and examples.
 //! - [`verity_binary`]: the static `linuxkit-verity` (the root loader's dm-verity step), built
 //!   and embedded by `build.rs` like the init.
+//! - [`update`]: the `linuxkit-update` image — the A/B update agent, built and embedded by
+//!   `build.rs` like the init, with the label that grants its privileges.
 //! - [`error`]: the error type, [`LocalError`].
 
 #![forbid(unsafe_code)]
@@ -27,6 +29,7 @@ pub mod image;
 pub mod init;
 pub mod kernel;
 pub mod layer;
+pub mod update;
 
 pub use error::LocalError;
 pub use image::{write_image, write_image_attested, Attest, ImageConfig, WrittenImage};

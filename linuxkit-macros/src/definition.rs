@@ -274,6 +274,8 @@ impl Definition {
             ("Container", "new", [_, image, ..]) => self.check(image, crate::locked::image_source),
             ("Kernel", "new", [image, ..]) => self.check(image, crate::locked::image_source),
             ("Volume", "new", [name, ..]) => self.check(name, v::volume_name),
+            // Where updates come from: a moving tag by design, so never required in the lock.
+            ("Update", "from", [source]) => self.check(source, v::image_reference),
             ("File", "new", [path, ..]) => self.check(path, v::file_path),
             ("Mount", "tmpfs", [destination, ..]) => self.check(destination, v::absolute_path),
             ("Mount", "bind", [source, destination, ..]) => {

@@ -50,6 +50,7 @@
 
 #![forbid(unsafe_code)]
 
+mod abdisk;
 mod bios;
 mod bootfiles;
 mod convert;
@@ -77,6 +78,7 @@ use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use abdisk::{copy_range, read_built_disk, BuiltDisk, UpdateDisk, PANIC_TIMEOUT};
 pub use error::OutputError;
 pub use format::Format;
 pub use initrd::{tar_to_initrd, BootFiles, Compression, Compressor};
@@ -104,6 +106,8 @@ pub struct OutputOptions {
     pub signing: Option<Arc<SigningKey>>,
     /// Protect the root file system image with dm-verity (`--verity`).
     pub verity: Option<VerityOptions>,
+    /// Lay `raw-efi`/`qcow2-efi` out for A/B updates (the image has the update service).
+    pub update: Option<UpdateDisk>,
 }
 
 /// The function of a [`KernelCheck`].
@@ -143,6 +147,7 @@ impl Default for OutputOptions {
             kernel_check: None,
             signing: None,
             verity: None,
+            update: None,
         }
     }
 }
@@ -578,18 +583,28 @@ fn write_formats<R: io::Read>(
                         let payload = efi::Payload {
                             boot: &uki_boot,
                             initrd_gz: gz.as_file_mut(),
-                            cmdline: format!("{} text", uki_boot.cmdline),
+                            cmdline: abdisk::cmdline(
+                                format!("{} text", uki_boot.cmdline),
+                                opts.update.as_ref(),
+                            ),
                         };
                         (efi::Uki::new(stub, payload, signing, f)?, None)
                     }
                 };
+                // An updatable disk boots systemd-boot (signed like the UKI).
+                let loader = match &opts.update {
+                    Some(_) => Some(abdisk::boot_manager(f, signing)?),
+                    None => None,
+                };
+                let update = opts.update.as_ref().zip(loader.as_deref());
                 if f == Format::RawEfi {
                     let i = staging.create(&f.file_name(name))?;
                     let s = staging.get(i);
-                    efi::write_raw_efi(s.file(), &mut uki, root, &seed).map_err(|e| s.err(e))?;
+                    abdisk::write_disk(s.file(), &mut uki, root, &seed, update)
+                        .map_err(|e| s.err(e))?;
                 } else {
                     let mut raw = staging.scratch("efi.img")?;
-                    efi::write_raw_efi(raw.as_file_mut(), &mut uki, root, &seed).map_err(
+                    abdisk::write_disk(raw.as_file_mut(), &mut uki, root, &seed, update).map_err(
                         |source| OutputError::Write {
                             path: raw.path().to_path_buf(),
                             source,

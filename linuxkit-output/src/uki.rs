@@ -36,6 +36,7 @@ fn align(v: u64, a: u64) -> u64 {
 }
 
 /// A stub whose headers were checked, ready to have sections appended.
+#[derive(Clone)]
 pub(crate) struct Stub {
     bytes: Vec<u8>,
     sections_off: usize,

@@ -222,6 +222,7 @@ fn prepare_one(
             };
             format!("init {} {bb}", linuxkit_local::init::embedded::TAG)
         }
+        LocalSource::Update => format!("update {}", linuxkit_local::update::embedded_tag()),
         LocalSource::Kernel {
             file: KernelFile::Debian { arch: a, dtbs },
             modules,
@@ -273,6 +274,10 @@ fn prepare_one(
         (None, LocalSource::Init { busybox: false }) => (
             Some(linuxkit_local::init::embedded::TAG.to_string()),
             Some(linuxkit_local::init::embedded_name()),
+        ),
+        (None, LocalSource::Update) => (
+            Some(linuxkit_local::update::embedded_tag()),
+            Some(linuxkit_local::update::embedded_name()),
         ),
         (None, _) => (None, None),
     };
@@ -430,6 +435,19 @@ fn prepare_one(
             }
             w
         }
+        LocalSource::Update => {
+            let agent = linuxkit_local::update::embedded_agent().map_err(local_err)?;
+            let w = linuxkit_local::update::write_agent_image(cache, reference, agent)
+                .map_err(local_err)?;
+            let writer = LayoutWriter::create_or_open(cache).map_err(layout_err)?;
+            writer
+                .add_root(
+                    &w.root,
+                    &linuxkit_resolve::expand(&linuxkit_local::update::embedded_name()),
+                )
+                .map_err(layout_err)?;
+            w
+        }
         LocalSource::Kernel {
             file: KernelFile::Debian { arch: a, dtbs },
             modules,
@@ -559,6 +577,12 @@ fn cache_key(
             if *busybox {
                 hash_file(&mut h, Path::new(linuxkit_local::busybox::HOST_BUSYBOX))?;
             }
+        }
+        LocalSource::Update => {
+            h.update(format!(
+                "update {}\0",
+                linuxkit_local::update::embedded_tag()
+            ));
         }
         LocalSource::Kernel {
             file,

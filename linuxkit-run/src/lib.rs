@@ -16,6 +16,8 @@
 //!   that enrolls the image's certificate as PK, KEK and db.
 //! - [`console`]: [`Vm`], a QEMU whose serial console is read and written line by line (for
 //!   tests and tools), with waits bounded by console progress.
+//! - [`updatable`]: recognising a disk laid out for A/B updates, which runs without
+//!   `-no-reboot` (a guest reboot restarts it in the same VM).
 //! - [`error`]: the typed errors, each naming what to install or fix.
 
 pub mod accel;
@@ -26,6 +28,7 @@ pub mod options;
 pub mod qemu;
 pub mod secureboot;
 pub mod target;
+pub mod updatable;
 
 pub use console::{Vm, VmError};
 pub use error::RunError;

@@ -159,6 +159,8 @@ pub struct Machine {
     pub gui: bool,
     /// Secure Boot: SMM on and the flash's secure mode (what OVMF's secure-boot build needs).
     pub secure_boot: bool,
+    /// A guest reboot restarts the guest instead of ending the run (updatable disks).
+    pub reboot: bool,
 }
 
 /// The QEMU arguments for `m`.
@@ -191,7 +193,9 @@ pub fn command_line(m: &Machine) -> Vec<OsString> {
     push(&m.cpus.to_string());
     push("-m");
     push(&m.mem_mb.to_string());
-    push("-no-reboot");
+    if !m.reboot {
+        push("-no-reboot");
+    }
     push("-object");
     push("rng-random,id=rng0,filename=/dev/urandom");
     push("-device");
@@ -463,7 +467,10 @@ pub fn prepare(target: &BootTarget, opts: &RunOptions) -> Result<VmPlan, RunErro
             m.cdrom = Some(iso.clone());
         }
         BootMode::Iso(iso) => m.cdrom = Some(iso.clone()),
-        BootMode::Disk { path, format } => m.disks.push((path.clone(), Some(format.to_string()))),
+        BootMode::Disk { path, format } => {
+            m.reboot = crate::updatable::updatable_disk(path, format);
+            m.disks.push((path.clone(), Some(format.to_string())))
+        }
         BootMode::GcpTar(tarball) => {
             let raw = unpack_gcp(tarball, &state_dir)?;
             m.disks.push((raw, Some("raw".into())));

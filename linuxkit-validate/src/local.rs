@@ -4,7 +4,7 @@
 //! ```text
 //! cargo:PACKAGE[.BINARY]
 //! kernel:host[?modules=a,b&version=V] | kernel:debian[?arch=A&modules=..&dtbs=..] | kernel:PATH[?modules=..&version=V]
-//! init:linuxkit-init[?busybox=1]
+//! init:linuxkit-init[?busybox=1] | init:linuxkit-update
 //! dir:PATH
 //! ```
 //!
@@ -18,8 +18,10 @@ use std::path::PathBuf;
 /// with these: `cargo:x` would otherwise be read as `docker.io/library/cargo:x`.
 pub const LOCAL_SCHEMES: [&str; 4] = ["cargo:", "kernel:", "init:", "dir:"];
 
-/// The one package `init:` names (`linuxkit-init`).
+/// The package of `init:linuxkit-init`, the embedded init.
 pub const INIT_PACKAGE: &str = "linuxkit-init";
+/// The package of `init:linuxkit-update`, the embedded A/B update agent.
+pub const UPDATE_PACKAGE: &str = "linuxkit-update";
 
 /// Is `s` a local image source (`cargo:PACKAGE`, `kernel:host?modules=..`, `init:linuxkit-init`,
 /// `dir:PATH`)? Only the scheme is looked at; [`LocalSource::parse`] checks the rest.
@@ -91,6 +93,8 @@ pub enum LocalSource {
         /// Add the host's busybox-static.
         busybox: bool,
     },
+    /// `init:linuxkit-update`: the A/B update agent embedded in cargo-linuxkit.
+    Update,
     /// `dir:<path>`.
     Dir {
         /// The directory, relative to the workspace root (or absolute).
@@ -198,10 +202,17 @@ impl LocalSource {
                     version: get("version").map(str::to_string),
                 })
             }
+            "init" if path == UPDATE_PACKAGE => {
+                known(&[])?;
+                Ok(LocalSource::Update)
+            }
             "init" => {
                 known(&["busybox"])?;
                 if path != INIT_PACKAGE {
-                    return Err(bad("the only local init is init:linuxkit-init"));
+                    return Err(bad(
+                        "the local images of this scheme are init:linuxkit-init and \
+                         init:linuxkit-update",
+                    ));
                 }
                 Ok(LocalSource::Init {
                     busybox: matches!(get("busybox"), Some("1" | "true" | "")),
@@ -256,6 +267,15 @@ mod tests {
                 version: None
             }
         );
+        assert_eq!(
+            LocalSource::parse("init:linuxkit-init").unwrap(),
+            LocalSource::Init { busybox: false }
+        );
+        assert_eq!(
+            LocalSource::parse("init:linuxkit-update").unwrap(),
+            LocalSource::Update
+        );
+        assert!(LocalSource::parse("init:linuxkit-update?busybox=1").is_err());
         assert_eq!(
             LocalSource::parse("init:linuxkit-init").unwrap(),
             LocalSource::Init { busybox: false }

@@ -10,6 +10,7 @@ pub mod import;
 pub mod list;
 pub mod lock;
 pub mod pkg;
+pub mod push;
 pub mod run;
 pub mod scaffold;
 pub mod update;

@@ -1,0 +1,288 @@
+//! `cargo linuxkit push IMAGE --registry HOST[:PORT]/REPO[:TAG]`: publishes one version of a
+//! system as an OCI artifact (`linuxkit_update::artifact`), for the update agent of the
+//! systems already deployed to pull.
+//!
+//! The image is built as `raw-efi` first (an up-to-date build is reused), with the build's
+//! settings (Secure Boot key, `--verity`), and the UKI the disk boots is read back from its
+//! ESP, so the bytes pushed are the bytes a freshly built disk would boot. Blobs and the
+//! manifest go through the registry client every pull uses (auth, mirrors, retries, plain
+//! HTTP for loopback and `--insecure-registry`).
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::Path;
+
+use linuxkit_oci::store::Descriptor;
+use linuxkit_output::Format;
+use linuxkit_update::artifact::{self, Blob, SystemInfo};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::cli::{BuildArgs, InputArgs, PushArgs};
+use crate::config::{BuildConfig, Config};
+use crate::error::{Error, Result};
+use crate::source::{display_path, load};
+
+/// A writer that hashes and counts what passes through to a file.
+struct Hashing<W> {
+    inner: W,
+    hash: Sha256,
+    len: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W> Hashing<W> {
+    fn new(inner: W) -> Self {
+        Hashing {
+            inner,
+            hash: Sha256::new(),
+            len: 0,
+        }
+    }
+    fn digest(self) -> (linuxkit_resolve::Digest, u64) {
+        (
+            linuxkit_resolve::Digest::from_sha256_sum(self.hash.finalize().into()),
+            self.len,
+        )
+    }
+}
+
+/// `REGISTRY/REPO[:TAG]` with `:latest` when no tag or digest is given.
+pub fn target_reference(registry: &str) -> Result<String> {
+    let r = registry.trim().trim_end_matches('/');
+    let last = r.rsplit('/').next().unwrap_or(r);
+    if !r.contains('/') || r.is_empty() {
+        return Err(Error::Usage(format!(
+            "--registry {registry}: expected HOST[:PORT]/REPOSITORY[:TAG], e.g. 127.0.0.1:5000/myos:stable"
+        )));
+    }
+    let r = if last.contains(':') || last.contains('@') {
+        r.to_string()
+    } else {
+        format!("{r}:latest")
+    };
+    linuxkit_resolve::ImageRef::parse(&r)
+        .map_err(|e| Error::Usage(format!("--registry {registry}: {e}")))?;
+    Ok(r)
+}
+
+/// Builds the image as `raw-efi` and pushes it as a system artifact.
+pub fn run(a: &PushArgs, cfg: &Config) -> Result<i32> {
+    let reference = target_reference(&a.registry)?;
+    if cfg.offline {
+        return Err(Error::Usage(
+            "push needs the network: drop --offline".into(),
+        ));
+    }
+    let loaded = load(&a.input.inputs, cfg)?;
+    let [def] = loaded.definitions.as_slice() else {
+        return Err(Error::Usage(format!(
+            "push publishes one image; name it ({})",
+            loaded
+                .definitions
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    let version = match a
+        .system_version
+        .clone()
+        .or_else(|| crate::updatable::package_version(def))
+    {
+        Some(v) if !v.trim().is_empty() => v,
+        _ => {
+            return Err(Error::Usage(format!(
+                "`{}` has no package version: give the version pushed with --version",
+                def.name
+            )))
+        }
+    };
+    let bargs = BuildArgs {
+        input: InputArgs {
+            inputs: a.input.inputs.clone(),
+        },
+        format: vec![Format::RawEfi.name().to_string()],
+        arch: a.arch.clone(),
+        secure_boot_key: a.secure_boot_key.clone(),
+        secure_boot_cert: a.secure_boot_cert.clone(),
+        verity: a.verity,
+        dir: a.dir.clone(),
+        ..BuildArgs::default()
+    };
+    let bc = BuildConfig::from_args(&bargs)?;
+    let built = crate::commands::build::build_loaded(&loaded, &bc, cfg)?;
+    let disk = built
+        .first()
+        .and_then(|b| {
+            b.files
+                .iter()
+                .find(|f| f.to_string_lossy().ends_with(&Format::RawEfi.file_name("")))
+        })
+        .cloned()
+        .ok_or_else(|| Error::Usage(format!("building `{}` wrote no raw-efi disk", def.name)))?;
+    let dir = disk.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let scratch = tempfile::Builder::new()
+        .prefix(&format!(".{}.push.", def.name))
+        .tempdir_in(&dir)
+        .map_err(Error::io(&dir))?;
+
+    // The UKI (and the verity root), hashed as they are copied out of the disk.
+    let uki_path = scratch.path().join("uki.efi");
+    let mut out = Hashing::new(io::BufWriter::new(
+        File::create(&uki_path).map_err(Error::io(&uki_path))?,
+    ));
+    let read =
+        linuxkit_output::read_built_disk(&disk, &mut out).map_err(|source| Error::Output {
+            image: def.name.clone(),
+            source: Box::new(source),
+        })?;
+    out.flush().map_err(Error::io(&uki_path))?;
+    let (uki_digest, uki_len) = out.digest();
+    let mut blobs = vec![(
+        Descriptor {
+            media_type: artifact::EMPTY_MEDIA_TYPE.into(),
+            digest: linuxkit_resolve::Digest::from_sha256_sum(
+                Sha256::digest(artifact::EMPTY_CONFIG).into(),
+            ),
+            size: artifact::EMPTY_CONFIG.len() as u64,
+            platform: None,
+            annotations: None,
+        },
+        {
+            let p = scratch.path().join("config.json");
+            std::fs::write(&p, artifact::EMPTY_CONFIG).map_err(Error::io(&p))?;
+            p
+        },
+    )];
+    let title = |name: String| Some([(artifact::ANNOTATION_LAYER_TITLE.to_string(), name)].into());
+    let uki = Blob {
+        media_type: artifact::UKI_MEDIA_TYPE.into(),
+        digest: uki_digest.to_string(),
+        size: uki_len,
+        annotations: title(format!("{}.efi", def.name)),
+    };
+    blobs.push((descriptor(&uki, uki_digest), uki_path));
+    let mut verity_root = None;
+    if let Some((offset, len)) = read.verity_root {
+        let p = scratch.path().join("root.img");
+        let mut out = Hashing::new(io::BufWriter::new(File::create(&p).map_err(Error::io(&p))?));
+        linuxkit_output::copy_range(&disk, offset, len, &mut out).map_err(Error::io(&disk))?;
+        out.flush().map_err(Error::io(&p))?;
+        let (digest, size) = out.digest();
+        let b = Blob {
+            media_type: artifact::VERITY_ROOT_MEDIA_TYPE.into(),
+            digest: digest.to_string(),
+            size,
+            annotations: title(format!("{}-root.img", def.name)),
+        };
+        blobs.push((descriptor(&b, digest), p));
+        verity_root = Some(b);
+    }
+    let lock = crate::resolve::lockfile_path(def)
+        .filter(|p| p.is_file())
+        .map(|p| std::fs::read(&p).map_err(Error::io(&p)))
+        .transpose()?
+        .map(|bytes| format!("sha256:{}", hex::encode(Sha256::digest(bytes))));
+    let info = SystemInfo {
+        name: def.name.clone(),
+        version: version.clone(),
+        architecture: bc.arch.clone(),
+        lock,
+    };
+    let manifest = artifact::manifest(&info, uki.clone(), verity_root);
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&manifest)));
+
+    cfg.shell.status(
+        "Pushing",
+        format!(
+            "`{}` {version} ({:.1} MiB UKI{}) to {reference}",
+            def.name,
+            uki_len as f64 / 1048576.0,
+            if read.verity_root.is_some() {
+                " and dm-verity root"
+            } else {
+                ""
+            }
+        ),
+    );
+    let resolver =
+        crate::resolve::resolver(cfg, linuxkit_oci::store::Platform::linux(&bc.arch), false)?;
+    resolver
+        .push_blobs(&reference, &blobs)
+        .map_err(|e| Error::Resolve(Box::new(e)))?;
+    resolver
+        .push_manifest(&reference, &manifest, artifact::MANIFEST_MEDIA_TYPE)
+        .map_err(|e| Error::Resolve(Box::new(e)))?;
+    drop(scratch);
+    cfg.shell.status(
+        "Pushed",
+        format!(
+            "`{}` {version} as {reference}@{digest} (from {})",
+            def.name,
+            display_path(&disk)
+        ),
+    );
+    cfg.shell.json_message(json!({
+        "reason": "linuxkit-pushed",
+        "image": def.name,
+        "version": version,
+        "reference": reference,
+        "digest": digest,
+        "uki": {"digest": uki.digest, "size": uki.size},
+        "updatable": read.updatable,
+    }));
+    if !cfg.shell.is_json() {
+        println!("{reference}@{digest}");
+    }
+    if !read.updatable {
+        cfg.shell.warn(format!(
+            "`{}` has no update service: systems built from it cannot update themselves (add \
+             .update(Update::from(\"{reference}\")) to the definition)",
+            def.name
+        ));
+    }
+    Ok(0)
+}
+
+/// The descriptor of `b`, whose digest (computed here) is `digest`.
+fn descriptor(b: &Blob, digest: linuxkit_resolve::Digest) -> Descriptor {
+    Descriptor {
+        media_type: b.media_type.clone(),
+        digest,
+        size: b.size,
+        platform: None,
+        annotations: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_get_latest_and_bad_ones_are_refused() {
+        assert_eq!(
+            target_reference("127.0.0.1:5000/os").unwrap(),
+            "127.0.0.1:5000/os:latest"
+        );
+        assert_eq!(
+            target_reference("127.0.0.1:5000/team/os:stable").unwrap(),
+            "127.0.0.1:5000/team/os:stable"
+        );
+        assert!(target_reference("127.0.0.1:5000").is_err());
+        assert!(target_reference("127.0.0.1:5000/Bad Name").is_err());
+    }
+}
