@@ -226,7 +226,8 @@ fn local_sources_and_references() {
     // The scheme's own grammar: the same parse `linuxkit-pkg` builds from.
     assert_eq!(
         image_source("init:other").unwrap_err(),
-        "invalid local image reference \"init:other\": the only local init is init:linuxkit-init"
+        "invalid local image reference \"init:other\": the local images of this scheme are \
+         init:linuxkit-init and init:linuxkit-update"
     );
     assert!(image_source("cargo:a/b")
         .unwrap_err()
