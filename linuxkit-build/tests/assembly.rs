@@ -1,27 +1,18 @@
 //! Targeted assembly tests on the conformance fixture images: behaviours the conformance cases
 //! do not cover (`format: oci` volumes, the Dockerfile entry, error wording, streaming order).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
 
 use linuxkit_build::gotar::{type_flag, Header, Reader};
 use linuxkit_build::{build_tar, BuildOptions, PAX_LOCATION, PAX_SOURCE};
-use linuxkit_oci::layout::{LayoutSet, OciLayout};
+use linuxkit_oci::layout::LayoutSet;
 use linuxkit_oci::store::Platform;
 
 fn images() -> LayoutSet {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/images");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    dirs.sort();
-    LayoutSet::new(
-        dirs.into_iter()
-            .map(|d| OciLayout::open(d, true).unwrap())
-            .collect(),
-    )
+    common::conformance_images(&[])
 }
 
 fn build(yaml: &str, docker: bool) -> Result<Vec<(Header, Vec<u8>)>, String> {

@@ -1,30 +1,21 @@
 //! `audit` on the conformance fixtures whose labels grant privileges: what the label and the
 //! YAML merge to, and that it is what the build's `config.json` says.
 
+mod common;
+
 use std::io::Read;
-use std::path::{Path, PathBuf};
 
 use linuxkit_build::audit::{audit, ContainerAudit};
 use linuxkit_build::gotar::Reader;
 use linuxkit_build::{build_tar, BuildOptions};
 use linuxkit_dsl::testing::Policy;
 use linuxkit_dsl::Capability;
-use linuxkit_oci::layout::{LayoutSet, OciLayout};
+use linuxkit_oci::layout::LayoutSet;
 use linuxkit_oci::store::Platform;
 use serde_json::Value;
 
 fn images() -> LayoutSet {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/images");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    dirs.sort();
-    LayoutSet::new(
-        dirs.into_iter()
-            .map(|d| OciLayout::open(d, true).unwrap())
-            .collect(),
-    )
+    common::conformance_images(&[])
 }
 
 const YAML: &str = r#"

@@ -2,14 +2,16 @@
 //! the OS packages read from their databases as they stream, the kernel release, the SBOMs
 //! images carry as attestations), and the same bytes for the same inputs.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use linuxkit_build::gotar::{type_flag, Header, Reader};
 use linuxkit_build::{build_tar, BuildOptions, SbomOptions, DEFAULT_MTIME};
 use linuxkit_oci::attestation::{statement, write_attested_index, PREDICATE_SPDX};
-use linuxkit_oci::layout::{LayoutSet, OciLayout};
+use linuxkit_oci::layout::LayoutSet;
 use linuxkit_oci::store::{media, Descriptor, Platform};
 use linuxkit_oci::write::LayoutWriter;
 use serde_json::{json, Value};
@@ -56,18 +58,7 @@ fn image(w: &LayoutWriter, name: &str, files: &[(&str, &[u8])], attest: Option<V
 }
 
 fn images(local: &Path) -> LayoutSet {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/images");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    dirs.sort();
-    dirs.push(local.to_path_buf());
-    LayoutSet::new(
-        dirs.into_iter()
-            .map(|d| OciLayout::open(d, true).unwrap())
-            .collect(),
-    )
+    common::conformance_images(&[local])
 }
 
 fn attestation() -> Value {

@@ -425,13 +425,7 @@ fn prepare_one(
             )
             .map_err(local_err)?;
             if !*busybox && !foreign {
-                let writer = LayoutWriter::create_or_open(cache).map_err(layout_err)?;
-                writer
-                    .add_root(
-                        &w.root,
-                        &linuxkit_resolve::expand(&linuxkit_local::init::embedded_name()),
-                    )
-                    .map_err(layout_err)?;
+                add_name(cache, reference, &w, &linuxkit_local::init::embedded_name())?;
             }
             w
         }
@@ -439,13 +433,12 @@ fn prepare_one(
             let agent = linuxkit_local::update::embedded_agent().map_err(local_err)?;
             let w = linuxkit_local::update::write_agent_image(cache, reference, agent)
                 .map_err(local_err)?;
-            let writer = LayoutWriter::create_or_open(cache).map_err(layout_err)?;
-            writer
-                .add_root(
-                    &w.root,
-                    &linuxkit_resolve::expand(&linuxkit_local::update::embedded_name()),
-                )
-                .map_err(layout_err)?;
+            add_name(
+                cache,
+                reference,
+                &w,
+                &linuxkit_local::update::embedded_name(),
+            )?;
             w
         }
         LocalSource::Kernel {
@@ -752,6 +745,25 @@ fn build_init(target: &Path, arch: &str, triple: &str, offline: bool) -> Result<
         .join("release")
         .join(linuxkit_local::init::PACKAGE);
     fs::read(&bin).map_err(io(&bin))
+}
+
+/// Names the image `w` also by the (expanded) name of the embedded image it is, so that a
+/// definition written with the registry name finds it offline.
+fn add_name(
+    cache: &Path,
+    reference: &str,
+    w: &linuxkit_local::WrittenImage,
+    name: &str,
+) -> Result<(), PkgError> {
+    let layout_err = |source| PkgError::Layout {
+        reference: reference.to_string(),
+        source,
+    };
+    LayoutWriter::create_or_open(cache)
+        .map_err(layout_err)?
+        .add_root(&w.root, &linuxkit_resolve::expand(name))
+        .map_err(layout_err)?;
+    Ok(())
 }
 
 /// Resolves local references from the cache layout (by exactly the reference as written) and
