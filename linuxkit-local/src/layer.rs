@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::{Compression, GzBuilder};
-use sha2::{Digest, Sha256};
+use linuxkit_oci::write::DigestingWriter;
 
 use crate::error::{io, LocalError};
 
@@ -183,34 +183,11 @@ impl Layer {
             .mtime(0)
             .operating_system(255)
             .write(out, Compression::new(GZIP_LEVEL));
-        let hashing = HashingWriter {
-            inner: gz,
-            hasher: Sha256::new(),
-        };
-        let hashing = self.write_tar(hashing)?;
-        let diff_id = format!("sha256:{}", hex::encode(hashing.hasher.finalize()));
-        let out = hashing
-            .inner
-            .finish()
-            .map_err(io(PathBuf::from("<layer output>")))?;
+        let hashing = self.write_tar(DigestingWriter::new(gz))?;
+        let (gz, diff_id, _) = hashing.finish();
+        let diff_id = diff_id.into_string();
+        let out = gz.finish().map_err(io(PathBuf::from("<layer output>")))?;
         Ok((diff_id, out))
-    }
-}
-
-/// Hashes what passes through.
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }
 
@@ -270,7 +247,13 @@ mod tests {
         assert_eq!(gz1, gz2);
         assert_eq!(d1, d2);
         let tar = l.write_tar(Vec::new()).unwrap();
-        assert_eq!(d1, format!("sha256:{}", hex::encode(Sha256::digest(&tar))));
+        assert_eq!(
+            d1,
+            format!(
+                "sha256:{}",
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&tar))
+            )
+        );
         // Fixed gzip header: magic, deflate, no flags, mtime 0, OS 255.
         assert_eq!(&gz1[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
         let mut a = tar::Archive::new(tar.as_slice());

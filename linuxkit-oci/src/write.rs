@@ -470,6 +470,46 @@ fn mkdirs(dir: &Path) -> Result<(), WriteError> {
     })
 }
 
+/// A writer that passes everything to `inner` and keeps its sha256 digest and length: the
+/// digest of a blob (or a diff id) computed while it is written.
+pub struct DigestingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<W> DigestingWriter<W> {
+    /// Digests what is written to `inner`.
+    pub fn new(inner: W) -> Self {
+        DigestingWriter {
+            inner,
+            hasher: Sha256::new(),
+            len: 0,
+        }
+    }
+
+    /// The inner writer, the digest and the length of what was written.
+    pub fn finish(self) -> (W, Digest, u64) {
+        (
+            self.inner,
+            Digest::from_sha256_sum(self.hasher.finalize().into()),
+            self.len,
+        )
+    }
+}
+
+impl<W: Write> Write for DigestingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use linuxkit_oci::store::Descriptor;
+use linuxkit_oci::write::DigestingWriter;
 use linuxkit_output::Format;
 use linuxkit_update::artifact::{self, Blob, SystemInfo};
 use serde_json::json;
@@ -22,41 +23,6 @@ use crate::cli::{BuildArgs, InputArgs, PushArgs};
 use crate::config::{BuildConfig, Config};
 use crate::error::{Error, Result};
 use crate::source::{display_path, load};
-
-/// A writer that hashes and counts what passes through to a file.
-struct Hashing<W> {
-    inner: W,
-    hash: Sha256,
-    len: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-impl<W> Hashing<W> {
-    fn new(inner: W) -> Self {
-        Hashing {
-            inner,
-            hash: Sha256::new(),
-            len: 0,
-        }
-    }
-    fn digest(self) -> (linuxkit_resolve::Digest, u64) {
-        (
-            linuxkit_resolve::Digest::from_sha256_sum(self.hash.finalize().into()),
-            self.len,
-        )
-    }
-}
 
 /// `REGISTRY/REPO[:TAG]` with `:latest` when no tag or digest is given.
 pub fn target_reference(registry: &str) -> Result<String> {
@@ -141,7 +107,7 @@ pub fn run(a: &PushArgs, cfg: &Config) -> Result<i32> {
 
     // The UKI (and the verity root), hashed as they are copied out of the disk.
     let uki_path = scratch.path().join("uki.efi");
-    let mut out = Hashing::new(io::BufWriter::new(
+    let mut out = DigestingWriter::new(io::BufWriter::new(
         File::create(&uki_path).map_err(Error::io(&uki_path))?,
     ));
     let read =
@@ -150,7 +116,7 @@ pub fn run(a: &PushArgs, cfg: &Config) -> Result<i32> {
             source: Box::new(source),
         })?;
     out.flush().map_err(Error::io(&uki_path))?;
-    let (uki_digest, uki_len) = out.digest();
+    let (_, uki_digest, uki_len) = out.finish();
     let mut blobs = vec![(
         Descriptor {
             media_type: artifact::EMPTY_MEDIA_TYPE.into(),
@@ -178,10 +144,11 @@ pub fn run(a: &PushArgs, cfg: &Config) -> Result<i32> {
     let mut verity_root = None;
     if let Some((offset, len)) = read.verity_root {
         let p = scratch.path().join("root.img");
-        let mut out = Hashing::new(io::BufWriter::new(File::create(&p).map_err(Error::io(&p))?));
+        let mut out =
+            DigestingWriter::new(io::BufWriter::new(File::create(&p).map_err(Error::io(&p))?));
         linuxkit_output::copy_range(&disk, offset, len, &mut out).map_err(Error::io(&disk))?;
         out.flush().map_err(Error::io(&p))?;
-        let (digest, size) = out.digest();
+        let (_, digest, size) = out.finish();
         let b = Blob {
             media_type: artifact::VERITY_ROOT_MEDIA_TYPE.into(),
             digest: digest.to_string(),
