@@ -420,7 +420,7 @@ fn push_artifact(r: &Resolver, f: &Fixture, target: &str, uki: &[u8], info: &Sys
     std::fs::write(&path, uki).expect("write the blob");
     let blob = Blob {
         media_type: artifact::UKI_MEDIA_TYPE.into(),
-        digest: sha256(uki),
+        digest: sha256(uki).parse().expect("a sha256 digest"),
         size: uki.len() as u64,
         annotations: None,
     };
@@ -428,17 +428,12 @@ fn push_artifact(r: &Resolver, f: &Fixture, target: &str, uki: &[u8], info: &Sys
     std::fs::write(&config, artifact::EMPTY_CONFIG).expect("write the config");
     let desc = |b: &Blob| linuxkit_oci::store::Descriptor {
         media_type: b.media_type.clone(),
-        digest: b.digest.parse().expect("a sha256 digest"),
+        digest: b.digest.clone(),
         size: b.size,
         platform: None,
         annotations: None,
     };
-    let empty = Blob {
-        media_type: artifact::EMPTY_MEDIA_TYPE.into(),
-        digest: artifact::EMPTY_DIGEST.into(),
-        size: artifact::EMPTY_CONFIG.len() as u64,
-        annotations: None,
-    };
+    let empty = artifact::empty_config();
     r.push_blobs(&reference, &[(desc(&empty), config), (desc(&blob), path)])
         .expect("push the blobs");
     let manifest = artifact::manifest(info, blob, None);

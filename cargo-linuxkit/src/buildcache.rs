@@ -313,7 +313,7 @@ pub struct CachedImage {
     /// Its build-cache key (see `linuxkit_pkg::Prepared::key`).
     pub key: String,
     /// Its manifest digest.
-    pub digest: String,
+    pub digest: linuxkit_resolve::Digest,
 }
 
 /// The tag of the build-cache manifest of image `name` for `arch` and `compression`:
@@ -606,7 +606,7 @@ impl RegistryCache {
             cached.push(CachedImage {
                 reference: p.reference.clone(),
                 key: key.clone(),
-                digest: root.digest.to_string(),
+                digest: root.digest.clone(),
             });
         }
         // A build without an initrd (`tar`, ...) leaves the manifest of the image's last

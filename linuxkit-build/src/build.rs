@@ -499,7 +499,7 @@ impl Builder<'_> {
             reference: written.to_string(),
             locator,
             tag,
-            manifest_digest: resolved.manifest_digest.to_string(),
+            manifest_digest: resolved.manifest_digest.clone(),
         };
         let handle = sbom.image(info, location, prefix.trim_end_matches('/'));
         sbom.needs_contents(handle).then(|| SbomRead {

@@ -36,7 +36,7 @@ pub struct ImageConfig {
 struct RootFs<'a> {
     #[serde(rename = "type")]
     kind: &'a str,
-    diff_ids: Vec<String>,
+    diff_ids: Vec<linuxkit_validate::Digest>,
 }
 
 #[derive(Serialize)]
@@ -69,7 +69,7 @@ pub struct WrittenImage {
     /// The layer's (compressed) digest.
     pub layer_digest: linuxkit_oci::digest::Digest,
     /// The uncompressed layer digest (`diff_id`).
-    pub diff_id: String,
+    pub diff_id: linuxkit_validate::Digest,
 }
 
 /// Writes `layer` with `config` as a single-platform image named `reference` into the OCI

@@ -176,16 +176,18 @@ impl Layer {
         b.into_inner().map_err(out_err)
     }
 
-    /// Writes the layer as tar+gzip into `out`; returns the `sha256:` digest of the
-    /// uncompressed tar (the image config's `diff_id`).
-    pub fn write_gzip<W: Write>(&self, out: W) -> Result<(String, W), LocalError> {
+    /// Writes the layer as tar+gzip into `out`; returns the digest of the uncompressed tar
+    /// (the image config's `diff_id`).
+    pub fn write_gzip<W: Write>(
+        &self,
+        out: W,
+    ) -> Result<(linuxkit_validate::Digest, W), LocalError> {
         let gz = GzBuilder::new()
             .mtime(0)
             .operating_system(255)
             .write(out, Compression::new(GZIP_LEVEL));
         let hashing = self.write_tar(DigestingWriter::new(gz))?;
         let (gz, diff_id, _) = hashing.finish();
-        let diff_id = diff_id.into_string();
         let out = gz.finish().map_err(io(PathBuf::from("<layer output>")))?;
         Ok((diff_id, out))
     }

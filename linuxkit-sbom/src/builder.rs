@@ -20,7 +20,7 @@ pub struct ImageInfo {
     /// The tag, when the reference has one.
     pub tag: Option<String>,
     /// The digest of the manifest used.
-    pub manifest_digest: String,
+    pub manifest_digest: linuxkit_validate::Digest,
 }
 
 impl ImageInfo {
@@ -164,7 +164,7 @@ impl SbomBuilder {
             e.info
                 .tag
                 .clone()
-                .unwrap_or_else(|| e.info.manifest_digest.clone()),
+                .unwrap_or_else(|| e.info.manifest_digest.to_string()),
         );
         p.checksums = vec![Checksum::sha256(&e.info.manifest_digest)];
         p.external_refs = e.info.purl().into_iter().map(ExternalRef::purl).collect();
@@ -252,7 +252,8 @@ mod tests {
             reference: r.into(),
             locator: Some(format!("docker.io/{}", r.split(':').next().unwrap())),
             tag: r.split(':').nth(1).map(str::to_string),
-            manifest_digest: format!("sha256:{}", d.to_string().repeat(64)),
+            manifest_digest: linuxkit_validate::Digest::from_sha256_hex(&d.to_string().repeat(64))
+                .unwrap(),
         }
     }
 

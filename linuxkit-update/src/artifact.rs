@@ -8,7 +8,9 @@
 
 use std::collections::BTreeMap;
 
+use linuxkit_validate::Digest;
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 
 /// The artifact type of a system version.
 pub const ARTIFACT_TYPE: &str = "application/vnd.cargo-linuxkit.system.v1";
@@ -43,8 +45,8 @@ pub const ANNOTATION_LAYER_TITLE: &str = "org.opencontainers.image.title";
 pub struct Blob {
     /// Media type.
     pub media_type: String,
-    /// `sha256:<hex>`.
-    pub digest: String,
+    /// Its digest (checked when the manifest is read).
+    pub digest: Digest,
     /// Size in bytes.
     pub size: u64,
     /// Annotations.
@@ -134,16 +136,21 @@ pub fn manifest(info: &SystemInfo, uki: Blob, verity_root: Option<Blob>) -> Vec<
         schema_version: 2,
         media_type: Some(MANIFEST_MEDIA_TYPE.into()),
         artifact_type: Some(ARTIFACT_TYPE.into()),
-        config: Blob {
-            media_type: EMPTY_MEDIA_TYPE.into(),
-            digest: EMPTY_DIGEST.into(),
-            size: EMPTY_CONFIG.len() as u64,
-            annotations: None,
-        },
+        config: empty_config(),
         layers: std::iter::once(uki).chain(verity_root).collect(),
         annotations: Some(annotations),
     };
     serde_json::to_vec(&m).unwrap_or_default()
+}
+
+/// The descriptor of the empty config ([`EMPTY_CONFIG`]).
+pub fn empty_config() -> Blob {
+    Blob {
+        media_type: EMPTY_MEDIA_TYPE.into(),
+        digest: Digest::from_sha256_sum(sha2::Sha256::digest(EMPTY_CONFIG).into()),
+        size: EMPTY_CONFIG.len() as u64,
+        annotations: None,
+    }
 }
 
 /// Parses and checks a system artifact's manifest.
@@ -211,10 +218,24 @@ mod tests {
     fn uki() -> Blob {
         Blob {
             media_type: UKI_MEDIA_TYPE.into(),
-            digest: "sha256:bb".into(),
+            digest: Digest::from_sha256_sum([0xbb; 32]),
             size: 5,
             annotations: None,
         }
+    }
+
+    #[test]
+    fn the_empty_config_has_the_documented_digest() {
+        assert_eq!(empty_config().digest, EMPTY_DIGEST);
+    }
+
+    #[test]
+    fn a_layer_digest_that_is_not_sha256_is_refused() {
+        let raw = String::from_utf8(manifest(&info(), uki(), None)).unwrap();
+        let bad = raw.replace(&uki().digest.to_string(), "sha512:bb");
+        assert!(
+            matches!(parse(bad.as_bytes()), Err(ArtifactError::NotAManifest(m)) if m.contains("sha512"))
+        );
     }
 
     #[test]
@@ -231,10 +252,11 @@ mod tests {
 
     #[test]
     fn other_content_is_refused_with_what_it_is() {
-        let image = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
-            "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:cc","size":3},
-            "layers":[]}"#;
-        let e = parse(image).unwrap_err();
+        let image = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+            "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:CC","size":3},
+            "layers":[]}"#
+            .replace("CC", &"c".repeat(64));
+        let e = parse(image.as_bytes()).unwrap_err();
         assert!(
             e.to_string()
                 .contains("an image (config application/vnd.oci.image.config.v1+json)"),

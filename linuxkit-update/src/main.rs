@@ -582,7 +582,7 @@ impl Agent {
         self.state.versions.insert(
             entry.base(),
             Version {
-                uki: a.uki.digest.clone(),
+                uki: a.uki.digest.to_string(),
                 manifest: Some(digest.to_string()),
                 image: Some(a.info.name.clone()),
                 version: Some(a.info.version.clone()),

@@ -117,30 +117,19 @@ pub fn run(a: &PushArgs, cfg: &Config) -> Result<i32> {
         })?;
     out.flush().map_err(Error::io(&uki_path))?;
     let (_, uki_digest, uki_len) = out.finish();
-    let mut blobs = vec![(
-        Descriptor {
-            media_type: artifact::EMPTY_MEDIA_TYPE.into(),
-            digest: linuxkit_resolve::Digest::from_sha256_sum(
-                Sha256::digest(artifact::EMPTY_CONFIG).into(),
-            ),
-            size: artifact::EMPTY_CONFIG.len() as u64,
-            platform: None,
-            annotations: None,
-        },
-        {
-            let p = scratch.path().join("config.json");
-            std::fs::write(&p, artifact::EMPTY_CONFIG).map_err(Error::io(&p))?;
-            p
-        },
-    )];
+    let mut blobs = vec![(descriptor(&artifact::empty_config()), {
+        let p = scratch.path().join("config.json");
+        std::fs::write(&p, artifact::EMPTY_CONFIG).map_err(Error::io(&p))?;
+        p
+    })];
     let title = |name: String| Some([(artifact::ANNOTATION_LAYER_TITLE.to_string(), name)].into());
     let uki = Blob {
         media_type: artifact::UKI_MEDIA_TYPE.into(),
-        digest: uki_digest.to_string(),
+        digest: uki_digest,
         size: uki_len,
         annotations: title(format!("{}.efi", def.name)),
     };
-    blobs.push((descriptor(&uki, uki_digest), uki_path));
+    blobs.push((descriptor(&uki), uki_path));
     let mut verity_root = None;
     if let Some((offset, len)) = read.verity_root {
         let p = scratch.path().join("root.img");
@@ -151,11 +140,11 @@ pub fn run(a: &PushArgs, cfg: &Config) -> Result<i32> {
         let (_, digest, size) = out.finish();
         let b = Blob {
             media_type: artifact::VERITY_ROOT_MEDIA_TYPE.into(),
-            digest: digest.to_string(),
+            digest,
             size,
             annotations: title(format!("{}-root.img", def.name)),
         };
-        blobs.push((descriptor(&b, digest), p));
+        blobs.push((descriptor(&b), p));
         verity_root = Some(b);
     }
     let lock = crate::resolve::lockfile_path(def)
@@ -224,11 +213,11 @@ pub fn run(a: &PushArgs, cfg: &Config) -> Result<i32> {
     Ok(0)
 }
 
-/// The descriptor of `b`, whose digest (computed here) is `digest`.
-fn descriptor(b: &Blob, digest: linuxkit_resolve::Digest) -> Descriptor {
+/// The descriptor of `b`.
+fn descriptor(b: &Blob) -> Descriptor {
     Descriptor {
         media_type: b.media_type.clone(),
-        digest,
+        digest: b.digest.clone(),
         size: b.size,
         platform: None,
         annotations: None,

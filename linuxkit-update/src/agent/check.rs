@@ -97,13 +97,9 @@ pub fn download(
     dest: &Path,
     running: Option<&Signer>,
 ) -> Result<(), Failure> {
-    let digest =
-        a.uki.digest.parse().map_err(|e| {
-            Failure::Refuse(format!("the artifact's UKI layer has a bad digest: {e}"))
-        })?;
     let desc = Descriptor {
         media_type: a.uki.media_type.clone(),
-        digest,
+        digest: a.uki.digest.clone(),
         size: a.uki.size,
         platform: None,
         annotations: None,
