@@ -3,6 +3,8 @@
 //! - Where things are: [`ONBOOT`], [`SERVICES`], [`ONSHUTDOWN`], [`VOLUMES`] (paths in the
 //!   image root, without the leading `/`), [`ROOTFS`].
 //! - [`status`]: the init's service status file, which the update agent reads.
+//! - [`modules`]: kernel module names and `modules.dep`, read by the build, the init and the
+//!   update agent.
 //! - `runtime.json`: [`Runtime`] with its [`Mount`]s (`specs.Mount`, also used in
 //!   `config.json`), [`Interface`]s and [`BindNs`]. Serialised, the fields come in upstream's
 //!   order with upstream's omissions (Go's `encoding/json` of LinuxKit's `Runtime` after
@@ -12,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod modules;
 pub mod status;
 
 use serde::{Deserialize, Deserializer, Serialize};

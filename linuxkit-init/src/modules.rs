@@ -3,11 +3,13 @@
 //! loads, all at once, the modules whose `modules.alias` patterns match the `modalias` of a
 //! device no driver is bound to.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::CString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+use linuxkit_bundle::modules::{no_pre, ModuleDeps};
 
 use crate::{error, info};
 
@@ -15,16 +17,9 @@ use crate::{error, info};
 #[derive(Debug, Default)]
 pub struct Modules {
     dir: PathBuf,
-    /// module name (underscores) -> (path relative to dir, dependencies' names)
-    deps: HashMap<String, (String, Vec<String>)>,
+    /// `modules.dep` (paths relative to `dir`).
+    deps: ModuleDeps,
     loaded: HashSet<String>,
-}
-
-/// `foo-bar.ko` / `kernel/x/foo-bar.ko.xz` -> `foo_bar`.
-pub fn module_name(path: &str) -> String {
-    let base = path.rsplit('/').next().unwrap_or(path);
-    let base = base.split(".ko").next().unwrap_or(base);
-    base.replace('-', "_")
 }
 
 impl Modules {
@@ -40,7 +35,7 @@ impl Modules {
             dir,
             ..Default::default()
         };
-        m.deps = parse_dep(&text);
+        m.deps = ModuleDeps::parse(&text);
         if let Ok(s) = fs::read_to_string("/proc/modules") {
             m.loaded = s
                 .lines()
@@ -58,23 +53,7 @@ impl Modules {
 
     /// The load order for `name`: dependencies first (deepest first), then the module.
     pub fn load_order(&self, name: &str) -> Vec<String> {
-        let mut order = Vec::new();
-        let mut seen = HashSet::new();
-        self.visit(&name.replace('-', "_"), &mut seen, &mut order);
-        order
-    }
-
-    fn visit(&self, name: &str, seen: &mut HashSet<String>, order: &mut Vec<String>) {
-        if !seen.insert(name.to_string()) {
-            return;
-        }
-        if let Some((_, deps)) = self.deps.get(name) {
-            // modules.dep lists the dependencies so that the last must be loaded first.
-            for d in deps.iter().rev() {
-                self.visit(d, seen, order);
-            }
-            order.push(name.to_string());
-        }
+        self.deps.load_order([name], &no_pre)
     }
 
     /// Loads `name` and its dependencies; already loaded or built-in modules are skipped.
@@ -84,7 +63,7 @@ impl Modules {
         if self.loaded.contains(&name) || builtin(&name) {
             return true;
         }
-        if !self.deps.contains_key(&name) {
+        if !self.deps.contains(&name) {
             error!(
                 "module {name}: not found in {}/modules.dep",
                 self.dir.display()
@@ -95,10 +74,10 @@ impl Modules {
             if self.loaded.contains(&m) {
                 continue;
             }
-            let Some((rel, _)) = self.deps.get(&m) else {
+            let Some(module) = self.deps.get(&m) else {
                 continue;
             };
-            let path = self.dir.join(rel);
+            let path = self.dir.join(&module.path);
             match finit(&path) {
                 Ok(()) => {
                     self.loaded.insert(m);
@@ -129,7 +108,7 @@ impl Modules {
             {
                 continue;
             }
-            if !self.deps.contains_key(&name) {
+            if !self.deps.contains(&name) {
                 error!(
                     "module {name}: not found in {}/modules.dep",
                     self.dir.display()
@@ -141,8 +120,8 @@ impl Modules {
                 .into_iter()
                 .filter(|m| !self.loaded.contains(m))
                 .filter_map(|m| {
-                    let rel = self.deps.get(&m)?.0.clone();
-                    Some((m, self.dir.join(rel)))
+                    let path = self.dir.join(&self.deps.get(&m)?.path);
+                    Some((m, path))
                 })
                 .collect();
             chains.push((name, chain));
@@ -348,19 +327,6 @@ fn finit(path: &Path) -> nix::Result<()> {
     nix::kmod::finit_module(&file, &params, nix::kmod::ModuleInitFlags::empty())
 }
 
-/// Parses `modules.dep` into name -> (path, dependency names).
-pub fn parse_dep(text: &str) -> HashMap<String, (String, Vec<String>)> {
-    let mut map = HashMap::new();
-    for line in text.lines() {
-        let Some((path, deps)) = line.split_once(':') else {
-            continue;
-        };
-        let deps = deps.split_whitespace().map(module_name).collect();
-        map.insert(module_name(path), (path.to_string(), deps));
-    }
-    map
-}
-
 /// Parses `modules.alias` lines `alias PATTERN MODULE`.
 pub fn parse_alias(text: &str) -> Vec<(String, String)> {
     text.lines()
@@ -491,7 +457,7 @@ kernel/drivers/virtio/virtio_ring.ko:\n";
     #[test]
     fn dependencies_load_first() {
         let m = Modules {
-            deps: parse_dep(DEP),
+            deps: ModuleDeps::parse(DEP),
             ..Default::default()
         };
         assert_eq!(

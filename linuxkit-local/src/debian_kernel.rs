@@ -15,6 +15,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use linuxkit_bundle::modules::module_name;
 use linuxkit_debian::{Deb, Package};
 use linuxkit_oci::store::Platform;
 
@@ -148,11 +149,6 @@ struct Scan {
     release: String,
     /// module path (relative to `lib/modules/<release>/`) -> direct dependencies (names).
     deps: BTreeMap<String, Vec<String>>,
-}
-
-fn module_name(path: &str) -> String {
-    let base = path.rsplit('/').next().unwrap_or(path);
-    base.split(".ko").next().unwrap_or(base).replace('-', "_")
 }
 
 /// Writes a kernel image named `reference` into the layout at `dir` from the Debian kernel

@@ -2,11 +2,12 @@
 //! `lib/modules/<version>/` with only the requested modules and their dependencies, and
 //! module indexes regenerated for that subset by `depmod -b` on a staging copy.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use linuxkit_bundle::modules::{module_name, no_pre, ModuleDeps};
 use linuxkit_debian::compare_versions;
 use linuxkit_oci::store::Platform;
 
@@ -69,11 +70,6 @@ impl KernelSource {
     }
 }
 
-fn name_of(path: &str) -> String {
-    let base = path.rsplit('/').next().unwrap_or(path);
-    base.split(".ko").next().unwrap_or(base).replace('-', "_")
-}
-
 /// The module files (paths relative to the modules directory) needed for `names`: each
 /// module and, transitively, its dependencies from `modules.dep` text. Modules built into
 /// the kernel (listed in `builtin`, the text of `modules.builtin`) are skipped.
@@ -83,38 +79,25 @@ pub fn module_closure(
     names: &[&str],
     dep_path: &Path,
 ) -> Result<BTreeSet<String>, LocalError> {
-    let mut deps: HashMap<String, (String, Vec<String>)> = HashMap::new();
-    for line in dep_text.lines() {
-        if let Some((path, rest)) = line.split_once(':') {
-            let d = rest.split_whitespace().map(str::to_string).collect();
-            deps.insert(name_of(path), (path.to_string(), d));
-        }
-    }
-    let builtin: BTreeSet<String> = builtin.lines().map(name_of).collect();
-    let mut out = BTreeSet::new();
-    let mut todo: Vec<String> = Vec::new();
+    let deps = ModuleDeps::parse(dep_text);
+    let builtin: BTreeSet<String> = builtin.lines().map(module_name).collect();
+    let mut wanted = Vec::new();
     for n in names {
         let n = n.replace('-', "_");
-        match deps.get(&n) {
-            Some((path, _)) => todo.push(path.clone()),
-            None if builtin.contains(&n) => {}
-            None => {
-                return Err(LocalError::UnknownModule {
-                    module: n,
-                    dep: dep_path.to_path_buf(),
-                })
-            }
+        if deps.contains(&n) {
+            wanted.push(n);
+        } else if !builtin.contains(&n) {
+            return Err(LocalError::UnknownModule {
+                module: n,
+                dep: dep_path.to_path_buf(),
+            });
         }
     }
-    while let Some(path) = todo.pop() {
-        if !out.insert(path.clone()) {
-            continue;
-        }
-        if let Some((_, d)) = deps.get(&name_of(&path)) {
-            todo.extend(d.iter().cloned());
-        }
-    }
-    Ok(out)
+    Ok(deps
+        .load_order(wanted.iter().map(String::as_str), &no_pre)
+        .iter()
+        .filter_map(|m| deps.get(m).map(|m| m.path.clone()))
+        .collect())
 }
 
 fn depmod() -> PathBuf {

@@ -17,6 +17,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
 
+use linuxkit_bundle::modules::{module_name, ModuleDeps};
+
 use crate::bootfiles::BootFile;
 use crate::cpio::{Header, Kind as CpioKind, NewcWriter};
 use crate::tree::{Kind, Tree};
@@ -70,10 +72,12 @@ const SOFT_PRE: [(&str, &[&str]); 1] = [(
 /// Controllers other machines use, loaded when the image has them.
 const OPTIONAL: [&str; 3] = ["ata_piix", "virtio_blk", "virtio_scsi"];
 
-/// `kernel/fs/isofs/isofs.ko[.xz]` -> `isofs`; `-` and `_` are the same in module names.
-fn module_name(path: &str) -> String {
-    let base = path.rsplit('/').next().unwrap_or(path);
-    base.split(".ko").next().unwrap_or(base).replace('-', "_")
+/// The soft pre-dependencies of module `m` ([`SOFT_PRE`]).
+fn soft_pre(m: &str) -> &'static [&'static str] {
+    SOFT_PRE
+        .iter()
+        .find(|(name, _)| *name == m)
+        .map_or(&[], |(_, pre)| pre)
 }
 
 fn file_text(tree: &Tree, path: &str) -> Option<String> {
@@ -121,13 +125,7 @@ pub(crate) fn loader(
         .lines()
         .map(module_name)
         .collect();
-    let mut modules: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
-    for line in dep.lines() {
-        if let Some((path, deps)) = line.split_once(':') {
-            let deps = deps.split_whitespace().map(module_name).collect();
-            modules.insert(module_name(path), (path.trim().to_string(), deps));
-        }
-    }
+    let modules = ModuleDeps::parse(&dep);
     // Without a module database the drivers are taken to be built in.
     let has_modules = !release.is_empty();
     let needed: Vec<&str> = device
@@ -142,7 +140,7 @@ pub(crate) fn loader(
     let missing: Vec<&str> = needed
         .iter()
         .copied()
-        .filter(|m| !modules.contains_key(*m))
+        .filter(|m| !modules.contains(m))
         .collect();
     if !missing.is_empty() {
         return Err(OutputError::Image {
@@ -157,48 +155,21 @@ pub(crate) fn loader(
         });
     }
     // Dependencies first, each once.
-    let mut order: Vec<String> = Vec::new();
-    fn visit(
-        m: &str,
-        modules: &BTreeMap<String, (String, Vec<String>)>,
-        order: &mut Vec<String>,
-        depth: usize,
-    ) {
-        let Some((path, deps)) = modules.get(m) else {
-            return;
-        };
-        if order.contains(path) || depth > 64 {
-            return;
-        }
-        for (m2, pre) in SOFT_PRE {
-            if m == m2 {
-                for p in pre {
-                    visit(p, modules, order, depth + 1);
-                }
-            }
-        }
-        for d in deps {
-            visit(d, modules, order, depth + 1);
-        }
-        if !order.contains(path) {
-            order.push(path.clone());
-        }
-    }
-    for m in needed.iter().copied().chain(
-        OPTIONAL
-            .iter()
-            .copied()
-            .filter(|m| has_modules && !builtin.contains(*m)),
-    ) {
-        visit(m, &modules, &mut order, 0);
-    }
+    let optional = OPTIONAL
+        .iter()
+        .copied()
+        .filter(|m| has_modules && !builtin.contains(*m));
+    let load = modules.load_order(needed.iter().copied().chain(optional), &soft_pre);
+    let order: Vec<String> = load
+        .iter()
+        .filter_map(|m| modules.get(m).map(|m| m.path.clone()))
+        .collect();
 
     for (m, pre) in SOFT_PRE {
-        let uses = modules.get(m).is_some_and(|(p, _)| order.contains(p));
-        if uses
+        if load.iter().any(|l| l == m)
             && !pre
                 .iter()
-                .any(|p| modules.contains_key(*p) || builtin.contains(*p))
+                .any(|p| modules.contains(p) || builtin.contains(*p))
         {
             return Err(OutputError::Image {
                 format: format.name().into(),
@@ -397,13 +368,6 @@ fn is_static_elf(elf: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn module_names_are_normalised() {
-        assert_eq!(module_name("kernel/fs/isofs/isofs.ko"), "isofs");
-        assert_eq!(module_name("kernel/drivers/scsi/sd_mod.ko.xz"), "sd_mod");
-        assert_eq!(module_name("kernel/x/crc-t10dif.ko"), "crc_t10dif");
-    }
 
     #[test]
     fn static_elf_detection() {
