@@ -218,7 +218,7 @@ fn boot(dir: &Path, format: &str) -> Duration {
     let (_, path, root, describe) = BOOTS.iter().find(|b| b.0 == format).expect("known format");
     let state = dir.join(format!("state-{format}"));
     let start = Instant::now();
-    let mut cmd = run_tcg(&state, 240);
+    let mut cmd = run_tcg(&state, "none", Some(240));
     cmd.arg(dir.join(path))
         .current_dir(dir)
         .stdin(Stdio::null())

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cli_support::{bin, run_in, start_registry, text, workspace_root, Registry, REGISTRY};
+use cli_support::{run_in, run_tcg, start_registry, text, workspace_root, Registry, REGISTRY};
 use linuxkit_oci::store::Platform;
 use linuxkit_resolve::{ProgressMode, Resolver, ResolverOptions};
 use linuxkit_testing::{on_path, prerequisite, qemu_present, Vm};
@@ -203,19 +203,8 @@ fn push(f: &Fixture, yaml: &Path, version: u32, target: &str, extra: &[&str]) ->
 
 /// `cargo linuxkit run` of the fixture's disk with user networking and its state in `state`.
 fn run(f: &Fixture) -> Vm {
-    let mut cmd = Command::new(bin());
-    cmd.args([
-        "run",
-        "--accel",
-        "tcg",
-        "--mem",
-        "512",
-        "--networking",
-        "user",
-        "--state",
-    ])
-    .arg(f.dir.join("state"))
-    .arg(&f.disk);
+    let mut cmd = run_tcg(&f.dir.join("state"), "user", None);
+    cmd.arg(&f.disk);
     Vm::spawn(cmd).expect("cargo linuxkit run starts")
 }
 

@@ -333,7 +333,7 @@ fn verity_tree_verifies_with_veritysetup() {
 
 /// `cargo linuxkit run` of `image` with stdin and stdout piped, as a [`Vm`].
 fn run(image: &Path, state: &Path, secure_boot: Option<&Path>) -> Vm {
-    let mut cmd = run_tcg(state, 600);
+    let mut cmd = run_tcg(state, "none", Some(600));
     if let Some(cert) = secure_boot {
         cmd.arg("--secure-boot").arg("--secure-boot-cert").arg(cert);
     }

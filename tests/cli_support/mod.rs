@@ -249,22 +249,15 @@ services:
     path
 }
 
-/// `cargo-linuxkit run` under TCG with 512 MiB, no network, QEMU stopped after `timeout_s`,
-/// its state in `state`; the image and I/O are the caller's.
-pub fn run_tcg(state: &Path, timeout_s: u32) -> Command {
+/// `cargo-linuxkit run` under TCG with 512 MiB, `--networking networking`, QEMU stopped after
+/// `timeout_s` when given, its state in `state`; the image and I/O are the caller's.
+pub fn run_tcg(state: &Path, networking: &str, timeout_s: Option<u32>) -> Command {
     let mut cmd = Command::new(bin());
-    cmd.args([
-        "run",
-        "--accel",
-        "tcg",
-        "--mem",
-        "512",
-        "--networking",
-        "none",
-        "--timeout",
-        &timeout_s.to_string(),
-        "--state",
-    ])
-    .arg(state);
+    cmd.args(["run", "--accel", "tcg", "--mem", "512"])
+        .args(["--networking", networking]);
+    if let Some(t) = timeout_s {
+        cmd.args(["--timeout", &t.to_string()]);
+    }
+    cmd.arg("--state").arg(state);
     cmd
 }
