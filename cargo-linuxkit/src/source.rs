@@ -155,6 +155,20 @@ pub struct Loaded {
     pub workspace: Option<Workspace>,
 }
 
+impl Loaded {
+    /// The image names, comma-separated (for messages).
+    pub fn names(&self) -> String {
+        image_names(&self.definitions)
+    }
+}
+
+fn image_names(defs: &[Definition]) -> String {
+    defs.iter()
+        .map(|d| d.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Loads `inputs` (see the module docs). YAML errors are printed as diagnostics and returned as
 /// [`Error::Problems`].
 pub fn load(inputs: &[String], cfg: &Config) -> Result<Loaded> {
@@ -209,11 +223,7 @@ pub fn load_workspace(ws: &Workspace, names: &[String], cfg: &Config) -> Result<
             None => {
                 return Err(Error::UnknownImage {
                     name: n.clone(),
-                    available: all
-                        .iter()
-                        .map(|d| d.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    available: image_names(&all),
                 })
             }
         }

@@ -97,7 +97,7 @@ pub fn run(args: &AuditArgs, cfg: &Config) -> Result<i32> {
     if errors > 0 {
         return Err(Error::Problems {
             count: errors,
-            what: names(&loaded.definitions),
+            what: loaded.names(),
         });
     }
     let arch = args
@@ -168,7 +168,7 @@ pub fn run(args: &AuditArgs, cfg: &Config) -> Result<i32> {
     if violations > 0 {
         return Err(Error::Problems {
             count: violations,
-            what: format!("the audit of {}", names(&loaded.definitions)),
+            what: format!("the audit of {}", loaded.names()),
         });
     }
     Ok(0)
@@ -264,13 +264,6 @@ fn print_table(d: &Definition, audits: &[ContainerAudit]) {
     for r in &rows {
         line(r.iter().map(String::as_str).collect());
     }
-}
-
-fn names(defs: &[Definition]) -> String {
-    defs.iter()
-        .map(|d| d.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

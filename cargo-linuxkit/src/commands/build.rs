@@ -61,7 +61,7 @@ pub fn build_loaded(
     if errors > 0 {
         return Err(Error::Problems {
             count: errors,
-            what: names(&loaded.definitions),
+            what: loaded.names(),
         });
     }
     // Signing keys are loaded and checked before anything is prepared or written; only EFI
@@ -349,11 +349,4 @@ fn bc_dir(bc: &BuildConfig) -> Option<PathBuf> {
         Destination::Dir { dir, .. } => dir.clone(),
         _ => None,
     }
-}
-
-fn names(defs: &[Definition]) -> String {
-    defs.iter()
-        .map(|d| d.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -55,12 +55,7 @@ pub fn run(a: &PushArgs, cfg: &Config) -> Result<i32> {
     let [def] = loaded.definitions.as_slice() else {
         return Err(Error::Usage(format!(
             "push publishes one image; name it ({})",
-            loaded
-                .definitions
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            loaded.names()
         )));
     };
     let version = match a

@@ -75,12 +75,7 @@ fn boot_path(target: Option<&str>, cfg: &Config) -> Result<PathBuf> {
         return Err(Error::Usage(format!(
             "the workspace defines {} images ({}); name the one to run",
             loaded.definitions.len(),
-            loaded
-                .definitions
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            loaded.names()
         )));
     }
     let bc = BuildConfig {
