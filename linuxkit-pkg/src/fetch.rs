@@ -208,6 +208,40 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    /// What [`ImageSet::fetch`] of `refs` did: its result, the events it reported and the
+    /// registry references it asked a resolver for (`resolver` is then used). Without a
+    /// `root`, asking for the workspace fails the test.
+    fn fetch_recorded(
+        refs: &[&str],
+        cache: &Path,
+        prepare: PrepareOptions,
+        root: Option<&Path>,
+        resolver: Option<Resolver>,
+    ) -> (Result<ImageSet, FetchError>, Vec<FetchEvent>, Vec<String>) {
+        let events = std::cell::RefCell::new(Vec::new());
+        let on_event = |e| events.borrow_mut().push(e);
+        let opts = FetchOptions {
+            prepare,
+            on_event: &on_event,
+            ..FetchOptions::new(cache)
+        };
+        let mut asked = Vec::new();
+        let set = ImageSet::fetch(
+            &strings(refs),
+            &opts,
+            || {
+                Ok(root
+                    .expect("the workspace is asked for only with local images")
+                    .into())
+            },
+            |remote| {
+                asked = remote.to_vec();
+                Ok(resolver)
+            },
+        );
+        (set, events.into_inner(), asked)
+    }
+
     #[test]
     fn pins_replace_only_their_own_reference() {
         let pins = strings(&["alpine:3@sha256:aa", "busybox@sha256:bb"]);
@@ -228,26 +262,13 @@ mod tests {
     #[test]
     fn without_a_resolver_registry_images_are_refused_and_nothing_is_prepared() {
         let dir = tempfile::tempdir().unwrap();
-        let events = std::cell::RefCell::new(Vec::new());
-        let on_event = |e| events.borrow_mut().push(e);
-        let opts = FetchOptions {
-            on_event: &on_event,
-            ..FetchOptions::new(dir.path())
-        };
-        let mut asked = Vec::new();
-        let set = ImageSet::fetch::<FetchError>(
-            &strings(&["alpine:3", "alpine:3", "busybox"]),
-            &opts,
-            || panic!("no local image: the workspace is not needed"),
-            |remote| {
-                asked = remote.to_vec();
-                Ok(None)
-            },
-        )
-        .unwrap();
+        let refs = ["alpine:3", "alpine:3", "busybox"];
+        let (set, events, asked) =
+            fetch_recorded(&refs, dir.path(), PrepareOptions::default(), None, None);
+        let set = set.unwrap();
         assert_eq!(asked, ["alpine:3", "busybox"]);
         assert!(set.prepared.is_empty());
-        assert_eq!(*events.borrow(), [FetchEvent::Resolving { count: 2 }]);
+        assert_eq!(events, [FetchEvent::Resolving { count: 2 }]);
         let e = set
             .provider()
             .unwrap()
@@ -262,25 +283,19 @@ mod tests {
     #[test]
     fn a_bad_local_reference_fails_after_the_workspace_is_asked_for() {
         let dir = tempfile::tempdir().unwrap();
-        let events = std::cell::RefCell::new(Vec::new());
-        let on_event = |e| events.borrow_mut().push(e);
-        let opts = FetchOptions {
-            on_event: &on_event,
-            ..FetchOptions::new(dir.path())
-        };
-        let e = ImageSet::fetch::<FetchError>(
-            &strings(&["dir:", "alpine:3"]),
-            &opts,
-            || Ok(dir.path().to_path_buf()),
-            |_| Ok(None),
-        )
-        .err()
-        .unwrap();
+        let (set, events, _) = fetch_recorded(
+            &["dir:", "alpine:3"],
+            dir.path(),
+            PrepareOptions::default(),
+            Some(dir.path()),
+            None,
+        );
+        let e = set.err().unwrap();
         assert!(
             matches!(e, FetchError::Prepare(PkgError::BadReference { .. })),
             "{e}"
         );
-        assert_eq!(*events.borrow(), [FetchEvent::Preparing { count: 1 }]);
+        assert_eq!(events, [FetchEvent::Preparing { count: 1 }]);
     }
 
     #[test]
@@ -289,17 +304,6 @@ mod tests {
         std::fs::create_dir_all(ws.path().join("rootfs/etc")).unwrap();
         std::fs::write(ws.path().join("rootfs/etc/motd"), "hi\n").unwrap();
         let out = tempfile::tempdir().unwrap();
-        let cache = out.path().join("cache");
-        let events = std::cell::RefCell::new(Vec::new());
-        let on_event = |e| events.borrow_mut().push(e);
-        let opts = FetchOptions {
-            prepare: PrepareOptions {
-                target_dir: Some(out.path().join("t")),
-                ..PrepareOptions::default()
-            },
-            on_event: &on_event,
-            ..FetchOptions::new(&cache)
-        };
         let resolver = Resolver::new(linuxkit_resolve::ResolverOptions {
             cache_dir: Some(out.path().join("registry-cache")),
             offline: true,
@@ -307,18 +311,21 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        let set = ImageSet::fetch::<FetchError>(
-            &strings(&["dir:rootfs"]),
-            &opts,
-            || Ok(ws.path().to_path_buf()),
-            |remote| {
-                assert!(remote.is_empty());
-                Ok(Some(resolver))
-            },
-        )
-        .unwrap();
+        let prepare = PrepareOptions {
+            target_dir: Some(out.path().join("t")),
+            ..PrepareOptions::default()
+        };
+        let (set, events, asked) = fetch_recorded(
+            &["dir:rootfs"],
+            &out.path().join("cache"),
+            prepare,
+            Some(ws.path()),
+            Some(resolver),
+        );
+        let set = set.unwrap();
+        assert!(asked.is_empty());
         assert_eq!(
-            *events.borrow(),
+            events,
             [
                 FetchEvent::Preparing { count: 1 },
                 FetchEvent::Prepared {
