@@ -287,8 +287,86 @@ pub fn build_one_with(
         }
         None => provider,
     };
-    let docker = bc.formats.contains(&Format::Docker);
-    let (dir, name) = match &bc.destination {
+    let (dir, name) = destination(def, bc, default_dir);
+    let formats: Vec<&str> = bc.formats.iter().map(|f| f.name()).collect();
+    let job = Job {
+        def,
+        bc,
+        cfg,
+        provider,
+        dir,
+        name,
+        formats: formats.join(","),
+        settings: crate::buildcache::effective(bc, def),
+        start,
+    };
+    let verity = verity_options(bc)?;
+
+    let stamp = if bc.destination == Destination::Stdout {
+        None
+    } else {
+        compute_stamp(
+            def,
+            bc,
+            provider,
+            &platform,
+            &job.name,
+            job.settings.compression,
+            signing.as_deref(),
+        )
+    };
+    if let (Some(s), false) = (&stamp, bc.force) {
+        if let Some(built) = job.fresh(s) {
+            return Ok(built);
+        }
+    }
+
+    let opts = build_options(def, bc, platform);
+    cfg.shell.status("Assembling", format!("`{}`", def.name));
+    if bc.destination == Destination::Stdout {
+        return job.to_stdout(&opts);
+    }
+    let (files, pieces, prefetch) = job.write_files(&opts, signing, verity, registry)?;
+    Ok(job.written(files, &pieces, prefetch, stamp.as_deref()))
+}
+
+/// One definition being built: what every step of [`build_one_with`] needs.
+struct Job<'a> {
+    def: &'a Definition,
+    bc: &'a BuildConfig,
+    cfg: &'a Config,
+    /// The provider of its images (locked references by their digest).
+    provider: &'a dyn ImageProvider,
+    /// The output directory, and the name of the outputs in it.
+    dir: PathBuf,
+    name: String,
+    /// The formats, as status lines show them (`a,b`).
+    formats: String,
+    settings: crate::buildcache::Effective,
+    start: Instant,
+}
+
+/// Initrd pieces fetched from the registry build cache into `staging` while the root filesystem
+/// is assembled.
+struct Prefetch<'a> {
+    registry: &'a crate::buildcache::RegistryCache,
+    repo: &'a crate::buildcache::CacheRepo,
+    /// The build-cache manifest's tag.
+    tag: String,
+    staging: tempfile::TempDir,
+}
+
+/// What the output thread returns: the files written, the piece cache it compressed with, and
+/// the pieces fetched from the registry build cache.
+type Outputs = (
+    std::result::Result<Vec<PathBuf>, linuxkit_output::OutputError>,
+    PieceCache,
+    Option<crate::buildcache::Fetched>,
+);
+
+/// The output directory and the name of the outputs of `def` under `--dir`/`--name`/`-o`.
+fn destination(def: &Definition, bc: &BuildConfig, default_dir: &Path) -> (PathBuf, String) {
+    match &bc.destination {
         Destination::Dir { dir, name } => (
             dir.clone().unwrap_or_else(|| default_dir.to_path_buf()),
             name.clone().unwrap_or_else(|| def.name.clone()),
@@ -301,261 +379,348 @@ pub fn build_one_with(
             def.name.clone(),
         ),
         Destination::Stdout => (PathBuf::from("."), def.name.clone()),
-    };
-    let formats: Vec<&str> = bc.formats.iter().map(|f| f.name()).collect();
-    let formats = formats.join(",");
-
-    let settings = crate::buildcache::effective(bc, def);
-    let verity = if bc.verity {
-        let helper = linuxkit_local::verity_binary().map_err(|e| Error::Usage(e.to_string()))?;
-        Some(VerityOptions {
-            helper: std::sync::Arc::new(helper.to_vec()),
-        })
-    } else {
-        None
-    };
-
-    let stamp = if bc.destination == Destination::Stdout {
-        None
-    } else {
-        compute_stamp(
-            def,
-            bc,
-            provider,
-            &platform,
-            &name,
-            settings.compression,
-            signing.as_deref(),
-        )
-    };
-    if let (Some(s), false) = (&stamp, bc.force) {
-        if let Some((files, keys)) = is_fresh(&dir, &name, s) {
-            cfg.shell
-                .status("Fresh", format!("`{}` ({formats}) is up to date", def.name));
-            return Ok(Built {
-                image: def.name.clone(),
-                files,
-                fresh: true,
-                pieces: linuxkit_output::PieceUsage {
-                    keys,
-                    ..Default::default()
-                },
-            });
-        }
     }
+}
 
+/// With `--verity`: the static helper the initrd verifies the root filesystem with.
+fn verity_options(bc: &BuildConfig) -> Result<Option<VerityOptions>> {
+    if !bc.verity {
+        return Ok(None);
+    }
+    let helper = linuxkit_local::verity_binary().map_err(|e| Error::Usage(e.to_string()))?;
+    Ok(Some(VerityOptions {
+        helper: std::sync::Arc::new(helper.to_vec()),
+    }))
+}
+
+/// How `linuxkit_build` assembles the root filesystem of `def`.
+fn build_options(def: &Definition, bc: &BuildConfig, platform: Platform) -> BuildOptions<'static> {
     let mut opts = BuildOptions::new(platform);
-    opts.docker = docker;
+    opts.docker = bc.formats.contains(&Format::Docker);
     opts.files_base = def.files_base();
     opts.decompress_kernel = bc.decompress_kernel;
     opts.sbom = bc.sbom.as_ref().map(|path| linuxkit_build::SbomOptions {
         path: path.clone(),
         name: def.name.clone(),
     });
+    opts
+}
 
-    cfg.shell.status("Assembling", format!("`{}`", def.name));
-    let build_err = |source| Error::Build {
-        image: def.name.clone(),
-        source: Box::new(source),
-    };
-    if bc.destination == Destination::Stdout {
+impl<'a> Job<'a> {
+    fn build_err(&self) -> impl Fn(linuxkit_build::BuildError) -> Error + '_ {
+        |source| Error::Build {
+            image: self.def.name.clone(),
+            source: Box::new(source),
+        }
+    }
+
+    /// The build when its stamp is `stamp` and the outputs it lists are unchanged.
+    fn fresh(&self, stamp: &str) -> Option<Built> {
+        let (files, keys) = is_fresh(&self.dir, &self.name, stamp)?;
+        self.cfg.shell.status(
+            "Fresh",
+            format!("`{}` ({}) is up to date", self.def.name, self.formats),
+        );
+        Some(Built {
+            image: self.def.name.clone(),
+            files,
+            fresh: true,
+            pieces: linuxkit_output::PieceUsage {
+                keys,
+                ..Default::default()
+            },
+        })
+    }
+
+    /// `-o -`: the root filesystem tar to stdout.
+    fn to_stdout(&self, opts: &BuildOptions<'_>) -> Result<Built> {
         let stdout = std::io::stdout();
         let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
-        build_tar(&def.image, provider, &opts, &mut out).map_err(build_err)?;
+        build_tar(&self.def.image, self.provider, opts, &mut out).map_err(self.build_err())?;
         out.flush().map_err(Error::io("<stdout>"))?;
-        finished(cfg, def, &formats, start);
-        return Ok(Built {
-            image: def.name.clone(),
+        self.finished();
+        Ok(Built {
+            image: self.def.name.clone(),
             files: Vec::new(),
             fresh: false,
             pieces: Default::default(),
-        });
+        })
     }
 
-    fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tar.partial")
-        .tempfile_in(&dir)
-        .map_err(Error::io(&dir))?;
-    // Pieces the local cache lacks come from the registry build cache, fetched into a
-    // staging directory while the root filesystem is assembled.
-    let pieces = PieceCache::new(cfg.cache_dir.join(PIECE_CACHE_DIR));
-    let prefetch = match (registry, &settings.cache_from) {
-        (Some(r), Some(repo))
-            if bc
-                .formats
-                .iter()
-                .any(|f| linuxkit_output::needs_initrd(*f, bc.verity)) =>
-        {
-            let staging = tempfile::Builder::new()
-                .prefix(".cargo-linuxkit-fetched-")
-                .tempdir_in(&cfg.cache_dir)
-                .map_err(Error::io(&cfg.cache_dir))?;
-            let tag = crate::buildcache::manifest_tag(&def.name, &bc.arch, settings.compression);
-            Some((r, repo, tag, staging))
-        }
-        _ => None,
-    };
-    // The output formats read the root filesystem tar while it is assembled (a file that
-    // grows), so decompressing layers and compressing the initrd use the cores together.
-    let streamed = matches!(bc.destination, Destination::File(_))
-        || matches!(bc.formats.as_slice(), [f] if f.is_streamable());
-    let outputs_needed = !streamed;
-    let mut oo = OutputOptions {
-        size_mib: bc.size_mb,
-        arch: bc.arch.clone(),
-        signing: signing.clone(),
-        verity: verity.clone(),
-        update: crate::updatable::disk(def, bc)?,
-        ..OutputOptions::default()
-    };
-    oo.compression.compressor = settings.compression;
-    oo.kernel_check = Some(crate::buildcache::kernel_check(cfg, def));
-    let growing = crate::fsutil::Growing::new();
-    let tmp_path = tmp.path().to_path_buf();
-    let (report, outputs) = std::thread::scope(|scope| {
-        let fetching = prefetch.as_ref().map(|(r, repo, tag, staging)| {
-            let pieces = &pieces;
-            scope.spawn(move || r.fetch_pieces(repo, tag, &def.name, pieces, staging.path()))
-        });
-        let outputs = outputs_needed.then(|| {
-            let (growing, tmp_path, pieces, prefetch, oo, dir, name) =
-                (&growing, &tmp_path, &pieces, &prefetch, &oo, &dir, &name);
-            scope.spawn(move || {
-                // Pieces from the registry are staged before compression looks for them.
-                let fetched = fetching.and_then(|h| h.join().ok());
-                let pieces = match (prefetch, &fetched) {
-                    (Some((_, _, _, staging)), Some(f)) if f.pieces > 0 => {
-                        pieces.with_fetched(staging.path())
-                    }
-                    _ => pieces.clone(),
+    /// Assembles the root filesystem into a temporary file in the output directory and writes
+    /// the outputs from it (while it grows), or renames it to the one streamable output.
+    fn write_files(
+        &'a self,
+        opts: &BuildOptions<'_>,
+        signing: Option<std::sync::Arc<SigningKey>>,
+        verity: Option<VerityOptions>,
+        registry: Option<&'a crate::buildcache::RegistryCache>,
+    ) -> Result<(Vec<PathBuf>, PieceCache, Option<Prefetch<'a>>)> {
+        let dir = &self.dir;
+        fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{}.", self.name))
+            .suffix(".tar.partial")
+            .tempfile_in(dir)
+            .map_err(Error::io(dir))?;
+        let pieces = PieceCache::new(self.cfg.cache_dir.join(PIECE_CACHE_DIR));
+        let prefetch = self.prefetch(registry)?;
+        let oo = self.output_options(signing, verity)?;
+        let (report, outputs) = self.assemble(&mut tmp, opts, &oo, &pieces, prefetch.as_ref());
+        // An assembly error explains a failed output better than the output's own error.
+        let report = report?;
+        self.cfg.shell.status(
+            "Assembled",
+            format!(
+                "`{}`: {} entries, {}",
+                self.def.name,
+                report.entries,
+                human_bytes(report.bytes)
+            ),
+        );
+        let (files, pieces) = match outputs {
+            Some(joined) => self.collect_outputs(joined, tmp, prefetch.as_ref())?,
+            None => {
+                let dest = match &self.bc.destination {
+                    Destination::File(f) => f.clone(),
+                    _ => dir.join(self.bc.formats[0].file_name(&self.name)),
                 };
-                let mut oo = oo.clone();
-                // Compressed initrd pieces are kept with the images, for the next build.
-                oo.compression.cache = Some(pieces.clone());
-                let open = || {
-                    growing.reader(tmp_path).map(|r| {
-                        Box::new(std::io::BufReader::with_capacity(1 << 20, r))
-                            as Box<dyn std::io::Read + Send + '_>
-                    })
-                };
-                let files = linuxkit_output::write_outputs_from(
-                    tmp_path,
-                    &open,
-                    &bc.formats,
-                    dir,
-                    name,
-                    &oo,
-                );
-                (files, pieces, fetched)
-            })
-        });
-        let report = (|| {
-            let file = tmp.as_file_mut();
-            let mut out = BufWriter::with_capacity(1 << 20, growing.writer(file));
-            let report = build_tar(&def.image, provider, &opts, &mut out).map_err(build_err)?;
-            out.flush().map_err(Error::io(&tmp_path))?;
-            drop(out);
-            crate::fsutil::set_mode_0644(tmp.as_file()).map_err(Error::io(&tmp_path))?;
-            Ok::<_, Error>(report)
-        })();
-        growing.finish(report.is_ok());
-        let outputs = outputs.map(|h| h.join());
-        (report, outputs)
-    });
-    // An assembly error explains a failed output better than the output's own error.
-    let report = report?;
-    cfg.shell.status(
-        "Assembled",
-        format!(
-            "`{}`: {} entries, {}",
-            def.name,
-            report.entries,
-            human_bytes(report.bytes)
-        ),
-    );
-
-    let (files, pieces) = match outputs {
-        Some(joined) => {
-            let (files, pieces, fetched) = joined.map_err(|_| Error::Output {
-                image: def.name.clone(),
-                source: Box::new(linuxkit_output::OutputError::Write {
-                    path: tmp_path.clone(),
-                    source: std::io::Error::other("the output thread panicked"),
-                }),
-            })?;
-            if let (Some((_, repo, _, _)), Some(f)) = (&prefetch, &fetched) {
-                if f.pieces > 0 {
-                    cfg.shell.status(
-                        "Fetched",
-                        format!("{} initrd pieces of `{}` from {repo}", f.pieces, def.name),
-                    );
-                }
+                tmp.persist(&dest).map_err(|e| Error::Io {
+                    path: dest.clone(),
+                    source: e.error,
+                })?;
+                (vec![dest], pieces)
             }
-            let files = files.map_err(|source| Error::Output {
-                image: def.name.clone(),
-                source: Box::new(source),
-            })?;
-            drop(tmp);
-            // The piece cache is an accelerator: failing to trim it is not a build failure.
-            let _ = pieces.prune(PIECE_CACHE_MAX_BYTES);
-            (files, pieces)
-        }
-        None => {
-            let dest = match &bc.destination {
-                Destination::File(f) => f.clone(),
-                _ => dir.join(bc.formats[0].file_name(&name)),
-            };
-            tmp.persist(&dest).map_err(|e| Error::Io {
-                path: dest.clone(),
-                source: e.error,
-            })?;
-            (vec![dest], pieces)
-        }
-    };
-    cfg.shell.status(
-        "Writing",
-        files
-            .iter()
-            .map(|f| display_path(f))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
-    let usage = pieces.usage();
-    if usage.rejected > 0 {
-        if let Some((_, repo, _, _)) = &prefetch {
-            cfg.shell.warn(format!(
-                "build cache {repo}: {} initrd pieces of `{}` did not decompress to the data \
-                 they stand for; they were compressed here",
-                usage.rejected, def.name
-            ));
-        }
+        };
+        Ok((files, pieces, prefetch))
     }
-    drop(prefetch);
-    if let Some(s) = &stamp {
-        write_stamp(&dir, &name, s, &files, &usage.keys);
-    }
-    finished(cfg, def, &formats, start);
-    Ok(Built {
-        image: def.name.clone(),
-        files,
-        fresh: false,
-        pieces: usage,
-    })
-}
 
-fn finished(cfg: &Config, def: &Definition, formats: &str, start: Instant) {
-    cfg.shell.status(
-        "Finished",
-        format!(
-            "`{}` ({formats}) in {:.2}s",
-            def.name,
-            start.elapsed().as_secs_f64()
-        ),
-    );
+    /// Pieces the local cache lacks come from the registry build cache (`--cache-from`),
+    /// fetched into a staging directory while the root filesystem is assembled; only for
+    /// formats with an initrd.
+    fn prefetch(
+        &'a self,
+        registry: Option<&'a crate::buildcache::RegistryCache>,
+    ) -> Result<Option<Prefetch<'a>>> {
+        let (Some(registry), Some(repo)) = (registry, &self.settings.cache_from) else {
+            return Ok(None);
+        };
+        let bc = self.bc;
+        if !bc
+            .formats
+            .iter()
+            .any(|f| linuxkit_output::needs_initrd(*f, bc.verity))
+        {
+            return Ok(None);
+        }
+        let cache_dir = &self.cfg.cache_dir;
+        let staging = tempfile::Builder::new()
+            .prefix(".cargo-linuxkit-fetched-")
+            .tempdir_in(cache_dir)
+            .map_err(Error::io(cache_dir))?;
+        let tag =
+            crate::buildcache::manifest_tag(&self.def.name, &bc.arch, self.settings.compression);
+        Ok(Some(Prefetch {
+            registry,
+            repo,
+            tag,
+            staging,
+        }))
+    }
+
+    /// How the outputs are written (the piece cache is added by the output thread).
+    fn output_options(
+        &self,
+        signing: Option<std::sync::Arc<SigningKey>>,
+        verity: Option<VerityOptions>,
+    ) -> Result<OutputOptions> {
+        let bc = self.bc;
+        let mut oo = OutputOptions {
+            size_mib: bc.size_mb,
+            arch: bc.arch.clone(),
+            signing,
+            verity,
+            update: crate::updatable::disk(self.def, bc)?,
+            ..OutputOptions::default()
+        };
+        oo.compression.compressor = self.settings.compression;
+        oo.kernel_check = Some(crate::buildcache::kernel_check(self.cfg, self.def));
+        Ok(oo)
+    }
+
+    /// Assembles the root filesystem into `tmp` while the output formats read it (a file that
+    /// grows), so decompressing layers and compressing the initrd use the cores together, and
+    /// while the registry's pieces are fetched. The outputs are `None` when the tar itself is
+    /// the output.
+    fn assemble(
+        &self,
+        tmp: &mut tempfile::NamedTempFile,
+        opts: &BuildOptions<'_>,
+        oo: &OutputOptions,
+        pieces: &PieceCache,
+        prefetch: Option<&Prefetch<'_>>,
+    ) -> (
+        Result<linuxkit_build::BuildReport>,
+        Option<std::thread::Result<Outputs>>,
+    ) {
+        let bc = self.bc;
+        let streamed = matches!(bc.destination, Destination::File(_))
+            || matches!(bc.formats.as_slice(), [f] if f.is_streamable());
+        let growing = crate::fsutil::Growing::new();
+        let tmp_path = tmp.path().to_path_buf();
+        std::thread::scope(|scope| {
+            let fetching = prefetch.map(|p| {
+                let name = &self.def.name;
+                scope.spawn(move || {
+                    p.registry
+                        .fetch_pieces(p.repo, &p.tag, name, pieces, p.staging.path())
+                })
+            });
+            let outputs = (!streamed).then(|| {
+                let (growing, tmp_path) = (&growing, &tmp_path);
+                scope.spawn(move || {
+                    // Pieces from the registry are staged before compression looks for them.
+                    let fetched = fetching.and_then(|h| h.join().ok());
+                    self.write_outputs(growing, tmp_path, pieces, prefetch, fetched, oo)
+                })
+            });
+            let report = (|| {
+                let file = tmp.as_file_mut();
+                let mut out = BufWriter::with_capacity(1 << 20, growing.writer(file));
+                let report = build_tar(&self.def.image, self.provider, opts, &mut out)
+                    .map_err(self.build_err())?;
+                out.flush().map_err(Error::io(&tmp_path))?;
+                drop(out);
+                crate::fsutil::set_mode_0644(tmp.as_file()).map_err(Error::io(&tmp_path))?;
+                Ok::<_, Error>(report)
+            })();
+            growing.finish(report.is_ok());
+            (report, outputs.map(|h| h.join()))
+        })
+    }
+
+    /// The output thread: every format written from the growing root filesystem tar.
+    fn write_outputs(
+        &self,
+        growing: &crate::fsutil::Growing,
+        tmp_path: &Path,
+        pieces: &PieceCache,
+        prefetch: Option<&Prefetch<'_>>,
+        fetched: Option<crate::buildcache::Fetched>,
+        oo: &OutputOptions,
+    ) -> Outputs {
+        let pieces = match (prefetch, &fetched) {
+            (Some(p), Some(f)) if f.pieces > 0 => pieces.with_fetched(p.staging.path()),
+            _ => pieces.clone(),
+        };
+        let mut oo = oo.clone();
+        // Compressed initrd pieces are kept with the images, for the next build.
+        oo.compression.cache = Some(pieces.clone());
+        let open = || {
+            growing.reader(tmp_path).map(|r| {
+                Box::new(std::io::BufReader::with_capacity(1 << 20, r))
+                    as Box<dyn std::io::Read + Send + '_>
+            })
+        };
+        let files = linuxkit_output::write_outputs_from(
+            tmp_path,
+            &open,
+            &self.bc.formats,
+            &self.dir,
+            &self.name,
+            &oo,
+        );
+        (files, pieces, fetched)
+    }
+
+    /// The files the output thread wrote (the temporary tar then removed, the piece cache
+    /// trimmed), or its error.
+    fn collect_outputs(
+        &self,
+        joined: std::thread::Result<Outputs>,
+        tmp: tempfile::NamedTempFile,
+        prefetch: Option<&Prefetch<'_>>,
+    ) -> Result<(Vec<PathBuf>, PieceCache)> {
+        let output_err = |source| Error::Output {
+            image: self.def.name.clone(),
+            source: Box::new(source),
+        };
+        let (files, pieces, fetched) = joined.map_err(|_| {
+            output_err(linuxkit_output::OutputError::Write {
+                path: tmp.path().to_path_buf(),
+                source: std::io::Error::other("the output thread panicked"),
+            })
+        })?;
+        if let (Some(p), Some(f)) = (prefetch, &fetched) {
+            if f.pieces > 0 {
+                self.cfg.shell.status(
+                    "Fetched",
+                    format!(
+                        "{} initrd pieces of `{}` from {}",
+                        f.pieces, self.def.name, p.repo
+                    ),
+                );
+            }
+        }
+        let files = files.map_err(output_err)?;
+        drop(tmp);
+        // The piece cache is an accelerator: failing to trim it is not a build failure.
+        let _ = pieces.prune(PIECE_CACHE_MAX_BYTES);
+        Ok((files, pieces))
+    }
+
+    /// Reports the files written and records the build's stamp.
+    fn written(
+        &self,
+        files: Vec<PathBuf>,
+        pieces: &PieceCache,
+        prefetch: Option<Prefetch<'_>>,
+        stamp: Option<&str>,
+    ) -> Built {
+        self.cfg.shell.status(
+            "Writing",
+            files
+                .iter()
+                .map(|f| display_path(f))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        let usage = pieces.usage();
+        if usage.rejected > 0 {
+            if let Some(p) = &prefetch {
+                self.cfg.shell.warn(format!(
+                    "build cache {}: {} initrd pieces of `{}` did not decompress to the data \
+                     they stand for; they were compressed here",
+                    p.repo, usage.rejected, self.def.name
+                ));
+            }
+        }
+        drop(prefetch);
+        if let Some(s) = stamp {
+            write_stamp(&self.dir, &self.name, s, &files, &usage.keys);
+        }
+        self.finished();
+        Built {
+            image: self.def.name.clone(),
+            files,
+            fresh: false,
+            pieces: usage,
+        }
+    }
+
+    fn finished(&self) {
+        self.cfg.shell.status(
+            "Finished",
+            format!(
+                "`{}` ({}) in {:.2}s",
+                self.def.name,
+                self.formats,
+                self.start.elapsed().as_secs_f64()
+            ),
+        );
+    }
 }
 
 fn human_bytes(n: u64) -> String {

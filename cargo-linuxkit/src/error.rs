@@ -114,5 +114,13 @@ impl Error {
     }
 }
 
+/// Making a build's images available failed (preparing a local image, pulling, the cache):
+/// shown as the error inside, as every resolution error.
+impl From<linuxkit_pkg::FetchError> for Error {
+    fn from(e: linuxkit_pkg::FetchError) -> Self {
+        Error::Resolve(Box::new(e))
+    }
+}
+
 /// The engine's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

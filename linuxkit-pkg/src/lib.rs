@@ -24,6 +24,9 @@
 //!   images from an [`ImageSource`], a registry build cache, instead of building them);
 //!   [`LocalProvider`] resolves local references from that layout and everything else
 //!   through another provider.
+//! - [`fetch`]: [`ImageSet::fetch`], the images of a build made available (local sources
+//!   prepared, registry images pulled, locked ones by their pinned digest) and the provider the
+//!   build resolves through; `cargo linuxkit build`/`audit` and `linuxkit-testing` use it.
 //! - [`target`]: the Rust target of each architecture; `cargo:` and `init:` sources for another
 //!   architecture build only where its standard library is installed, else fail saying so.
 //! - [`pkg`]: `pkg build` / `pkg push` (prints the content-hash tag).
@@ -38,6 +41,7 @@
 
 pub mod crates;
 pub mod error;
+pub mod fetch;
 pub mod package;
 pub mod pkg;
 pub mod prepare;
@@ -45,6 +49,7 @@ pub mod reference;
 pub mod target;
 
 pub use error::PkgError;
+pub use fetch::{FetchError, FetchEvent, FetchOptions, ImageSet};
 pub use pkg::{pkg_build, pkg_push, PkgBuilt};
 pub use prepare::{
     kernel_config_file, prepare, prepare_with, split_local, ImageSource, LocalProvider, NoSource,

@@ -156,63 +156,176 @@ pub fn prepare_with(
         if matches!(parsed, LocalSource::Cargo { .. }) && meta.is_none() {
             meta = Some(workspace_metadata(workspace_root)?);
         }
-        out.push(prepare_one(
+        let host = crate::target::host_arch();
+        let job = Job {
             reference,
-            &parsed,
-            meta.as_ref(),
-            workspace_root,
+            parsed: &parsed,
+            meta: meta.as_ref(),
+            root: workspace_root,
             cache,
-            &target,
+            target: &target,
             opts,
-            source,
-            &arch,
-        )?);
+            arch: &arch,
+            foreign: arch != host,
+            host,
+        };
+        out.push(prepare_one(&job, source)?);
     }
     Ok(out)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn prepare_one(
-    reference: &str,
-    parsed: &LocalSource,
-    meta: Option<&Metadata>,
-    root: &Path,
-    cache: &Path,
-    target: &Path,
-    opts: &PrepareOptions,
-    source: Option<&dyn ImageSource>,
-    arch: &str,
-) -> Result<Prepared, PkgError> {
-    let host = crate::target::host_arch();
-    let foreign = arch != host;
+/// One local image being prepared: what every step of [`prepare_one`] needs.
+struct Job<'a> {
+    reference: &'a str,
+    parsed: &'a LocalSource,
+    meta: Option<&'a Metadata>,
+    root: &'a Path,
+    cache: &'a Path,
+    /// Where static builds and stamps go.
+    target: &'a Path,
+    opts: &'a PrepareOptions,
+    /// The architecture the image is for.
+    arch: &'a str,
+    /// This machine's architecture.
+    host: String,
+    /// True when `arch` is not `host`.
+    foreign: bool,
+}
+
+impl Job<'_> {
+    fn local_err(&self) -> impl Fn(linuxkit_local::LocalError) -> PkgError + '_ {
+        |source| PkgError::Local {
+            reference: self.reference.to_string(),
+            source,
+        }
+    }
+
+    fn layout_err(&self) -> impl Fn(linuxkit_oci::write::WriteError) -> PkgError + '_ {
+        |source| PkgError::Layout {
+            reference: self.reference.to_string(),
+            source,
+        }
+    }
+
+    fn bad(&self, reason: String) -> PkgError {
+        PkgError::BadReference {
+            reference: self.reference.to_string(),
+            reason,
+        }
+    }
+}
+
+fn prepare_one(job: &Job<'_>, source: Option<&dyn ImageSource>) -> Result<Prepared, PkgError> {
     // What each source is compiled for, checked before anything is built.
-    let rust_target = match parsed {
-        LocalSource::Cargo { .. } => Some(crate::target::target_for(reference, reference, arch)?),
-        LocalSource::Init { .. } if arch != linuxkit_local::init::embedded::ARCH => Some(
-            crate::target::target_for(reference, "the init linuxkit-init", arch)?,
+    let rust_target = rust_target(job)?;
+    // 1. The stamp: everything the image is made from, computed without building.
+    let (stamp, pkg_image) = input_stamp(job)?;
+    let mut stamp = format!("{} {stamp}", job.arch);
+    // One stamp per architecture: the cache names one image per reference, so building for
+    // another architecture replaces it and the stamp of the first no longer matches.
+    let stamp_path = if job.foreign {
+        stamp_file(job.target, &format!("{} {}", job.arch, job.reference))
+    } else {
+        stamp_file(job.target, job.reference)
+    };
+    let (mut tag, mut name) = image_name(job, pkg_image.as_ref());
+    let key = match source {
+        Some(_) => Some(cache_key(
+            job.reference,
+            job.parsed,
+            pkg_image.as_ref(),
+            job.root,
+        )?),
+        None => None,
+    };
+    let reference = job.reference.to_string();
+
+    // 2. Up to date: the stamp matches and the cache still names that manifest.
+    if let Some(manifest) = up_to_date(job, &stamp_path, &stamp) {
+        return Ok(Prepared {
+            reference,
+            manifest_digest: manifest,
+            tag,
+            name,
+            fresh: true,
+            fetched: false,
+            key,
+        });
+    }
+
+    // 2b. Made elsewhere from the same inputs: fetched, named and stamped as if built here.
+    if let (Some(src), Some(k)) = (source, &key) {
+        if let Some(desc) = src.fetch(job.reference, k, job.cache) {
+            let manifest = name_fetched(job, &desc, name.as_deref())?;
+            write_stamp(&stamp_path, job.reference, &stamp, &desc.digest, &manifest)?;
+            return Ok(Prepared {
+                reference,
+                manifest_digest: manifest,
+                tag,
+                name,
+                fresh: false,
+                fetched: true,
+                key,
+            });
+        }
+    }
+
+    // 3. Build.
+    let (written, built_package) = build(job, pkg_image.as_ref(), rust_target)?;
+    if let Some(p) = built_package {
+        stamp = format!("{} cargo {}", job.arch, p.tag);
+        // Only an image of this machine's architecture gets the package's tagged name.
+        if !job.foreign {
+            tag = Some(p.tag.clone());
+            name = Some(p.name());
+        }
+    }
+    write_stamp(
+        &stamp_path,
+        job.reference,
+        &stamp,
+        &written.root.digest,
+        &written.manifest.digest,
+    )?;
+    Ok(Prepared {
+        reference,
+        manifest_digest: written.manifest.digest,
+        tag,
+        name,
+        fresh: false,
+        fetched: false,
+        key,
+    })
+}
+
+/// The Rust target a `cargo:` source, or an `init:` for an architecture other than the
+/// embedded init's, is compiled for (an error when its standard library is not installed).
+fn rust_target(job: &Job<'_>) -> Result<Option<&'static str>, PkgError> {
+    Ok(match job.parsed {
+        LocalSource::Cargo { .. } => Some(crate::target::target_for(
+            job.reference,
+            job.reference,
+            job.arch,
+        )?),
+        LocalSource::Init { .. } if job.arch != linuxkit_local::init::embedded::ARCH => Some(
+            crate::target::target_for(job.reference, "the init linuxkit-init", job.arch)?,
         ),
         _ => None,
-    };
-    let local_err = |source| PkgError::Local {
-        reference: reference.to_string(),
-        source,
-    };
-    let layout_err = |source| PkgError::Layout {
-        reference: reference.to_string(),
-        source,
-    };
-    // 1. The stamp: everything the image is made from, computed without building.
-    let mut pkg_image = None;
-    let stamp = match parsed {
+    })
+}
+
+/// What the image is made from, computed without building (the stamp, without the
+/// architecture), and for `cargo:` the package.
+fn input_stamp(job: &Job<'_>) -> Result<(String, Option<crate::package::PackageImage>), PkgError> {
+    let (reference, arch) = (job.reference, job.arch);
+    let stamp = match job.parsed {
         LocalSource::Cargo { package, bin } => {
-            let meta = meta.ok_or_else(|| PkgError::CargoMetadata {
-                workspace: root.to_path_buf(),
+            let meta = job.meta.ok_or_else(|| PkgError::CargoMetadata {
+                workspace: job.root.to_path_buf(),
                 message: "no metadata".into(),
             })?;
             let p = package_image(meta, reference, package, bin.as_deref())?;
-            let s = format!("cargo {}", p.tag);
-            pkg_image = Some(p);
-            s
+            return Ok((format!("cargo {}", p.tag), Some(p)));
         }
         LocalSource::Init { busybox } => {
             let bb = if *busybox {
@@ -236,15 +349,15 @@ fn prepare_one(
             modules,
             version,
         } => {
-            if foreign {
-                return Err(PkgError::BadReference {
-                    reference: reference.to_string(),
-                    reason: format!(
-                        "this is a kernel of this {host} machine, and the image is built for                          {arch}: use kernel:debian?arch={arch}&modules=... (a Debian                          linux-image package file, see LINUXKIT_DEBIAN_PACKAGES)"
-                    ),
-                });
+            if job.foreign {
+                return Err(job.bad(format!(
+                    "this is a kernel of this {} machine, and the image is built for {arch}: use \
+                     kernel:debian?arch={arch}&modules=... (a Debian linux-image package file, \
+                     see LINUXKIT_DEBIAN_PACKAGES)",
+                    job.host
+                )));
             }
-            let src = kernel_source(reference, root, file, version.as_deref())?;
+            let src = kernel_source(reference, job.root, file, version.as_deref())?;
             format!(
                 "kernel {} {} {:?}",
                 file_id(&src.bzimage),
@@ -253,24 +366,26 @@ fn prepare_one(
             )
         }
         LocalSource::Dir { path } => {
-            let dir = root.join(path);
+            let dir = job.root.join(path);
             let mut h = Sha256::new();
             hash_tree(&dir, &dir, &mut h)?;
             format!("dir {}", hex::encode(h.finalize()))
         }
     };
-    let mut stamp = format!("{arch} {stamp}");
-    // One stamp per architecture: the cache names one image per reference, so building for
-    // another architecture replaces it and the stamp of the first no longer matches.
-    let stamp_path = if foreign {
-        stamp_file(target, &format!("{arch} {reference}"))
-    } else {
-        stamp_file(target, reference)
-    };
-    let (mut tag, mut name) = match (&pkg_image, parsed) {
-        (Some(_), _) if foreign => (None, None),
+    Ok((stamp, None))
+}
+
+/// The tag and the (registry) name the image also goes by, before it is built: a `cargo:`
+/// package's content-hash name, the embedded init's or update agent's; none for another
+/// architecture's image.
+fn image_name(
+    job: &Job<'_>,
+    pkg_image: Option<&crate::package::PackageImage>,
+) -> (Option<String>, Option<String>) {
+    match (pkg_image, job.parsed) {
+        (Some(_), _) if job.foreign => (None, None),
         (Some(p), _) => (Some(p.tag.clone()), Some(p.name())),
-        (None, LocalSource::Init { busybox: false }) if foreign => (None, None),
+        (None, LocalSource::Init { busybox: false }) if job.foreign => (None, None),
         (None, LocalSource::Init { busybox: false }) => (
             Some(linuxkit_local::init::embedded::TAG.to_string()),
             Some(linuxkit_local::init::embedded_name()),
@@ -280,219 +395,212 @@ fn prepare_one(
             Some(linuxkit_local::update::embedded_name()),
         ),
         (None, _) => (None, None),
-    };
-
-    let key = match source {
-        Some(_) => Some(cache_key(reference, parsed, pkg_image.as_ref(), root)?),
-        None => None,
-    };
-
-    // 2. Up to date: the stamp matches and the cache still names that manifest.
-    if !opts.force {
-        if let Ok(bytes) = fs::read(&stamp_path) {
-            if let Ok(s) = serde_json::from_slice::<Stamp>(&bytes) {
-                if let (true, Some(manifest)) = (
-                    s.stamp == stamp
-                        && s.reference == reference
-                        && names(cache, reference, &s.digest),
-                    s.manifest,
-                ) {
-                    return Ok(Prepared {
-                        reference: reference.to_string(),
-                        manifest_digest: manifest,
-                        tag,
-                        name,
-                        fresh: true,
-                        fetched: false,
-                        key,
-                    });
-                }
-            }
-        }
     }
+}
 
-    // 2b. Made elsewhere from the same inputs: fetched, named and stamped as if built here.
-    if let (Some(src), Some(k)) = (source, &key) {
-        if let Some(desc) = src.fetch(reference, k, cache) {
-            let writer = LayoutWriter::create_or_open(cache).map_err(layout_err)?;
-            writer.add_root(&desc, reference).map_err(layout_err)?;
-            if let Some(n) = &name {
-                writer
-                    .add_root(&desc, &linuxkit_resolve::expand(n))
-                    .map_err(layout_err)?;
-            }
-            let manifest = platform_manifest(cache, &desc)
-                .map_err(|e| PkgError::Resolve(Box::new(e.into())))?;
-            write_stamp(&stamp_path, reference, &stamp, &desc.digest, &manifest)?;
-            return Ok(Prepared {
-                reference: reference.to_string(),
-                manifest_digest: manifest,
-                tag,
-                name,
-                fresh: false,
-                fetched: true,
-                key,
-            });
-        }
+/// The image manifest the cache names the image by, when its stamp at `stamp_path` says it was
+/// made from `stamp` (and `--force` was not given).
+fn up_to_date(job: &Job<'_>, stamp_path: &Path, stamp: &str) -> Option<Digest> {
+    if job.opts.force {
+        return None;
     }
+    let s: Stamp = serde_json::from_slice(&fs::read(stamp_path).ok()?).ok()?;
+    let current = s.stamp == stamp
+        && s.reference == job.reference
+        && names(job.cache, job.reference, &s.digest);
+    if current {
+        s.manifest
+    } else {
+        None
+    }
+}
 
-    // 3. Build.
-    let platform = Platform::linux(arch);
-    let written = match parsed {
+/// Names the image fetched from an [`ImageSource`] (root `desc`, already in the cache) by the
+/// reference and by `name`; returns its image manifest.
+fn name_fetched(job: &Job<'_>, desc: &Descriptor, name: Option<&str>) -> Result<Digest, PkgError> {
+    let writer = LayoutWriter::create_or_open(job.cache).map_err(job.layout_err())?;
+    writer
+        .add_root(desc, job.reference)
+        .map_err(job.layout_err())?;
+    if let Some(n) = name {
+        writer
+            .add_root(desc, &linuxkit_resolve::expand(n))
+            .map_err(job.layout_err())?;
+    }
+    platform_manifest(job.cache, desc).map_err(|e| PkgError::Resolve(Box::new(e.into())))
+}
+
+/// Builds the image into the cache, one function per kind of source; for `cargo:`, also the
+/// package as built (its tag hashes the `Cargo.lock` cargo may have written).
+fn build(
+    job: &Job<'_>,
+    pkg_image: Option<&crate::package::PackageImage>,
+    rust_target: Option<&'static str>,
+) -> Result<
+    (
+        linuxkit_local::WrittenImage,
+        Option<crate::package::PackageImage>,
+    ),
+    PkgError,
+> {
+    let written = match job.parsed {
         LocalSource::Cargo { .. } => {
-            let p = pkg_image.as_ref().ok_or_else(|| PkgError::BadReference {
-                reference: reference.to_string(),
-                reason: "package not resolved".into(),
-            })?;
-            let triple = rust_target.unwrap_or(crate::package::TARGET);
-            let binary =
-                build_static_for(root, target, &p.package, &p.bin, opts.offline, arch, triple)?;
-            // cargo may have written Cargo.lock (a new workspace): hash what was built.
-            let p = &match meta {
-                Some(meta) => package_image(meta, reference, &p.package, Some(&p.bin))?,
-                None => p.clone(),
-            };
-            stamp = format!("{arch} cargo {}", p.tag);
-            let layer = p.layer(&binary).map_err(local_err)?;
-            // Its SBOM: the crates of the binary, attached as BuildKit attaches a scan.
-            let crates = crate_graph(root, &p.package, opts.offline)?;
-            let sbom = linuxkit_sbom::cargo::crates_document(
-                &p.name(),
-                concat!("cargo-linuxkit-", env!("CARGO_PKG_VERSION")),
-                &crates,
-                0,
-            );
-            let image_name = p.name();
-            let attest = |m: &linuxkit_oci::store::Descriptor| {
-                (
-                    statement(&image_name, m, PREDICATE_SPDX, sbom.clone()),
-                    PREDICATE_SPDX.to_string(),
-                )
-            };
-            let w = linuxkit_local::write_image_attested(
-                cache,
-                reference,
-                &platform,
-                &p.image_config(),
-                &layer,
-                &attest,
-            )
-            .map_err(local_err)?;
-            // Only an image of this machine's architecture gets the package's tagged name.
-            if !foreign {
-                tag = Some(p.tag.clone());
-                name = Some(p.name());
-                let writer = LayoutWriter::create_or_open(cache).map_err(layout_err)?;
-                writer
-                    .add_root(&w.root, &linuxkit_resolve::expand(&p.name()))
-                    .map_err(layout_err)?;
-            }
-            w
+            let p = pkg_image.ok_or_else(|| job.bad("package not resolved".into()))?;
+            let (w, p) = build_cargo(job, p, rust_target.unwrap_or(crate::package::TARGET))?;
+            return Ok((w, Some(p)));
         }
-        LocalSource::Init { busybox } => {
-            let built;
-            let init: &[u8] = match rust_target {
-                Some(triple) => {
-                    built = build_init(target, arch, triple, opts.offline)?;
-                    &built
-                }
-                None => linuxkit_local::init::embedded_init().map_err(local_err)?,
-            };
-            if *busybox && foreign {
-                return Err(PkgError::BadReference {
-                    reference: reference.to_string(),
-                    reason: format!(
-                        "?busybox=1 adds this machine's {host} busybox, not an {arch} one"
-                    ),
-                });
-            }
-            let bb = if *busybox {
-                Some(linuxkit_local::busybox::host_busybox().ok_or_else(|| {
-                    PkgError::BadReference {
-                        reference: reference.to_string(),
-                        reason: "no static /bin/busybox (apt-get install busybox-static)".into(),
-                    }
-                })?)
-            } else {
-                None
-            };
-            let w = linuxkit_local::init::write_init_image_for(
-                cache,
-                reference,
-                init,
-                bb.as_deref(),
-                arch,
-            )
-            .map_err(local_err)?;
-            if !*busybox && !foreign {
-                add_name(cache, reference, &w, &linuxkit_local::init::embedded_name())?;
-            }
-            w
-        }
-        LocalSource::Update => {
-            let agent = linuxkit_local::update::embedded_agent().map_err(local_err)?;
-            let w = linuxkit_local::update::write_agent_image(cache, reference, agent)
-                .map_err(local_err)?;
-            add_name(
-                cache,
-                reference,
-                &w,
-                &linuxkit_local::update::embedded_name(),
-            )?;
-            w
-        }
+        LocalSource::Init { busybox } => build_init_image(job, *busybox, rust_target)?,
+        LocalSource::Update => build_update(job)?,
         LocalSource::Kernel {
             file: KernelFile::Debian { arch: a, dtbs },
             modules,
             ..
         } => {
-            let deb = debian_kernel(reference, a.as_deref(), arch)?;
+            let deb = debian_kernel(job.reference, a.as_deref(), job.arch)?;
             let mods: Vec<&str> = modules.iter().map(String::as_str).collect();
             let dtbs: Vec<&str> = dtbs.iter().map(String::as_str).collect();
             linuxkit_local::debian_kernel::write_debian_kernel_image(
-                cache, reference, &deb, arch, &mods, &dtbs,
+                job.cache,
+                job.reference,
+                &deb,
+                job.arch,
+                &mods,
+                &dtbs,
             )
-            .map_err(local_err)?
+            .map_err(job.local_err())?
         }
         LocalSource::Kernel {
             file,
             modules,
             version,
         } => {
-            let src = kernel_source(reference, root, file, version.as_deref())?;
+            let src = kernel_source(job.reference, job.root, file, version.as_deref())?;
             let mods: Vec<&str> = modules.iter().map(String::as_str).collect();
-            write_kernel_image(cache, reference, &src, &mods).map_err(local_err)?
+            write_kernel_image(job.cache, job.reference, &src, &mods).map_err(job.local_err())?
         }
         LocalSource::Dir { path } => {
-            let dir = root.join(path);
             let mut layer = linuxkit_local::Layer::new();
-            add_dir(&mut layer, &dir).map_err(local_err)?;
+            add_dir(&mut layer, &job.root.join(path)).map_err(job.local_err())?;
             linuxkit_local::write_image(
-                cache,
-                reference,
-                &platform,
+                job.cache,
+                job.reference,
+                &Platform::linux(job.arch),
                 &linuxkit_local::ImageConfig::default(),
                 &layer,
             )
-            .map_err(local_err)?
+            .map_err(job.local_err())?
         }
     };
-    write_stamp(
-        &stamp_path,
-        reference,
-        &stamp,
-        &written.root.digest,
-        &written.manifest.digest,
+    Ok((written, None))
+}
+
+/// A `cargo:` image: the package built static for `triple`, as one layer, with the SBOM of its
+/// crates attached; an image of this machine's architecture is also named by the package's
+/// tagged name.
+fn build_cargo(
+    job: &Job<'_>,
+    p: &crate::package::PackageImage,
+    triple: &str,
+) -> Result<(linuxkit_local::WrittenImage, crate::package::PackageImage), PkgError> {
+    let (root, offline) = (job.root, job.opts.offline);
+    let binary = build_static_for(
+        root, job.target, &p.package, &p.bin, offline, job.arch, triple,
     )?;
-    Ok(Prepared {
-        reference: reference.to_string(),
-        manifest_digest: written.manifest.digest,
-        tag,
-        name,
-        fresh: false,
-        fetched: false,
-        key,
-    })
+    // cargo may have written Cargo.lock (a new workspace): hash what was built.
+    let p = match job.meta {
+        Some(meta) => package_image(meta, job.reference, &p.package, Some(&p.bin))?,
+        None => p.clone(),
+    };
+    let layer = p.layer(&binary).map_err(job.local_err())?;
+    // Its SBOM: the crates of the binary, attached as BuildKit attaches a scan.
+    let crates = crate_graph(root, &p.package, offline)?;
+    let sbom = linuxkit_sbom::cargo::crates_document(
+        &p.name(),
+        concat!("cargo-linuxkit-", env!("CARGO_PKG_VERSION")),
+        &crates,
+        0,
+    );
+    let image_name = p.name();
+    let attest = |m: &Descriptor| {
+        (
+            statement(&image_name, m, PREDICATE_SPDX, sbom.clone()),
+            PREDICATE_SPDX.to_string(),
+        )
+    };
+    let w = linuxkit_local::write_image_attested(
+        job.cache,
+        job.reference,
+        &Platform::linux(job.arch),
+        &p.image_config(),
+        &layer,
+        &attest,
+    )
+    .map_err(job.local_err())?;
+    if !job.foreign {
+        let writer = LayoutWriter::create_or_open(job.cache).map_err(job.layout_err())?;
+        writer
+            .add_root(&w.root, &linuxkit_resolve::expand(&p.name()))
+            .map_err(job.layout_err())?;
+    }
+    Ok((w, p))
+}
+
+/// An `init:linuxkit-init` image: the embedded init (or one built for `rust_target`), with
+/// this machine's busybox when asked; the plain one of this machine's architecture is also
+/// named as the embedded init image.
+fn build_init_image(
+    job: &Job<'_>,
+    busybox: bool,
+    rust_target: Option<&'static str>,
+) -> Result<linuxkit_local::WrittenImage, PkgError> {
+    let (reference, arch) = (job.reference, job.arch);
+    let built;
+    let init: &[u8] = match rust_target {
+        Some(triple) => {
+            built = build_init(job.target, arch, triple, job.opts.offline)?;
+            &built
+        }
+        None => linuxkit_local::init::embedded_init().map_err(job.local_err())?,
+    };
+    if busybox && job.foreign {
+        return Err(job.bad(format!(
+            "?busybox=1 adds this machine's {} busybox, not an {arch} one",
+            job.host
+        )));
+    }
+    let bb = if busybox {
+        Some(linuxkit_local::busybox::host_busybox().ok_or_else(|| {
+            job.bad("no static /bin/busybox (apt-get install busybox-static)".into())
+        })?)
+    } else {
+        None
+    };
+    let w =
+        linuxkit_local::init::write_init_image_for(job.cache, reference, init, bb.as_deref(), arch)
+            .map_err(job.local_err())?;
+    if !busybox && !job.foreign {
+        add_name(
+            job.cache,
+            reference,
+            &w,
+            &linuxkit_local::init::embedded_name(),
+        )?;
+    }
+    Ok(w)
+}
+
+/// An `init:linuxkit-update` image: the embedded update agent, also named as its image.
+fn build_update(job: &Job<'_>) -> Result<linuxkit_local::WrittenImage, PkgError> {
+    let agent = linuxkit_local::update::embedded_agent().map_err(job.local_err())?;
+    let w = linuxkit_local::update::write_agent_image(job.cache, job.reference, agent)
+        .map_err(job.local_err())?;
+    add_name(
+        job.cache,
+        job.reference,
+        &w,
+        &linuxkit_local::update::embedded_name(),
+    )?;
+    Ok(w)
 }
 
 /// Records that `reference` was made from `stamp`: the cache names it by `root`, whose image

@@ -6,8 +6,8 @@ use std::process::{Command, Stdio};
 
 use linuxkit_build::oci_config::{container_spec, IdMap};
 use linuxkit_dsl::{Container, Image};
-use linuxkit_oci::store::{ImageProvider, Platform, ResolvedImage, StoreError};
-use linuxkit_pkg::{prepare, split_local, LocalProvider, PrepareOptions};
+use linuxkit_oci::store::{ImageProvider, Platform};
+use linuxkit_pkg::{split_local, FetchError, FetchOptions, ImageSet};
 use linuxkit_resolve::{ProgressMode, Resolver, ResolverOptions};
 
 use linuxkit_run::Vm;
@@ -111,18 +111,6 @@ pub struct Harness {
     platform: Platform,
 }
 
-/// Refuses every registry image (used when a definition names none).
-struct NoRegistry;
-
-impl ImageProvider for NoRegistry {
-    fn resolve(&self, reference: &str, _: &Platform) -> Result<ResolvedImage, StoreError> {
-        Err(StoreError::NotFound {
-            reference: reference.to_string(),
-            location: "(no registry image was expected)".into(),
-        })
-    }
-}
-
 /// Every image reference of `image` (kernel, init, containers, volume images).
 fn references(image: &Image) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -159,6 +147,26 @@ pub fn locked_references(package_dir: impl AsRef<Path>) -> Result<Vec<String>, T
         .unwrap_or_default())
 }
 
+/// The error of making the images of `name` available: preparing its local images, or
+/// resolving its registry images (`references` names the ones concerned).
+fn fetch_error(e: FetchError, references: &[String], name: &str) -> TestingError {
+    let (local, remote) = split_local(references);
+    match e {
+        FetchError::Prepare(e) => TestingError::Prepare {
+            image: name.to_string(),
+            source: Box::new(e),
+        },
+        FetchError::Registry(e) => TestingError::Resolve {
+            reference: remote.join(", "),
+            source: e,
+        },
+        FetchError::Layout(e) => TestingError::Resolve {
+            reference: local.join(", "),
+            source: Box::new(e),
+        },
+    }
+}
+
 impl Harness {
     /// A harness for the workspace containing `package_dir` (pass `env!("CARGO_MANIFEST_DIR")`).
     /// Artifacts go under `$CARGO_TARGET_DIR` (default `<workspace>/target`)`/linuxkit-testing`.
@@ -189,7 +197,7 @@ impl Harness {
 
     /// Runs `f` with a provider of every image of `image`: local sources built from the
     /// workspace into the harness's cache, registry images from the LinuxKit cache (pulled
-    /// when missing).
+    /// when missing; no resolver at all when the image names none).
     fn with_provider<T>(
         &self,
         image: &Image,
@@ -197,49 +205,28 @@ impl Harness {
         f: impl FnOnce(&dyn ImageProvider) -> Result<T, TestingError>,
     ) -> Result<T, TestingError> {
         let refs = references(image);
-        let (local, remote) = split_local(&refs);
         let cache = self.scratch.join("cache");
-        if !local.is_empty() {
-            prepare(&local, &self.workspace, &cache, &PrepareOptions::default()).map_err(|e| {
-                TestingError::Prepare {
-                    image: name.to_string(),
-                    source: Box::new(e),
-                }
-            })?;
-        } else {
-            std::fs::create_dir_all(&cache).map_err(io(&cache))?;
-        }
-        let resolver;
-        let inner: &dyn ImageProvider = if remote.is_empty() {
-            &NoRegistry
-        } else {
-            resolver = Resolver::new(ResolverOptions {
+        let resolver = |remote: &[String]| {
+            if remote.is_empty() {
+                return Ok(None);
+            }
+            Resolver::new(ResolverOptions {
                 platform: self.platform.clone(),
                 progress: ProgressMode::Quiet,
                 ..ResolverOptions::default()
             })
-            .map_err(|e| TestingError::Resolve {
-                reference: remote.join(", "),
-                source: Box::new(e),
-            })?;
-            resolver
-                .prefetch(&remote)
-                .map_err(|e| TestingError::Resolve {
-                    reference: remote.join(", "),
-                    source: Box::new(e),
-                })?;
-            &resolver
+            .map(Some)
+            .map_err(|e| FetchError::Registry(Box::new(e)))
         };
-        if !local.is_empty() || cache.join("index.json").is_file() {
-            let provider =
-                LocalProvider::new(&cache, inner).map_err(|e| TestingError::Resolve {
-                    reference: local.join(", "),
-                    source: Box::new(e),
-                })?;
-            f(&provider)
-        } else {
-            f(inner)
-        }
+        let images = ImageSet::fetch(
+            &refs,
+            &FetchOptions::new(&cache),
+            || Ok(self.workspace.clone()),
+            resolver,
+        )
+        .map_err(|e| fetch_error(e, &refs, name))?;
+        let provider = images.provider().map_err(|e| fetch_error(e, &refs, name))?;
+        f(&provider)
     }
 
     /// The exact `config.json` the container `container` of `image` gets in the built image

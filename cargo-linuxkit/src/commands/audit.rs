@@ -107,7 +107,7 @@ pub fn run(args: &AuditArgs, cfg: &Config) -> Result<i32> {
     let platform = linuxkit_oci::store::Platform::linux(&arch);
     let images = fetch_images(&loaded, &platform, args.pull, cfg)?;
     let mut violations = 0;
-    images.with_provider(cfg, |provider| {
+    images.with_provider(|provider| -> Result<()> {
         for d in &loaded.definitions {
             let lock = crate::resolve::read_lockfile(d)?;
             let locked_provider;

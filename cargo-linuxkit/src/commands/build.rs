@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use linuxkit_pkg::{FetchEvent, FetchOptions, ImageSet};
 use serde_json::json;
 
 use crate::buildcache::{manifest_tag, CacheRepo, Effective, ImageFetcher, RegistryCache};
@@ -105,7 +106,7 @@ pub fn build_loaded(
     let source: Option<&dyn linuxkit_pkg::ImageSource> = fetcher.as_ref().map(|f| f as _);
     let images = fetch_images_with(loaded, &platform, bc.pull, cfg, source)?;
     let dir = default_dir(loaded);
-    let out = images.with_provider(cfg, |provider| {
+    let out = images.with_provider(|provider| -> Result<_> {
         let mut out = Vec::new();
         for ((d, signing), set) in loaded.definitions.iter().zip(signers).zip(&settings) {
             let b = crate::build::build_one_with(
@@ -206,31 +207,6 @@ fn push_to_build_cache(
     }));
 }
 
-/// The images of some definitions, available for one platform (see [`fetch_images`]).
-pub struct Images {
-    resolver: linuxkit_resolve::Resolver,
-    local: bool,
-    /// The local images, as prepared.
-    pub prepared: Vec<linuxkit_pkg::Prepared>,
-}
-
-impl Images {
-    /// Runs `f` with the provider a build resolves through: local sources from the cache by
-    /// the name written, everything else through the resolver.
-    pub fn with_provider<T>(
-        &self,
-        cfg: &Config,
-        f: impl FnOnce(&dyn linuxkit_oci::store::ImageProvider) -> Result<T>,
-    ) -> Result<T> {
-        if !self.local {
-            return f(&self.resolver);
-        }
-        let p = linuxkit_pkg::LocalProvider::new(&cfg.cache_dir, &self.resolver)
-            .map_err(|e| Error::Resolve(Box::new(e)))?;
-        f(&p)
-    }
-}
-
 /// Makes every image of `loaded` available for `platform`, as a build needs them: the
 /// lockfiles are checked first (`--locked`), local sources (`cargo:`, `kernel:`, `init:`,
 /// `dir:`) are built from the workspace into the cache, registry images are pulled when
@@ -240,7 +216,7 @@ pub fn fetch_images(
     platform: &linuxkit_oci::store::Platform,
     pull: bool,
     cfg: &Config,
-) -> Result<Images> {
+) -> Result<ImageSet> {
     fetch_images_with(loaded, platform, pull, cfg, None)
 }
 
@@ -252,7 +228,7 @@ pub fn fetch_images_with(
     pull: bool,
     cfg: &Config,
     source: Option<&dyn linuxkit_pkg::ImageSource>,
-) -> Result<Images> {
+) -> Result<ImageSet> {
     let resolver = crate::resolve::resolver(cfg, platform.clone(), pull)?;
     let mut refs: Vec<String> = Vec::new();
     // Lockfiles are checked before anything is pulled (`--locked` fails first), and locked
@@ -273,51 +249,36 @@ pub fn fetch_images_with(
             }
         }
     }
-    // Local sources (`cargo:`, `kernel:`, `init:`, `dir:`) are built from the workspace into the
-    // cache under their own names; everything else is pulled.
-    let (local, remote) = linuxkit_pkg::split_local(&refs);
-    let mut prepared = Vec::new();
-    if !local.is_empty() {
-        let root = match &loaded.workspace {
-            Some(ws) => ws.root.clone(),
-            None => crate::workspace::discover(cfg.manifest_path.as_deref(), &cfg.cargo)?.root,
-        };
-        cfg.shell
-            .status("Preparing", format!("{} local image(s)", local.len()));
-        let opts = linuxkit_pkg::PrepareOptions {
+    let on_event = |event| match event {
+        FetchEvent::Preparing { count } => cfg
+            .shell
+            .status("Preparing", format!("{count} local image(s)")),
+        FetchEvent::Prepared { fetched, .. } if fetched > 0 => cfg.shell.status(
+            "Fetched",
+            format!("{fetched} local image(s) from the build cache"),
+        ),
+        FetchEvent::Prepared { .. } => {}
+        FetchEvent::Resolving { count } => {
+            cfg.shell.status("Resolving", format!("{count} image(s)"))
+        }
+    };
+    let opts = FetchOptions {
+        prepare: linuxkit_pkg::PrepareOptions {
             offline: cfg.offline,
             arch: Some(platform.architecture.clone()),
             ..Default::default()
-        };
-        prepared = linuxkit_pkg::prepare_with(&local, &root, &cfg.cache_dir, &opts, source)
-            .map_err(|e| Error::Resolve(Box::new(e)))?;
-        let fetched = prepared.iter().filter(|p| p.fetched).count();
-        if fetched > 0 {
-            cfg.shell.status(
-                "Fetched",
-                format!("{fetched} local image(s) from the build cache"),
-            );
-        }
-    }
-    cfg.shell
-        .status("Resolving", format!("{} image(s)", remote.len()));
-    let remote: Vec<String> = remote
-        .into_iter()
-        .map(|r| {
-            let prefix = format!("{r}@");
-            pinned
-                .iter()
-                .find(|p| p.starts_with(&prefix))
-                .cloned()
-                .unwrap_or(r)
-        })
-        .collect();
-    crate::resolve::prefetch(&resolver, &remote)?;
-    Ok(Images {
-        resolver,
-        local: !local.is_empty(),
-        prepared,
-    })
+        },
+        source,
+        pins: &pinned,
+        on_event: &on_event,
+        ..FetchOptions::new(&cfg.cache_dir)
+    };
+    // The workspace is looked for only when there are local sources to build from it.
+    let root = || match &loaded.workspace {
+        Some(ws) => Ok(ws.root.clone()),
+        None => Ok(crate::workspace::discover(cfg.manifest_path.as_deref(), &cfg.cargo)?.root),
+    };
+    ImageSet::fetch(&refs, &opts, root, |_| Ok(Some(resolver)))
 }
 
 /// The `[package.metadata.linuxkit] arch` of the loaded definitions' packages, when they set
