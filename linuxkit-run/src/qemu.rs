@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crate::accel::{self, Chosen};
 use crate::error::RunError;
 use crate::kernel;
-use crate::options::{Accel, Networking, PortForward, Protocol, RunOptions};
+use crate::options::{Accel, DiskSpec, Networking, PortForward, Protocol, RunOptions};
 use crate::target::{BootMode, BootTarget};
 
 const OVMF_CODE: &[&str] = &[
@@ -166,6 +166,20 @@ pub struct Machine {
 /// The QEMU arguments for `m`.
 pub fn command_line(m: &Machine) -> Vec<OsString> {
     let mut a: Vec<OsString> = Vec::new();
+    machine_args(m, &mut a);
+    firmware_and_kernel_args(m, &mut a);
+    if m.arch == "arm64" {
+        scsi_drive_args(m, &mut a);
+    } else {
+        pc_drive_args(m, &mut a);
+    }
+    network_args(m, &mut a);
+    console_args(m, &mut a);
+    a
+}
+
+/// The board, CPU, accelerator, size and the devices every guest gets (RNG, debug exit).
+fn machine_args(m: &Machine, a: &mut Vec<OsString>) {
     let arm = m.arch == "arm64";
     let mut push = |s: &str| a.push(s.into());
     push("-machine");
@@ -204,6 +218,11 @@ pub fn command_line(m: &Machine) -> Vec<OsString> {
         push("-device");
         push("isa-debug-exit,iobase=0xf4,iosize=0x04");
     }
+}
+
+/// The UEFI firmware (pflash pair or `-bios`) and the directly booted kernel, initrd and
+/// command line.
+fn firmware_and_kernel_args(m: &Machine, a: &mut Vec<OsString>) {
     if let Some((code, vars)) = &m.uefi {
         match vars {
             Some(vars) => {
@@ -233,47 +252,52 @@ pub fn command_line(m: &Machine) -> Vec<OsString> {
         a.push("-append".into());
         a.push(c.into());
     }
-    if arm {
-        // `virt` has no IDE or AHCI: disks and the CD-ROM go on virtio-scsi, where the guest
-        // names them sda, sdb, ... and sr0 as on a PC.
-        if !m.disks.is_empty() || m.cdrom.is_some() {
-            a.push("-device".into());
-            a.push("virtio-scsi-pci,id=scsi0".into());
-        }
-        for (i, (path, format)) in m.disks.iter().enumerate() {
-            let mut d = OsString::from("file=");
-            d.push(escape_commas(path));
-            if let Some(f) = format {
-                d.push(format!(",format={f}"));
-            }
-            d.push(format!(",if=none,id=hd{i}"));
-            a.push("-drive".into());
-            a.push(d);
-            a.push("-device".into());
-            a.push(format!("scsi-hd,drive=hd{i},bus=scsi0.0,scsi-id={i}").into());
-        }
-        if let Some(iso) = &m.cdrom {
-            let mut d = OsString::from("file=");
-            d.push(escape_commas(iso));
-            d.push(",format=raw,if=none,id=cd0,media=cdrom,readonly=on");
-            a.push("-drive".into());
-            a.push(d);
-            a.push("-device".into());
-            a.push(
-                format!(
-                    "scsi-cd,drive=cd0,bus=scsi0.0,scsi-id={}{}",
-                    m.disks.len(),
-                    if m.kernel.is_none() {
-                        ",bootindex=0"
-                    } else {
-                        ""
-                    }
-                )
-                .into(),
-            );
-        }
+}
+
+/// Disks and CD-ROM of an arm64 guest: `virt` has no IDE or AHCI, so they go on virtio-scsi,
+/// where the guest names them sda, sdb, ... and sr0 as on a PC.
+fn scsi_drive_args(m: &Machine, a: &mut Vec<OsString>) {
+    if !m.disks.is_empty() || m.cdrom.is_some() {
+        a.push("-device".into());
+        a.push("virtio-scsi-pci,id=scsi0".into());
     }
-    for (i, (path, format)) in m.disks.iter().enumerate().filter(|_| !arm) {
+    for (i, (path, format)) in m.disks.iter().enumerate() {
+        let mut d = OsString::from("file=");
+        d.push(escape_commas(path));
+        if let Some(f) = format {
+            d.push(format!(",format={f}"));
+        }
+        d.push(format!(",if=none,id=hd{i}"));
+        a.push("-drive".into());
+        a.push(d);
+        a.push("-device".into());
+        a.push(format!("scsi-hd,drive=hd{i},bus=scsi0.0,scsi-id={i}").into());
+    }
+    if let Some(iso) = &m.cdrom {
+        let mut d = OsString::from("file=");
+        d.push(escape_commas(iso));
+        d.push(",format=raw,if=none,id=cd0,media=cdrom,readonly=on");
+        a.push("-drive".into());
+        a.push(d);
+        a.push("-device".into());
+        a.push(
+            format!(
+                "scsi-cd,drive=cd0,bus=scsi0.0,scsi-id={}{}",
+                m.disks.len(),
+                if m.kernel.is_none() {
+                    ",bootindex=0"
+                } else {
+                    ""
+                }
+            )
+            .into(),
+        );
+    }
+}
+
+/// Disks and CD-ROM of a PC guest, on IDE by index.
+fn pc_drive_args(m: &Machine, a: &mut Vec<OsString>) {
+    for (i, (path, format)) in m.disks.iter().enumerate() {
         // With a CD-ROM (index 2), disk indices 2 and above move up by one.
         let index = if m.cdrom.is_some() && i >= 2 {
             i + 1
@@ -289,7 +313,7 @@ pub fn command_line(m: &Machine) -> Vec<OsString> {
         a.push("-drive".into());
         a.push(d);
     }
-    if let Some(iso) = m.cdrom.as_ref().filter(|_| !arm) {
+    if let Some(iso) = &m.cdrom {
         a.push("-cdrom".into());
         a.push(iso.into());
         // With -kernel the CD-ROM is the root file system, not what the firmware boots.
@@ -298,6 +322,10 @@ pub fn command_line(m: &Machine) -> Vec<OsString> {
             a.push("d".into());
         }
     }
+}
+
+/// User networking with its port forwards, or no network.
+fn network_args(m: &Machine, a: &mut Vec<OsString>) {
     match &m.net {
         None => {
             a.push("-net".into());
@@ -318,6 +346,11 @@ pub fn command_line(m: &Machine) -> Vec<OsString> {
             a.push(netdev.into());
         }
     }
+}
+
+/// The pid file, the extra devices, and the serial console on the terminal unless a window
+/// is asked for.
+fn console_args(m: &Machine, a: &mut Vec<OsString>) {
     if let Some(p) = &m.pidfile {
         a.push("-pidfile".into());
         a.push(p.into());
@@ -329,7 +362,6 @@ pub fn command_line(m: &Machine) -> Vec<OsString> {
     if !m.gui {
         a.push("-nographic".into());
     }
-    a
 }
 
 fn drive_arg(prefix: &str, path: &Path) -> OsString {
@@ -359,22 +391,9 @@ pub fn find_in_path(program: &str) -> Option<PathBuf> {
 /// Prepares everything a run needs: finds QEMU, chooses the accelerator, creates the state
 /// directory and missing disks, copies the UEFI vars, extracts a PVH kernel under TCG.
 pub fn prepare(target: &BootTarget, opts: &RunOptions) -> Result<VmPlan, RunError> {
-    let arch = if target.arch.is_empty() {
-        crate::target::host_arch()
-    } else {
-        target.arch.clone()
-    };
+    let arch = guest_arch(target)?;
     let native = arch == crate::target::host_arch();
     let (system, system_package, firmware, firmware_package) = machine_for(&arch);
-    if !native && !matches!(arch.as_str(), "amd64" | "arm64") {
-        return Err(RunError::Image {
-            path: target.prefix.clone(),
-            message: format!(
-                "an {arch} output cannot boot on this host: cargo linuxkit run emulates amd64 \
-                 and arm64 guests only"
-            ),
-        });
-    }
     let program = match &opts.qemu {
         Some(p) => p.clone(),
         None => find_in_path(system).ok_or(RunError::MissingProgram {
@@ -382,20 +401,7 @@ pub fn prepare(target: &BootTarget, opts: &RunOptions) -> Result<VmPlan, RunErro
             package: system_package,
         })?,
     };
-    let accel = match &opts.accel {
-        Accel::Kvm => Chosen::Kvm,
-        Accel::Tcg => Chosen::Tcg,
-        Accel::Other(s) => Chosen::Other(s.clone()),
-        // Another architecture is always emulated.
-        Accel::Auto if !native => Chosen::Tcg,
-        Accel::Auto => {
-            if accel::kvm_works(&program) {
-                Chosen::Kvm
-            } else {
-                Chosen::Tcg
-            }
-        }
-    };
+    let accel = choose_accel(&opts.accel, native, &program);
     let state_dir = opts.state_dir.clone().unwrap_or_else(|| {
         let mut s = target.prefix.as_os_str().to_os_string();
         s.push("-state");
@@ -413,17 +419,89 @@ pub fn prepare(target: &BootTarget, opts: &RunOptions) -> Result<VmPlan, RunErro
         gui: opts.gui,
         ..Machine::default()
     };
+    let pvh = opts.pvh && accel == Chosen::Tcg && arch == "amd64";
+    let pvh_kernel = boot_artifacts(&target.mode, pvh, &state_dir, &mut m)?;
+    extra_disks(&opts.disks, &state_dir, &mut m.disks)?;
+    if let Some(cert) = &opts.secure_boot {
+        m.uefi = Some(secure_boot_firmware(cert, opts, &arch, &state_dir)?);
+        m.secure_boot = true;
+    } else if opts.uefi.unwrap_or(target.uefi) {
+        m.uefi = Some(uefi_firmware(
+            opts.firmware.as_deref(),
+            &state_dir,
+            firmware,
+            firmware_package,
+        )?);
+    }
+    m.net = network(opts, &state_dir)?;
+    Ok(VmPlan {
+        program,
+        args: command_line(&m),
+        accel,
+        pvh_kernel,
+        state_dir,
+        timeout: opts.timeout,
+    })
+}
+
+/// The guest's architecture (this machine's when the artifact does not tell), refused when
+/// it is neither native nor one QEMU emulates here.
+fn guest_arch(target: &BootTarget) -> Result<String, RunError> {
+    let arch = if target.arch.is_empty() {
+        crate::target::host_arch()
+    } else {
+        target.arch.clone()
+    };
+    let native = arch == crate::target::host_arch();
+    if !native && !matches!(arch.as_str(), "amd64" | "arm64") {
+        return Err(RunError::Image {
+            path: target.prefix.clone(),
+            message: format!(
+                "an {arch} output cannot boot on this host: cargo linuxkit run emulates amd64 \
+                 and arm64 guests only"
+            ),
+        });
+    }
+    Ok(arch)
+}
+
+/// The accelerator: the one asked for, else KVM when it really works for a native guest.
+fn choose_accel(asked: &Accel, native: bool, program: &Path) -> Chosen {
+    match asked {
+        Accel::Kvm => Chosen::Kvm,
+        Accel::Tcg => Chosen::Tcg,
+        Accel::Other(s) => Chosen::Other(s.clone()),
+        // Another architecture is always emulated.
+        Accel::Auto if !native => Chosen::Tcg,
+        Accel::Auto => {
+            if accel::kvm_works(program) {
+                Chosen::Kvm
+            } else {
+                Chosen::Tcg
+            }
+        }
+    }
+}
+
+/// Fills `m` with what the artifact boots (kernel, initrd, command line, root disk or
+/// CD-ROM); returns the `vmlinux` extracted for a PVH boot when `pvh` allows one.
+fn boot_artifacts(
+    mode: &BootMode,
+    pvh: bool,
+    state_dir: &Path,
+    m: &mut Machine,
+) -> Result<Option<PathBuf>, RunError> {
     let mut pvh_kernel = None;
     let mut direct_kernel = |k: &Path| -> Result<PathBuf, RunError> {
-        if opts.pvh && accel == Chosen::Tcg && arch == "amd64" {
-            if let Some(v) = kernel::pvh_kernel(k, &state_dir)? {
+        if pvh {
+            if let Some(v) = kernel::pvh_kernel(k, state_dir)? {
                 pvh_kernel = Some(v.clone());
                 return Ok(v);
             }
         }
         Ok(k.to_path_buf())
     };
-    match &target.mode {
+    match mode {
         BootMode::Kernel {
             kernel,
             initrd,
@@ -472,12 +550,22 @@ pub fn prepare(target: &BootTarget, opts: &RunOptions) -> Result<VmPlan, RunErro
             m.disks.push((path.clone(), Some(format.to_string())))
         }
         BootMode::GcpTar(tarball) => {
-            let raw = unpack_gcp(tarball, &state_dir)?;
+            let raw = unpack_gcp(tarball, state_dir)?;
             m.disks.push((raw, Some("raw".into())));
         }
     }
+    Ok(pvh_kernel)
+}
+
+/// Appends the `--disk` disks to `disks`, creating the missing ones (unnamed ones in the state
+/// directory as `disk.img`, `disk1.img`, ...).
+fn extra_disks(
+    specs: &[DiskSpec],
+    state_dir: &Path,
+    disks: &mut Vec<(PathBuf, Option<String>)>,
+) -> Result<(), RunError> {
     let mut unnamed = 0;
-    for spec in &opts.disks {
+    for spec in specs {
         let path = match &spec.path {
             Some(p) => p.clone(),
             None => {
@@ -501,52 +589,53 @@ pub fn prepare(target: &BootTarget, opts: &RunOptions) -> Result<VmPlan, RunErro
             create_disk(&path, &format, size)?;
             Some(format)
         };
-        m.disks.push((path, format));
+        disks.push((path, format));
     }
-    if let Some(cert) = &opts.secure_boot {
-        if opts.uefi == Some(false) {
-            return Err(RunError::InvalidOption {
-                what: "firmware",
-                value: "--secure-boot without UEFI".into(),
-                reason: "Secure Boot is a UEFI feature; drop the option that turns UEFI off".into(),
-            });
-        }
-        if arch == "arm64" {
-            return Err(RunError::InvalidOption {
-                what: "firmware",
-                value: "--secure-boot for an arm64 image".into(),
-                reason: "Secure Boot runs use OVMF's secure-boot firmware, which is amd64 only; boot the arm64 image without --secure-boot".into(),
-            });
-        }
-        let code = crate::secureboot::firmware(opts.firmware.as_deref())?;
-        let vars = crate::secureboot::write_vars(cert, &state_dir)?;
-        m.uefi = Some((code, Some(vars)));
-        m.secure_boot = true;
-    } else if opts.uefi.unwrap_or(target.uefi) {
-        m.uefi = Some(uefi_firmware(
-            opts.firmware.as_deref(),
-            &state_dir,
-            firmware,
-            firmware_package,
-        )?);
-    }
-    if opts.networking == Networking::User {
-        m.net = Some((mac_address(&state_dir)?, opts.publish.clone()));
-    } else if !opts.publish.is_empty() {
+    Ok(())
+}
+
+/// OVMF's secure-boot firmware and a vars file enrolling `cert`, for `--secure-boot`.
+fn secure_boot_firmware(
+    cert: &[u8],
+    opts: &RunOptions,
+    arch: &str,
+    state_dir: &Path,
+) -> Result<(PathBuf, Option<PathBuf>), RunError> {
+    if opts.uefi == Some(false) {
         return Err(RunError::InvalidOption {
+            what: "firmware",
+            value: "--secure-boot without UEFI".into(),
+            reason: "Secure Boot is a UEFI feature; drop the option that turns UEFI off".into(),
+        });
+    }
+    if arch == "arm64" {
+        return Err(RunError::InvalidOption {
+            what: "firmware",
+            value: "--secure-boot for an arm64 image".into(),
+            reason: "Secure Boot runs use OVMF's secure-boot firmware, which is amd64 only; boot the arm64 image without --secure-boot".into(),
+        });
+    }
+    let code = crate::secureboot::firmware(opts.firmware.as_deref())?;
+    let vars = crate::secureboot::write_vars(cert, state_dir)?;
+    Ok((code, Some(vars)))
+}
+
+/// User networking (the VM's MAC and the published ports), or none.
+fn network(
+    opts: &RunOptions,
+    state_dir: &Path,
+) -> Result<Option<(String, Vec<PortForward>)>, RunError> {
+    if opts.networking == Networking::User {
+        Ok(Some((mac_address(state_dir)?, opts.publish.clone())))
+    } else if !opts.publish.is_empty() {
+        Err(RunError::InvalidOption {
             what: "publish",
             value: format!("{} port(s)", opts.publish.len()),
             reason: "publishing ports requires user-mode networking".into(),
-        });
+        })
+    } else {
+        Ok(None)
     }
-    Ok(VmPlan {
-        program,
-        args: command_line(&m),
-        accel,
-        pvh_kernel,
-        state_dir,
-        timeout: opts.timeout,
-    })
 }
 
 /// Appends `root=<dev>` unless the command line names a root already.
