@@ -10,11 +10,11 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use linuxkit_oci::store::Descriptor;
 use linuxkit_oci::write::DigestingWriter;
-use linuxkit_output::Format;
+use linuxkit_output::{BuiltDisk, Format};
 use linuxkit_update::artifact::{self, Blob, SystemInfo};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::cli::{BuildArgs, InputArgs, PushArgs};
 use crate::config::{BuildConfig, Config};
 use crate::error::{Error, Result};
-use crate::source::{display_path, load};
+use crate::source::{display_path, load, Definition, Loaded};
 
 /// `REGISTRY/REPO[:TAG]` with `:latest` when no tag or digest is given.
 pub fn target_reference(registry: &str) -> Result<String> {
@@ -58,19 +58,48 @@ pub fn run(a: &PushArgs, cfg: &Config) -> Result<i32> {
             loaded.names()
         )));
     };
-    let version = match a
+    let version = system_version(a, def)?;
+    let (bc, disk) = build_disk(a, &loaded, def, cfg)?;
+    let dir = disk.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let scratch = tempfile::Builder::new()
+        .prefix(&format!(".{}.push.", def.name))
+        .tempdir_in(&dir)
+        .map_err(Error::io(&dir))?;
+    let blobs = copy_blobs(&disk, &def.name, scratch.path())?;
+    let info = SystemInfo {
+        name: def.name.clone(),
+        version,
+        architecture: bc.arch.clone(),
+        lock: lock_digest(def)?,
+    };
+    let digest = publish(cfg, &reference, &info, &blobs)?;
+    drop(scratch);
+    report(cfg, &info, &reference, &digest, &disk, &blobs);
+    Ok(0)
+}
+
+/// The version pushed: `--version`, else the definition's package version.
+fn system_version(a: &PushArgs, def: &Definition) -> Result<String> {
+    match a
         .system_version
         .clone()
         .or_else(|| crate::updatable::package_version(def))
     {
-        Some(v) if !v.trim().is_empty() => v,
-        _ => {
-            return Err(Error::Usage(format!(
-                "`{}` has no package version: give the version pushed with --version",
-                def.name
-            )))
-        }
-    };
+        Some(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(Error::Usage(format!(
+            "`{}` has no package version: give the version pushed with --version",
+            def.name
+        ))),
+    }
+}
+
+/// Builds `def` as `raw-efi` with the push's build settings; the build's settings and the disk.
+fn build_disk(
+    a: &PushArgs,
+    loaded: &Loaded,
+    def: &Definition,
+    cfg: &Config,
+) -> Result<(BuildConfig, PathBuf)> {
     let bargs = BuildArgs {
         input: InputArgs {
             inputs: a.input.inputs.clone(),
@@ -84,7 +113,7 @@ pub fn run(a: &PushArgs, cfg: &Config) -> Result<i32> {
         ..BuildArgs::default()
     };
     let bc = BuildConfig::from_args(&bargs)?;
-    let built = crate::commands::build::build_loaded(&loaded, &bc, cfg)?;
+    let built = crate::commands::build::build_loaded(loaded, &bc, cfg)?;
     let disk = built
         .first()
         .and_then(|b| {
@@ -94,26 +123,37 @@ pub fn run(a: &PushArgs, cfg: &Config) -> Result<i32> {
         })
         .cloned()
         .ok_or_else(|| Error::Usage(format!("building `{}` wrote no raw-efi disk", def.name)))?;
-    let dir = disk.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let scratch = tempfile::Builder::new()
-        .prefix(&format!(".{}.push.", def.name))
-        .tempdir_in(&dir)
-        .map_err(Error::io(&dir))?;
+    Ok((bc, disk))
+}
 
-    // The UKI (and the verity root), hashed as they are copied out of the disk.
-    let uki_path = scratch.path().join("uki.efi");
+/// The artifact's blobs, copied out of the built disk into the scratch directory.
+struct Blobs {
+    /// What the disk says about itself.
+    disk: BuiltDisk,
+    /// The UKI.
+    uki: Blob,
+    /// The dm-verity root, for `--verity` builds.
+    verity_root: Option<Blob>,
+    /// Every blob to push with its file: the empty config, the UKI, the verity root.
+    files: Vec<(Descriptor, PathBuf)>,
+}
+
+/// Copies the UKI (and the verity root) out of `disk` into `scratch`, hashing them on the way,
+/// and writes the empty config beside them.
+fn copy_blobs(disk: &Path, name: &str, scratch: &Path) -> Result<Blobs> {
+    let uki_path = scratch.join("uki.efi");
     let mut out = DigestingWriter::new(io::BufWriter::new(
         File::create(&uki_path).map_err(Error::io(&uki_path))?,
     ));
     let read =
-        linuxkit_output::read_built_disk(&disk, &mut out).map_err(|source| Error::Output {
-            image: def.name.clone(),
+        linuxkit_output::read_built_disk(disk, &mut out).map_err(|source| Error::Output {
+            image: name.to_string(),
             source: Box::new(source),
         })?;
     out.flush().map_err(Error::io(&uki_path))?;
     let (_, uki_digest, uki_len) = out.finish();
-    let mut blobs = vec![(descriptor(&artifact::empty_config()), {
-        let p = scratch.path().join("config.json");
+    let mut files = vec![(descriptor(&artifact::empty_config()), {
+        let p = scratch.join("config.json");
         std::fs::write(&p, artifact::EMPTY_CONFIG).map_err(Error::io(&p))?;
         p
     })];
@@ -122,90 +162,113 @@ pub fn run(a: &PushArgs, cfg: &Config) -> Result<i32> {
         media_type: artifact::UKI_MEDIA_TYPE.into(),
         digest: uki_digest,
         size: uki_len,
-        annotations: title(format!("{}.efi", def.name)),
+        annotations: title(format!("{name}.efi")),
     };
-    blobs.push((descriptor(&uki), uki_path));
+    files.push((descriptor(&uki), uki_path));
     let mut verity_root = None;
     if let Some((offset, len)) = read.verity_root {
-        let p = scratch.path().join("root.img");
+        let p = scratch.join("root.img");
         let mut out =
             DigestingWriter::new(io::BufWriter::new(File::create(&p).map_err(Error::io(&p))?));
-        linuxkit_output::copy_range(&disk, offset, len, &mut out).map_err(Error::io(&disk))?;
+        linuxkit_output::copy_range(disk, offset, len, &mut out).map_err(Error::io(disk))?;
         out.flush().map_err(Error::io(&p))?;
         let (_, digest, size) = out.finish();
         let b = Blob {
             media_type: artifact::VERITY_ROOT_MEDIA_TYPE.into(),
             digest,
             size,
-            annotations: title(format!("{}-root.img", def.name)),
+            annotations: title(format!("{name}-root.img")),
         };
-        blobs.push((descriptor(&b), p));
+        files.push((descriptor(&b), p));
         verity_root = Some(b);
     }
-    let lock = crate::resolve::lockfile_path(def)
+    Ok(Blobs {
+        disk: read,
+        uki,
+        verity_root,
+        files,
+    })
+}
+
+/// The digest of the definition's lockfile, when it has one.
+fn lock_digest(def: &Definition) -> Result<Option<String>> {
+    Ok(crate::resolve::lockfile_path(def)
         .filter(|p| p.is_file())
         .map(|p| std::fs::read(&p).map_err(Error::io(&p)))
         .transpose()?
-        .map(|bytes| format!("sha256:{}", hex::encode(Sha256::digest(bytes))));
-    let info = SystemInfo {
-        name: def.name.clone(),
-        version: version.clone(),
-        architecture: bc.arch.clone(),
-        lock,
-    };
-    let manifest = artifact::manifest(&info, uki.clone(), verity_root);
-    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&manifest)));
+        .map(|bytes| format!("sha256:{}", hex::encode(Sha256::digest(bytes)))))
+}
 
+/// Pushes the blobs and the manifest describing `info` to `reference`; the manifest's digest.
+fn publish(cfg: &Config, reference: &str, info: &SystemInfo, blobs: &Blobs) -> Result<String> {
+    let manifest = artifact::manifest(info, blobs.uki.clone(), blobs.verity_root.clone());
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&manifest)));
     cfg.shell.status(
         "Pushing",
         format!(
-            "`{}` {version} ({:.1} MiB UKI{}) to {reference}",
-            def.name,
-            uki_len as f64 / 1048576.0,
-            if read.verity_root.is_some() {
+            "`{}` {} ({:.1} MiB UKI{}) to {reference}",
+            info.name,
+            info.version,
+            blobs.uki.size as f64 / 1048576.0,
+            if blobs.disk.verity_root.is_some() {
                 " and dm-verity root"
             } else {
                 ""
             }
         ),
     );
-    let resolver =
-        crate::resolve::resolver(cfg, linuxkit_oci::store::Platform::linux(&bc.arch), false)?;
+    let resolver = crate::resolve::resolver(
+        cfg,
+        linuxkit_oci::store::Platform::linux(&info.architecture),
+        false,
+    )?;
     resolver
-        .push_blobs(&reference, &blobs)
+        .push_blobs(reference, &blobs.files)
         .map_err(|e| Error::Resolve(Box::new(e)))?;
     resolver
-        .push_manifest(&reference, &manifest, artifact::MANIFEST_MEDIA_TYPE)
+        .push_manifest(reference, &manifest, artifact::MANIFEST_MEDIA_TYPE)
         .map_err(|e| Error::Resolve(Box::new(e)))?;
-    drop(scratch);
+    Ok(digest)
+}
+
+/// Says what was pushed (status, JSON message, the pinned reference on stdout), and warns when
+/// the pushed system cannot update itself.
+fn report(
+    cfg: &Config,
+    info: &SystemInfo,
+    reference: &str,
+    digest: &str,
+    disk: &Path,
+    blobs: &Blobs,
+) {
     cfg.shell.status(
         "Pushed",
         format!(
-            "`{}` {version} as {reference}@{digest} (from {})",
-            def.name,
-            display_path(&disk)
+            "`{}` {} as {reference}@{digest} (from {})",
+            info.name,
+            info.version,
+            display_path(disk)
         ),
     );
     cfg.shell.json_message(json!({
         "reason": "linuxkit-pushed",
-        "image": def.name,
-        "version": version,
+        "image": info.name,
+        "version": info.version,
         "reference": reference,
         "digest": digest,
-        "uki": {"digest": uki.digest, "size": uki.size},
-        "updatable": read.updatable,
+        "uki": {"digest": blobs.uki.digest, "size": blobs.uki.size},
+        "updatable": blobs.disk.updatable,
     }));
     if !cfg.shell.is_json() {
         println!("{reference}@{digest}");
     }
-    if !read.updatable {
+    if !blobs.disk.updatable {
         cfg.shell.warn(format!(
             "`{}` has no update service: systems built from it cannot update themselves (add \
              .update(Update::from(\"{reference}\")) to the definition)",
-            def.name
+            info.name
         ));
     }
-    Ok(0)
 }
 
 /// The descriptor of `b`.
