@@ -180,7 +180,7 @@ fn layout(tree: &Tree) -> io::Result<Layout<'_>> {
     })
 }
 
-/// 1. Inodes: the root, then every node in path order; children per directory.
+/// Step 1, inodes: the root, then every node in path order; children per directory.
 fn collect_inodes(tree: &Tree) -> io::Result<Vec<Inode<'_>>> {
     let mut inodes: Vec<Inode<'_>> = vec![Inode {
         node: &tree.root,
@@ -280,8 +280,8 @@ fn size_inodes<'a>(inodes: &mut [Inode<'a>]) -> Vec<Option<DirBlocks<'a>>> {
     dirs
 }
 
-/// 2. Metadata: inodes (and inline tails) after the superblock, 32-byte aligned. Returns the
-/// end of the metadata area (block aligned).
+/// Step 2, nids: inodes (and inline tails) after the superblock, 32-byte aligned. Returns
+/// the end of the metadata area (block aligned).
 fn assign_nids(inodes: &mut [Inode<'_>]) -> io::Result<u64> {
     let mut pos = SUPERBLOCK_END;
     for ino in inodes.iter_mut() {
@@ -298,7 +298,7 @@ fn assign_nids(inodes: &mut [Inode<'_>]) -> io::Result<u64> {
     Ok(pos.div_ceil(BLOCK) * BLOCK)
 }
 
-/// 3. Data blocks after the metadata, in inode order. Returns the image's size in blocks.
+/// Step 3, data blocks: after the metadata, in inode order. Returns the image's size in blocks.
 fn assign_blocks(inodes: &mut [Inode<'_>], meta_end: u64) -> io::Result<u32> {
     let mut next = meta_end / BLOCK;
     for ino in inodes.iter_mut() {
@@ -312,7 +312,7 @@ fn assign_blocks(inodes: &mut [Inode<'_>], meta_end: u64) -> io::Result<u32> {
     u32::try_from(next).map_err(|_| invalid("image too large".into()))
 }
 
-/// 4. Superblock and metadata (inodes and inline tails), in memory.
+/// Step 4, the superblock and metadata (inodes and inline tails), in memory.
 fn metadata(tree: &Tree, layout: &Layout<'_>, uuid: [u8; 16]) -> io::Result<Vec<u8>> {
     let inodes = &layout.inodes;
     let mut meta = vec![0u8; layout.meta_end as usize];
@@ -379,7 +379,7 @@ fn write_inode(tree: &Tree, layout: &Layout<'_>, i: usize, meta: &mut [u8]) -> i
     Ok(())
 }
 
-/// 5. Data: every inode's whole blocks, in inode order. Returns the image size in bytes.
+/// Step 5, data: every inode's whole blocks, in inode order. Returns the image size in bytes.
 fn write_data(tree: &Tree, layout: &Layout<'_>, out: &mut dyn Write) -> io::Result<u64> {
     let inodes = &layout.inodes;
     let zeros = [0u8; BLOCK as usize];
