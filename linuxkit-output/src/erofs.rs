@@ -144,11 +144,44 @@ fn dir_block(entries: &[(&[u8], usize)], inodes: &[Inode<'_>]) -> Vec<u8> {
     b
 }
 
+fn invalid(m: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, m)
+}
+
+/// The computed layout: inodes with their nids and data blocks, each directory's blocks, the
+/// end of the metadata area and the image's size in blocks.
+struct Layout<'a> {
+    inodes: Vec<Inode<'a>>,
+    dirs: Vec<Option<DirBlocks<'a>>>,
+    meta_end: u64,
+    total_blocks: u32,
+}
+
 /// Writes `tree` as an EROFS image to `out`; `uuid` is the volume's UUID. Returns the image
 /// size in bytes.
 pub(crate) fn write(tree: &Tree, uuid: [u8; 16], out: &mut dyn Write) -> io::Result<u64> {
-    let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
-    // 1. Inodes: the root, then every node in path order; children per directory.
+    let layout = layout(tree)?;
+    let meta = metadata(tree, &layout, uuid)?;
+    out.write_all(&meta)?;
+    write_data(tree, &layout, out)
+}
+
+/// Lays the image out: inodes, their sizes, nids and data blocks.
+fn layout(tree: &Tree) -> io::Result<Layout<'_>> {
+    let mut inodes = collect_inodes(tree)?;
+    let dirs = size_inodes(&mut inodes);
+    let meta_end = assign_nids(&mut inodes)?;
+    let total_blocks = assign_blocks(&mut inodes, meta_end)?;
+    Ok(Layout {
+        inodes,
+        dirs,
+        meta_end,
+        total_blocks,
+    })
+}
+
+/// Step 1, inodes: the root, then every node in path order; children per directory.
+fn collect_inodes(tree: &Tree) -> io::Result<Vec<Inode<'_>>> {
     let mut inodes: Vec<Inode<'_>> = vec![Inode {
         node: &tree.root,
         children: Vec::new(),
@@ -201,6 +234,12 @@ pub(crate) fn write(tree: &Tree, uuid: [u8; 16], out: &mut dyn Write) -> io::Res
         });
         inodes[parent].children.push((name, i));
     }
+    Ok(inodes)
+}
+
+/// Sorts directories' children and sets every inode's size, inline flag and link count.
+/// Returns each directory's blocks (`None` for other inodes).
+fn size_inodes<'a>(inodes: &mut [Inode<'a>]) -> Vec<Option<DirBlocks<'a>>> {
     let n = inodes.len();
     let mut dirs: Vec<Option<DirBlocks<'_>>> = Vec::with_capacity(n);
     for i in 0..n {
@@ -212,7 +251,7 @@ pub(crate) fn write(tree: &Tree, uuid: [u8; 16], out: &mut dyn Write) -> io::Res
                 subdirs = inodes[i]
                     .children
                     .iter()
-                    .filter(|(_, c)| tree_kind_is_dir(&inodes, *c))
+                    .filter(|(_, c)| tree_kind_is_dir(inodes, *c))
                     .count() as u32;
                 let (blocks, size) = dir_blocks(i, parent, &inodes[i].children);
                 dirs.push(Some(blocks));
@@ -238,8 +277,12 @@ pub(crate) fn write(tree: &Tree, uuid: [u8; 16], out: &mut dyn Write) -> io::Res
             ino.nlink = 2 + subdirs;
         }
     }
+    dirs
+}
 
-    // 2. Metadata: inodes (and inline tails) after the superblock, 32-byte aligned.
+/// Step 2, nids: inodes (and inline tails) after the superblock, 32-byte aligned. Returns
+/// the end of the metadata area (block aligned).
+fn assign_nids(inodes: &mut [Inode<'_>]) -> io::Result<u64> {
     let mut pos = SUPERBLOCK_END;
     for ino in inodes.iter_mut() {
         let need = INODE_SIZE + ino.tail();
@@ -252,9 +295,11 @@ pub(crate) fn write(tree: &Tree, uuid: [u8; 16], out: &mut dyn Write) -> io::Res
     if inodes[0].nid > u64::from(u16::MAX) {
         return Err(invalid("root inode out of range".into()));
     }
-    let meta_end = pos.div_ceil(BLOCK) * BLOCK;
+    Ok(pos.div_ceil(BLOCK) * BLOCK)
+}
 
-    // 3. Data blocks after the metadata, in inode order.
+/// Step 3, data blocks: after the metadata, in inode order. Returns the image's size in blocks.
+fn assign_blocks(inodes: &mut [Inode<'_>], meta_end: u64) -> io::Result<u32> {
     let mut next = meta_end / BLOCK;
     for ino in inodes.iter_mut() {
         let blocks = ino.data_blocks();
@@ -264,67 +309,81 @@ pub(crate) fn write(tree: &Tree, uuid: [u8; 16], out: &mut dyn Write) -> io::Res
             next += blocks;
         }
     }
-    let total_blocks = u32::try_from(next).map_err(|_| invalid("image too large".into()))?;
+    u32::try_from(next).map_err(|_| invalid("image too large".into()))
+}
 
-    // 4. Superblock and metadata, in memory.
-    let mut meta = vec![0u8; meta_end as usize];
+/// Step 4, the superblock and metadata (inodes and inline tails), in memory.
+fn metadata(tree: &Tree, layout: &Layout<'_>, uuid: [u8; 16]) -> io::Result<Vec<u8>> {
+    let inodes = &layout.inodes;
+    let mut meta = vec![0u8; layout.meta_end as usize];
     {
         let sb = &mut meta[SUPERBLOCK_OFFSET..SUPERBLOCK_OFFSET + 128];
         sb[0..4].copy_from_slice(&MAGIC.to_le_bytes());
         sb[12] = 12; // blkszbits
         sb[14..16].copy_from_slice(&(inodes[0].nid as u16).to_le_bytes());
-        sb[16..24].copy_from_slice(&(n as u64).to_le_bytes());
+        sb[16..24].copy_from_slice(&(inodes.len() as u64).to_le_bytes());
         sb[24..32].copy_from_slice(&crate::DEFAULT_MTIME.to_le_bytes());
-        sb[36..40].copy_from_slice(&total_blocks.to_le_bytes());
+        sb[36..40].copy_from_slice(&layout.total_blocks.to_le_bytes());
         // meta_blkaddr = 0, xattr_blkaddr = 0.
         sb[48..64].copy_from_slice(&uuid);
     }
-    for (i, ino) in inodes.iter().enumerate() {
-        let at = (ino.nid * 32) as usize;
-        let node = ino.node;
-        let layout = if ino.inline {
-            LAYOUT_FLAT_INLINE
-        } else {
-            LAYOUT_FLAT_PLAIN
-        };
-        let i_u = match node.kind {
-            Kind::Char(ma, mi) | Kind::Block(ma, mi) => encode_dev(ma, mi),
-            _ => ino.blkaddr,
-        };
-        let b = &mut meta[at..at + INODE_SIZE as usize];
-        b[0..2].copy_from_slice(&(1 | (layout << 1)).to_le_bytes());
-        b[4..6].copy_from_slice(&mode(node).to_le_bytes());
-        b[8..16].copy_from_slice(&ino.size.to_le_bytes());
-        b[16..20].copy_from_slice(&i_u.to_le_bytes());
-        b[20..24].copy_from_slice(&(i as u32 + 1).to_le_bytes());
-        b[24..28].copy_from_slice(&node.uid.to_le_bytes());
-        b[28..32].copy_from_slice(&node.gid.to_le_bytes());
-        b[32..40].copy_from_slice(&u64::from(node.mtime).to_le_bytes());
-        b[44..48].copy_from_slice(&ino.nlink.to_le_bytes());
-        if ino.inline {
-            let tail = ino.tail() as usize;
-            let t = at + INODE_SIZE as usize;
-            let dst = &mut meta[t..t + tail];
-            let skip = ino.size - tail as u64;
-            match &node.kind {
-                Kind::File { offset, len } => {
-                    tree.reader(offset + skip, len - skip).read_exact(dst)?;
-                }
-                Kind::Symlink(target) => dst.copy_from_slice(target),
-                Kind::Dir => {
-                    let blocks = dirs[i].as_deref().unwrap_or_default();
-                    let last = dir_block(blocks.last().map(Vec::as_slice).unwrap_or(&[]), &inodes);
-                    dst.copy_from_slice(&last[..tail]);
-                }
-                _ => {}
+    for i in 0..inodes.len() {
+        write_inode(tree, layout, i, &mut meta)?;
+    }
+    Ok(meta)
+}
+
+/// Writes inode `i` (and its inline tail) into the metadata area `meta`.
+fn write_inode(tree: &Tree, layout: &Layout<'_>, i: usize, meta: &mut [u8]) -> io::Result<()> {
+    let inodes = &layout.inodes;
+    let ino = &inodes[i];
+    let at = (ino.nid * 32) as usize;
+    let node = ino.node;
+    let format = if ino.inline {
+        LAYOUT_FLAT_INLINE
+    } else {
+        LAYOUT_FLAT_PLAIN
+    };
+    let i_u = match node.kind {
+        Kind::Char(ma, mi) | Kind::Block(ma, mi) => encode_dev(ma, mi),
+        _ => ino.blkaddr,
+    };
+    let b = &mut meta[at..at + INODE_SIZE as usize];
+    b[0..2].copy_from_slice(&(1 | (format << 1)).to_le_bytes());
+    b[4..6].copy_from_slice(&mode(node).to_le_bytes());
+    b[8..16].copy_from_slice(&ino.size.to_le_bytes());
+    b[16..20].copy_from_slice(&i_u.to_le_bytes());
+    b[20..24].copy_from_slice(&(i as u32 + 1).to_le_bytes());
+    b[24..28].copy_from_slice(&node.uid.to_le_bytes());
+    b[28..32].copy_from_slice(&node.gid.to_le_bytes());
+    b[32..40].copy_from_slice(&u64::from(node.mtime).to_le_bytes());
+    b[44..48].copy_from_slice(&ino.nlink.to_le_bytes());
+    if ino.inline {
+        let tail = ino.tail() as usize;
+        let t = at + INODE_SIZE as usize;
+        let dst = &mut meta[t..t + tail];
+        let skip = ino.size - tail as u64;
+        match &node.kind {
+            Kind::File { offset, len } => {
+                tree.reader(offset + skip, len - skip).read_exact(dst)?;
             }
+            Kind::Symlink(target) => dst.copy_from_slice(target),
+            Kind::Dir => {
+                let blocks = layout.dirs[i].as_deref().unwrap_or_default();
+                let last = dir_block(blocks.last().map(Vec::as_slice).unwrap_or(&[]), inodes);
+                dst.copy_from_slice(&last[..tail]);
+            }
+            _ => {}
         }
     }
-    out.write_all(&meta)?;
+    Ok(())
+}
 
-    // 5. Data.
+/// Step 5, data: every inode's whole blocks, in inode order. Returns the image size in bytes.
+fn write_data(tree: &Tree, layout: &Layout<'_>, out: &mut dyn Write) -> io::Result<u64> {
+    let inodes = &layout.inodes;
     let zeros = [0u8; BLOCK as usize];
-    let mut written = meta_end;
+    let mut written = layout.meta_end;
     for (i, ino) in inodes.iter().enumerate() {
         let blocks = ino.data_blocks();
         if blocks == 0 {
@@ -341,9 +400,9 @@ pub(crate) fn write(tree: &Tree, uuid: [u8; 16], out: &mut dyn Write) -> io::Res
             Kind::Symlink(target) => out.write_all(&target[..len as usize])?,
             Kind::Dir => {
                 // Every block written here is whole (an inline tail is in the metadata).
-                let list = dirs[i].as_deref().unwrap_or_default();
+                let list = layout.dirs[i].as_deref().unwrap_or_default();
                 for entries in list.iter().take(blocks as usize) {
-                    let b = dir_block(entries, &inodes);
+                    let b = dir_block(entries, inodes);
                     out.write_all(&b)?;
                     out.write_all(&zeros[..BLOCK as usize - b.len()])?;
                 }

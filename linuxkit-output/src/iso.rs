@@ -127,46 +127,70 @@ pub(crate) fn write(
 ) -> io::Result<()> {
     let mut root = Dir::default();
     if let Some(t) = tree {
-        root.node = Some(t.root.clone());
-        for (path, node) in &t.nodes {
-            let p = String::from_utf8_lossy(path).into_owned();
-            let mut parts: Vec<&str> = p.split('/').collect();
-            let name = parts.pop().unwrap_or_default().to_string();
-            let parent = root.at(&parts);
-            let entry = match &node.kind {
-                Kind::Dir => {
-                    parent.at(&[name.as_str()]).node = Some(node.clone());
-                    continue;
-                }
-                Kind::File { offset, len } => {
-                    let data = Arc::clone(&t.data);
-                    let (offset, len) = (*offset, *len);
-                    let open: Arc<dyn Fn() -> io::Result<Box<dyn Read + Send>> + Send + Sync> =
-                        Arc::new(move || {
-                            Ok(Box::new(crate::tree::DataReader::new(
-                                Arc::clone(&data),
-                                offset,
-                                len,
-                            )) as Box<dyn Read + Send>)
-                        });
-                    InputEntry {
-                        name: Arc::new(name.clone()),
-                        kind: InputEntryKind::Source(source(len, open)),
-                        metadata: InputMetadata::default(),
-                    }
-                }
-                Kind::Symlink(target) => {
-                    InputEntry::symlink(name.clone(), String::from_utf8_lossy(target).into_owned())
-                }
-                Kind::Char(ma, mi) => InputEntry::character_device(name.clone(), *ma, *mi),
-                Kind::Block(ma, mi) => InputEntry::block_device(name.clone(), *ma, *mi),
-                // ISO 9660 has no named pipes in hadris-iso; they are left out.
-                Kind::Fifo => continue,
-            };
-            parent.dirs.remove(&name);
-            parent.leaves.insert(name, entry.with_metadata(meta(node)));
-        }
+        add_tree(&mut root, t);
     }
+    add_extras(&mut root, extras);
+    let entries = root.into_entries();
+    let (el_torito, hybrid) = boot_options(&boot);
+    let options = format_options(el_torito, hybrid);
+    let before = now();
+    out.set_len(0)?;
+    out.seek(SeekFrom::Start(0))?;
+    let tree = hadris_iso::write::InputTree::new(PathSeparator::ForwardSlash, entries);
+    IsoImageWriter::create(&mut *out, tree, options)
+        .map_err(|e| io::Error::other(format!("{e:?}")))?;
+    let after = now();
+    fix_times(out, before, after)?;
+    if let Boot::Bios { .. } = boot {
+        patch_isohybrid(out)?;
+    }
+    out.flush()
+}
+
+/// Adds the nodes of `t` under `root` (named pipes are left out: hadris-iso has none).
+fn add_tree(root: &mut Dir, t: &Tree) {
+    root.node = Some(t.root.clone());
+    for (path, node) in &t.nodes {
+        let p = String::from_utf8_lossy(path).into_owned();
+        let mut parts: Vec<&str> = p.split('/').collect();
+        let name = parts.pop().unwrap_or_default().to_string();
+        let parent = root.at(&parts);
+        let entry = match &node.kind {
+            Kind::Dir => {
+                parent.at(&[name.as_str()]).node = Some(node.clone());
+                continue;
+            }
+            Kind::File { offset, len } => {
+                let data = Arc::clone(&t.data);
+                let (offset, len) = (*offset, *len);
+                let open: Arc<dyn Fn() -> io::Result<Box<dyn Read + Send>> + Send + Sync> =
+                    Arc::new(move || {
+                        Ok(
+                            Box::new(crate::tree::DataReader::new(Arc::clone(&data), offset, len))
+                                as Box<dyn Read + Send>,
+                        )
+                    });
+                InputEntry {
+                    name: Arc::new(name.clone()),
+                    kind: InputEntryKind::Source(source(len, open)),
+                    metadata: InputMetadata::default(),
+                }
+            }
+            Kind::Symlink(target) => {
+                InputEntry::symlink(name.clone(), String::from_utf8_lossy(target).into_owned())
+            }
+            Kind::Char(ma, mi) => InputEntry::character_device(name.clone(), *ma, *mi),
+            Kind::Block(ma, mi) => InputEntry::block_device(name.clone(), *ma, *mi),
+            // ISO 9660 has no named pipes in hadris-iso; they are left out.
+            Kind::Fifo => continue,
+        };
+        parent.dirs.remove(&name);
+        parent.leaves.insert(name, entry.with_metadata(meta(node)));
+    }
+}
+
+/// Adds `extras` under `root` (root's, 0644, the fixed time).
+fn add_extras(root: &mut Dir, extras: Vec<Extra>) {
     for e in extras {
         let mut parts: Vec<&str> = e.path.split('/').collect();
         let name = parts.pop().unwrap_or_default().to_string();
@@ -178,9 +202,11 @@ pub(crate) fn write(
         };
         parent.leaves.insert(name, entry);
     }
-    let entries = root.into_entries();
+}
 
-    let (el_torito, hybrid) = match &boot {
+/// The El Torito boot options and the hybrid MBR for `boot`.
+fn boot_options(boot: &Boot) -> (Option<BootOptions>, Option<HybridBootOptions>) {
+    match boot {
         Boot::None => (None, None),
         Boot::Bios { boot_image, mbr } => (
             Some(BootOptions {
@@ -218,8 +244,15 @@ pub(crate) fn write(
                 None,
             )
         }
-    };
-    let options = IsoFormatOptions {
+    }
+}
+
+/// `genisoimage -l -J -R -V LinuxKit`'s options, with the boot options.
+fn format_options(
+    el_torito: Option<BootOptions>,
+    hybrid: Option<HybridBootOptions>,
+) -> IsoFormatOptions {
+    IsoFormatOptions {
         volume_name: "LinuxKit".into(),
         system_id: None,
         volume_set_id: None,
@@ -240,19 +273,7 @@ pub(crate) fn write(
             hybrid_boot: hybrid,
         },
         strict_charset: false,
-    };
-    let before = now();
-    out.set_len(0)?;
-    out.seek(SeekFrom::Start(0))?;
-    let tree = hadris_iso::write::InputTree::new(PathSeparator::ForwardSlash, entries);
-    IsoImageWriter::create(&mut *out, tree, options)
-        .map_err(|e| io::Error::other(format!("{e:?}")))?;
-    let after = now();
-    fix_times(out, before, after)?;
-    if let Boot::Bios { .. } = boot {
-        patch_isohybrid(out)?;
     }
-    out.flush()
 }
 
 fn now() -> u64 {

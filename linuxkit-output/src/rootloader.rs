@@ -103,9 +103,20 @@ pub(crate) fn loader(
     verity: Option<&[u8]>,
     arch: &str,
 ) -> Result<Option<Vec<u8>>, OutputError> {
-    // The newest release with a module database (an image normally has one).
-    let release = tree
-        .nodes
+    let Some((release, order)) = select_modules(tree, format, device, verity.is_some(), arch)?
+    else {
+        return Ok(None);
+    };
+    let busybox = static_busybox(format, arch)?;
+    let script = init_script(&release, &order, verity.is_some());
+    let base = format!("lib/modules/{release}");
+    let files = loader_files(tree, format, &base, &order, &busybox, verity, &script)?;
+    write_cpio(format, files).map(Some)
+}
+
+/// The newest release in `tree` with a module database (an image normally has one).
+fn module_release(tree: &Tree) -> Option<String> {
+    tree.nodes
         .keys()
         .filter_map(|p| {
             let p = std::str::from_utf8(p).ok()?;
@@ -114,8 +125,20 @@ pub(crate) fn loader(
                 .filter(|r| !r.contains('/'))
                 .map(str::to_string)
         })
-        .next_back();
-    let Some(release) = release.or_else(|| verity.map(|_| String::new())) else {
+        .next_back()
+}
+
+/// The kernel release (empty without a module database) and the paths, under
+/// `lib/modules/<release>`, of the modules the loader loads, in order; `None` when the kernel
+/// needs no loader.
+fn select_modules(
+    tree: &Tree,
+    format: Format,
+    device: RootDevice,
+    verity: bool,
+    arch: &str,
+) -> Result<Option<(String, Vec<String>)>, OutputError> {
+    let Some(release) = module_release(tree).or_else(|| verity.then(String::new)) else {
         return Ok(None);
     };
     let base = format!("lib/modules/{release}");
@@ -131,10 +154,10 @@ pub(crate) fn loader(
     let needed: Vec<&str> = device
         .required(arch)
         .into_iter()
-        .chain(verity.map(|_| "dm_verity"))
+        .chain(verity.then_some("dm_verity"))
         .filter(|m| has_modules && !builtin.contains(*m))
         .collect();
-    if needed.is_empty() && verity.is_none() {
+    if needed.is_empty() && !verity {
         return Ok(None);
     }
     let missing: Vec<&str> = needed
@@ -160,11 +183,23 @@ pub(crate) fn loader(
         .copied()
         .filter(|m| has_modules && !builtin.contains(*m));
     let load = modules.load_order(needed.iter().copied().chain(optional), &soft_pre);
+    check_soft_pre(format, &release, &load, &modules, &builtin)?;
     let order: Vec<String> = load
         .iter()
         .filter_map(|m| modules.get(m).map(|m| m.path.clone()))
         .collect();
+    Ok(Some((release, order)))
+}
 
+/// Fails when a module in `load` has soft pre-dependencies ([`SOFT_PRE`]) none of which the
+/// kernel has.
+fn check_soft_pre(
+    format: Format,
+    release: &str,
+    load: &[String],
+    modules: &ModuleDeps,
+    builtin: &BTreeSet<String>,
+) -> Result<(), OutputError> {
     for (m, pre) in SOFT_PRE {
         if load.iter().any(|l| l == m)
             && !pre
@@ -181,6 +216,11 @@ pub(crate) fn loader(
             });
         }
     }
+    Ok(())
+}
+
+/// The static busybox for `arch`; a dynamically linked one is an error.
+fn static_busybox(format: Format, arch: &str) -> Result<Vec<u8>, OutputError> {
     let busybox = crate::bootfiles::busybox(format, arch)?;
     if !is_static_elf(&busybox) {
         return Err(OutputError::MissingBootFile {
@@ -189,58 +229,53 @@ pub(crate) fn loader(
             format: format.name().into(),
         });
     }
-    let script = init_script(&release, &order, verity.is_some());
-    let werr = |e: io::Error| OutputError::Image {
-        format: format.name().into(),
-        message: format!("writing the root loader: {e}"),
-    };
+    Ok(busybox)
+}
 
+/// One file of the loader: its kind, permissions, contents and size.
+type LoaderFile = (CpioKind, u64, Box<dyn Read>, u64);
+
+/// The loader's files by path: its directories, busybox, `linuxkit-verity` (with `verity`),
+/// `/init` and the modules `order` (paths under `base`) read from `tree`.
+fn loader_files(
+    tree: &Tree,
+    format: Format,
+    base: &str,
+    order: &[String],
+    busybox: &[u8],
+    verity: Option<&[u8]>,
+    script: &str,
+) -> Result<BTreeMap<String, LoaderFile>, OutputError> {
     // Every directory the files need, parents first.
     let mut dirs: BTreeSet<String> = ["bin", "dev", "lower", "proc", "root", "sys", "upper"]
         .iter()
         .map(|s| s.to_string())
         .collect();
-    for p in &order {
+    for p in order {
         let mut d = format!("{base}/{p}");
         while let Some((parent, _)) = d.rsplit_once('/') {
             dirs.insert(parent.to_string());
             d = parent.to_string();
         }
     }
-    let mut files: BTreeMap<String, (CpioKind, u64, Box<dyn Read>, u64)> = BTreeMap::new();
+    let mut files: BTreeMap<String, LoaderFile> = BTreeMap::new();
     for d in dirs {
         files.insert(d, (CpioKind::Directory, 0o755, Box::new(io::empty()), 0));
     }
-    files.insert(
-        "bin/busybox".into(),
+    let executable = |data: &[u8]| -> LoaderFile {
         (
             CpioKind::Regular,
             0o755,
-            Box::new(io::Cursor::new(busybox.clone())),
-            busybox.len() as u64,
-        ),
-    );
+            Box::new(io::Cursor::new(data.to_vec())),
+            data.len() as u64,
+        )
+    };
+    files.insert("bin/busybox".into(), executable(busybox));
     if let Some(helper) = verity {
-        files.insert(
-            "bin/linuxkit-verity".into(),
-            (
-                CpioKind::Regular,
-                0o755,
-                Box::new(io::Cursor::new(helper.to_vec())),
-                helper.len() as u64,
-            ),
-        );
+        files.insert("bin/linuxkit-verity".into(), executable(helper));
     }
-    files.insert(
-        "init".into(),
-        (
-            CpioKind::Regular,
-            0o755,
-            Box::new(io::Cursor::new(script.clone().into_bytes())),
-            script.len() as u64,
-        ),
-    );
-    for p in &order {
+    files.insert("init".into(), executable(script.as_bytes()));
+    for p in order {
         let path = format!("{base}/{p}");
         let Some(Kind::File { offset, len }) = tree.nodes.get(path.as_bytes()).map(|n| &n.kind)
         else {
@@ -259,7 +294,15 @@ pub(crate) fn loader(
             ),
         );
     }
+    Ok(files)
+}
 
+/// The gzip'd newc cpio of `files`, with `dev/console` after `dev`.
+fn write_cpio(format: Format, files: BTreeMap<String, LoaderFile>) -> Result<Vec<u8>, OutputError> {
+    let werr = |e: io::Error| OutputError::Image {
+        format: format.name().into(),
+        message: format!("writing the root loader: {e}"),
+    };
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(9));
     let mut cpio = NewcWriter::new();
     for (name, (kind, perm, mut data, size)) in files {
@@ -293,7 +336,7 @@ pub(crate) fn loader(
     cpio.finish(&mut gz).map_err(werr)?;
     let mut out = gz.finish().map_err(werr)?;
     out.flush().map_err(werr)?;
-    Ok(Some(out))
+    Ok(out)
 }
 
 /// The loader's `/init`: load `modules` (paths under `/lib/modules/<release>`, in order), wait

@@ -217,26 +217,7 @@ pub(crate) fn write(
         "/usr/lib/u-boot/rpi_3",
         &["u-boot.bin"],
     )?;
-
-    let werr = |e: io::Error| image_err(format!("writing the tarball: {e}"));
-    let gz_kernel;
-    let kernel = if kernel.starts_with(&[0x1f, 0x8b]) {
-        kernel
-    } else {
-        let mut gz = flate2::GzBuilder::new()
-            .mtime(0)
-            .write(Vec::new(), flate2::Compression::new(9));
-        gz.write_all(kernel).map_err(werr)?;
-        gz_kernel = gz.finish().map_err(werr)?;
-        &gz_kernel
-    };
-    let kernel_img = uimage(ImageType::Kernel, true, 0x80000, "", kernel).map_err(image_err)?;
-    let script_img =
-        uimage(ImageType::Script, false, 0, "RPi3", BOOT_SCRIPT.as_bytes()).map_err(image_err)?;
-    let mut rd = Vec::new();
-    initrd.read_to_end(&mut rd).map_err(werr)?;
-    let initrd_img = uimage(ImageType::Ramdisk, false, 0, "", &rd).map_err(image_err)?;
-    drop(rd);
+    let [kernel_img, script_img, initrd_img] = uimages(kernel, initrd)?;
     let log = [
         listing("kernel.uimg", &kernel_img),
         listing("boot.scr", &script_img),
@@ -261,7 +242,39 @@ pub(crate) fn write(
         files.push((format!("dtb/broadcom/{name}"), data));
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
+    write_tar(out, &files)
+}
 
+fn write_err(e: io::Error) -> OutputError {
+    image_err(format!("writing the tarball: {e}"))
+}
+
+/// The kernel (gzip'd if it is not), boot script and initrd uImages.
+fn uimages(kernel: &[u8], initrd: &mut dyn Read) -> Result<[Vec<u8>; 3], OutputError> {
+    let werr = write_err;
+    let gz_kernel;
+    let kernel = if kernel.starts_with(&[0x1f, 0x8b]) {
+        kernel
+    } else {
+        let mut gz = flate2::GzBuilder::new()
+            .mtime(0)
+            .write(Vec::new(), flate2::Compression::new(9));
+        gz.write_all(kernel).map_err(werr)?;
+        gz_kernel = gz.finish().map_err(werr)?;
+        &gz_kernel
+    };
+    let kernel_img = uimage(ImageType::Kernel, true, 0x80000, "", kernel).map_err(image_err)?;
+    let script_img =
+        uimage(ImageType::Script, false, 0, "RPi3", BOOT_SCRIPT.as_bytes()).map_err(image_err)?;
+    let mut rd = Vec::new();
+    initrd.read_to_end(&mut rd).map_err(werr)?;
+    let initrd_img = uimage(ImageType::Ramdisk, false, 0, "", &rd).map_err(image_err)?;
+    Ok([kernel_img, script_img, initrd_img])
+}
+
+/// Writes `files` (sorted by name) as `tar cf - .` writes them, each parent directory first.
+fn write_tar(out: &mut dyn Write, files: &[(String, &[u8])]) -> Result<(), OutputError> {
+    let werr = write_err;
     let mut tar = tar::Builder::new(out);
     // Names are written as GNU tar writes `tar cf - .` (`./x`), which the tar crate's path
     // setters would normalise away: the name field is filled directly (all are short).
@@ -290,7 +303,7 @@ pub(crate) fn write(
         tar.append(&h, io::empty())
     };
     dir(&mut tar, "./").map_err(werr)?;
-    for (name, data) in &files {
+    for (name, data) in files {
         if let Some((parent, _)) = name.rsplit_once('/') {
             let mut acc = String::from(".");
             for part in parent.split('/') {

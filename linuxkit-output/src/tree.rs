@@ -117,6 +117,17 @@ fn normalise(name: &[u8]) -> Result<Option<Vec<u8>>, ()> {
     Ok(Some(parts.join(&b'/')))
 }
 
+/// A directory the tar implies (the root, a missing parent): 0755, root's, the default time.
+fn implied_dir() -> Node {
+    Node {
+        kind: Kind::Dir,
+        perm: 0o755,
+        uid: 0,
+        gid: 0,
+        mtime: crate::DEFAULT_MTIME as u32,
+    }
+}
+
 /// Reads the tar into a tree, dropping `boot/*` but capturing `boot/kernel`, `boot/cmdline`
 /// and `boot/ucode.cpio`. `data` is a scratch file that receives the file contents.
 pub(crate) fn read_tree<R: Read>(
@@ -130,38 +141,15 @@ pub(crate) fn read_tree<R: Read>(
         source,
     };
     let mut boot = BootFiles::default();
-    let mut root = Node {
-        kind: Kind::Dir,
-        perm: 0o755,
-        uid: 0,
-        gid: 0,
-        mtime: crate::DEFAULT_MTIME as u32,
-    };
+    let mut root = implied_dir();
     let mut nodes: BTreeMap<Vec<u8>, Node> = BTreeMap::new();
     let mut offset = 0u64;
     let mut archive = tar::Archive::new(tar);
     for entry in archive.entries().map_err(read_err)? {
         let mut entry = entry.map_err(read_err)?;
         let raw = entry.path_bytes().into_owned();
-        match raw.as_slice() {
-            b"boot/kernel" => {
-                boot.kernel.clear();
-                entry.read_to_end(&mut boot.kernel).map_err(read_err)?;
-                continue;
-            }
-            b"boot/cmdline" => {
-                let mut buf = Vec::new();
-                entry.read_to_end(&mut buf).map_err(read_err)?;
-                boot.cmdline = String::from_utf8_lossy(&buf).into_owned();
-                continue;
-            }
-            b"boot/ucode.cpio" => {
-                boot.ucode.clear();
-                entry.read_to_end(&mut boot.ucode).map_err(read_err)?;
-                continue;
-            }
-            n if n.starts_with(b"boot/") => continue,
-            _ => {}
+        if capture_boot_file(&raw, &mut entry, &mut boot).map_err(read_err)? {
+            continue;
         }
         let path = normalise(&raw).map_err(|()| OutputError::Unconvertible {
             path: tar_path.to_path_buf(),
@@ -172,88 +160,150 @@ pub(crate) fn read_tree<R: Read>(
         if drop_boot_dir && path.as_deref() == Some(b"boot".as_slice()) {
             continue;
         }
-        let h = entry.header();
-        let (perm, uid, gid) = crate::initrd::ids(h).map_err(read_err)?;
-        let (perm, uid, gid) = ((perm & 0o7777) as u32, uid as u32, gid as u32);
-        let (major, minor) = rdev(h);
-        use tar::EntryType as T;
-        let et = h.entry_type();
-        let link = entry
-            .link_name_bytes()
-            .map(|l| l.into_owned())
-            .unwrap_or_default();
-        let mtime = mtime(&mut entry).map_err(read_err)? as u32;
-        let kind = match et {
-            T::Regular if raw.ends_with(b"/") && entry.header().as_bytes()[156] == 0 => Kind::Dir,
-            T::Regular => {
-                let len = io::copy(&mut entry, &mut data).map_err(|source| OutputError::Write {
-                    path: tar_path.with_extension("data"),
-                    source,
-                })?;
-                let k = Kind::File { offset, len };
-                offset += len;
-                k
-            }
-            T::Directory => Kind::Dir,
-            T::Symlink => Kind::Symlink(link),
-            T::Link => match normalise(&link).ok().flatten().and_then(|l| nodes.get(&l)) {
-                Some(Node {
-                    kind: k @ Kind::File { .. },
-                    ..
-                }) => k.clone(),
-                _ => {
-                    // Not a file we have: fall back to what the initrd does.
-                    let dir = linuxkit_validate::gopath::dir(&raw);
-                    let mut abs = b"/".to_vec();
-                    abs.extend_from_slice(&link);
-                    Kind::Symlink(linuxkit_validate::gopath::rel(&dir, &link).unwrap_or(abs))
-                }
-            },
-            T::Char => Kind::Char(major as u32, minor as u32),
-            T::Block => Kind::Block(major as u32, minor as u32),
-            T::Fifo => Kind::Fifo,
-            other => {
-                return Err(OutputError::Unconvertible {
-                    path: tar_path.to_path_buf(),
-                    entry: String::from_utf8_lossy(&raw).into_owned(),
-                    kind: format!("{other:?}"),
-                    format: "a filesystem image".into(),
-                })
-            }
-        };
-        let node = Node {
-            kind,
-            perm,
-            uid,
-            gid,
-            mtime,
-        };
+        let node = entry_node(&mut entry, &raw, &nodes, &mut data, &mut offset, tar_path)?;
         match path {
             None => {
                 if node.kind == Kind::Dir {
                     root = node;
                 }
             }
-            Some(p) => {
-                if node.kind != Kind::Dir {
-                    // A non-directory replaces a directory and everything below it.
-                    let mut prefix = p.clone();
-                    prefix.push(b'/');
-                    let below: Vec<Vec<u8>> = nodes
-                        .range(prefix.clone()..)
-                        .take_while(|(k, _)| k.starts_with(&prefix))
-                        .map(|(k, _)| k.clone())
-                        .collect();
-                    for k in below {
-                        nodes.remove(&k);
-                    }
-                }
-                nodes.insert(p, node);
-            }
+            Some(p) => insert_node(&mut nodes, p, node),
         }
     }
     data.flush().map_err(read_err)?;
-    // Imply missing parents; drop entries under a non-directory.
+    imply_parents(&mut nodes);
+    Ok((
+        Tree {
+            root,
+            nodes,
+            data: Arc::new(data),
+        },
+        boot,
+    ))
+}
+
+/// Captures `boot/kernel`, `boot/cmdline` and `boot/ucode.cpio` into `boot`; true for every
+/// `boot/*` entry (which the tree drops).
+fn capture_boot_file<R: Read>(
+    raw: &[u8],
+    entry: &mut tar::Entry<'_, R>,
+    boot: &mut BootFiles,
+) -> io::Result<bool> {
+    match raw {
+        b"boot/kernel" => {
+            boot.kernel.clear();
+            entry.read_to_end(&mut boot.kernel)?;
+        }
+        b"boot/cmdline" => {
+            let mut buf = Vec::new();
+            entry.read_to_end(&mut buf)?;
+            boot.cmdline = String::from_utf8_lossy(&buf).into_owned();
+        }
+        b"boot/ucode.cpio" => {
+            boot.ucode.clear();
+            entry.read_to_end(&mut boot.ucode)?;
+        }
+        n if n.starts_with(b"boot/") => {}
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The node for tar entry `raw`: a regular file's contents are appended to `data` at
+/// `offset` (which advances), a hard link to a file in `nodes` becomes a copy of it.
+fn entry_node<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    raw: &[u8],
+    nodes: &BTreeMap<Vec<u8>, Node>,
+    data: &mut File,
+    offset: &mut u64,
+    tar_path: &Path,
+) -> Result<Node, OutputError> {
+    let read_err = |source: io::Error| OutputError::ReadTar {
+        path: tar_path.to_path_buf(),
+        source,
+    };
+    let h = entry.header();
+    let (perm, uid, gid) = crate::initrd::ids(h).map_err(read_err)?;
+    let (perm, uid, gid) = ((perm & 0o7777) as u32, uid as u32, gid as u32);
+    let (major, minor) = rdev(h);
+    use tar::EntryType as T;
+    let et = h.entry_type();
+    let link = entry
+        .link_name_bytes()
+        .map(|l| l.into_owned())
+        .unwrap_or_default();
+    let mtime = mtime(entry).map_err(read_err)? as u32;
+    let kind = match et {
+        T::Regular if raw.ends_with(b"/") && entry.header().as_bytes()[156] == 0 => Kind::Dir,
+        T::Regular => {
+            let len = io::copy(entry, data).map_err(|source| OutputError::Write {
+                path: tar_path.with_extension("data"),
+                source,
+            })?;
+            let k = Kind::File {
+                offset: *offset,
+                len,
+            };
+            *offset += len;
+            k
+        }
+        T::Directory => Kind::Dir,
+        T::Symlink => Kind::Symlink(link),
+        T::Link => match normalise(&link).ok().flatten().and_then(|l| nodes.get(&l)) {
+            Some(Node {
+                kind: k @ Kind::File { .. },
+                ..
+            }) => k.clone(),
+            _ => {
+                // Not a file we have: fall back to what the initrd does.
+                let dir = linuxkit_validate::gopath::dir(raw);
+                let mut abs = b"/".to_vec();
+                abs.extend_from_slice(&link);
+                Kind::Symlink(linuxkit_validate::gopath::rel(&dir, &link).unwrap_or(abs))
+            }
+        },
+        T::Char => Kind::Char(major as u32, minor as u32),
+        T::Block => Kind::Block(major as u32, minor as u32),
+        T::Fifo => Kind::Fifo,
+        other => {
+            return Err(OutputError::Unconvertible {
+                path: tar_path.to_path_buf(),
+                entry: String::from_utf8_lossy(raw).into_owned(),
+                kind: format!("{other:?}"),
+                format: "a filesystem image".into(),
+            })
+        }
+    };
+    Ok(Node {
+        kind,
+        perm,
+        uid,
+        gid,
+        mtime,
+    })
+}
+
+/// Puts `node` at `p`, replacing what was there; a non-directory replaces a directory and
+/// everything below it.
+fn insert_node(nodes: &mut BTreeMap<Vec<u8>, Node>, p: Vec<u8>, node: Node) {
+    if node.kind != Kind::Dir {
+        let mut prefix = p.clone();
+        prefix.push(b'/');
+        let below: Vec<Vec<u8>> = nodes
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in below {
+            nodes.remove(&k);
+        }
+    }
+    nodes.insert(p, node);
+}
+
+/// Implies missing parents; drops entries under a non-directory.
+fn imply_parents(nodes: &mut BTreeMap<Vec<u8>, Node>) {
     let paths: Vec<Vec<u8>> = nodes.keys().cloned().collect();
     for p in paths {
         let mut end = 0;
@@ -268,16 +318,7 @@ pub(crate) fn read_tree<R: Read>(
                 }
                 Some(_) => {}
                 None => {
-                    nodes.insert(
-                        parent,
-                        Node {
-                            kind: Kind::Dir,
-                            perm: 0o755,
-                            uid: 0,
-                            gid: 0,
-                            mtime: crate::DEFAULT_MTIME as u32,
-                        },
-                    );
+                    nodes.insert(parent, implied_dir());
                 }
             }
         }
@@ -285,14 +326,6 @@ pub(crate) fn read_tree<R: Read>(
             nodes.remove(&p);
         }
     }
-    Ok((
-        Tree {
-            root,
-            nodes,
-            data: Arc::new(data),
-        },
-        boot,
-    ))
 }
 
 #[cfg(test)]
