@@ -447,33 +447,6 @@ pub fn configured() -> Vec<String> {
 mod tests {
     use super::*;
 
-    const DEP: &str = "kernel/fs/overlayfs/overlay.ko:\n\
-kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko kernel/net/core/failover.ko kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko\n\
-kernel/drivers/net/net_failover.ko: kernel/net/core/failover.ko\n\
-kernel/net/core/failover.ko:\n\
-kernel/drivers/virtio/virtio.ko: kernel/drivers/virtio/virtio_ring.ko\n\
-kernel/drivers/virtio/virtio_ring.ko:\n";
-
-    #[test]
-    fn dependencies_load_first() {
-        let m = Modules {
-            deps: ModuleDeps::parse(DEP),
-            ..Default::default()
-        };
-        assert_eq!(
-            m.load_order("virtio-net"),
-            [
-                "virtio_ring",
-                "virtio",
-                "failover",
-                "net_failover",
-                "virtio_net"
-            ]
-        );
-        assert_eq!(m.load_order("overlay"), ["overlay"]);
-        assert!(m.load_order("nope").is_empty());
-    }
-
     #[test]
     fn only_unbound_devices_are_candidates() {
         let bus = tempfile_dir();
