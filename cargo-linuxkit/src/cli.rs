@@ -117,15 +117,9 @@ pub struct PushArgs {
     /// Target architecture in OCI spelling (amd64, arm64, ...).
     #[arg(long, value_name = "ARCH")]
     pub arch: Option<String>,
-    /// Sign the UKI with this key, as `build --secure-boot-key`.
-    #[arg(long, value_name = "KEY")]
-    pub secure_boot_key: Option<PathBuf>,
-    /// The certificate of --secure-boot-key, as `build --secure-boot-cert`.
-    #[arg(long, value_name = "CERT")]
-    pub secure_boot_cert: Option<PathBuf>,
-    /// Build with a dm-verity root (pushed as a second layer), as `build --verity`.
-    #[arg(long)]
-    pub verity: bool,
+    /// Signing and dm-verity, as `build` takes them (a verity root is pushed as a second layer).
+    #[command(flatten)]
+    pub verified: VerifiedBootArgs,
     /// Where the raw-efi disk pushed is built, as `build --dir`.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -330,6 +324,14 @@ pub struct BuildArgs {
     /// `LINUXKIT_CACHE_TO`, or `cache-to` in the package metadata).
     #[arg(long, value_name = "REGISTRY/REPO", env = "LINUXKIT_CACHE_TO")]
     pub cache_to: Option<String>,
+    /// Signing and dm-verity.
+    #[command(flatten)]
+    pub verified: VerifiedBootArgs,
+}
+
+/// Verified boot options of `build` and `push`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct VerifiedBootArgs {
     /// Sign the UKI of every EFI format for Secure Boot with this RSA private key (PEM or DER,
     /// readable by its owner only); also LINUXKIT_SECURE_BOOT_KEY or `secure-boot-key` in
     /// [package.metadata.linuxkit].

@@ -241,7 +241,7 @@ impl BuildConfig {
                 name: a.name.clone(),
             },
         };
-        if a.verity {
+        if a.verified.verity {
             if let Some(f) = formats
                 .iter()
                 .find(|f| !linuxkit_output::VERITY_FORMATS.contains(f))
@@ -281,16 +281,16 @@ impl BuildConfig {
                 p => p.to_string(),
             }),
             secure_boot_key: crate::secureboot::flag_or_env(
-                a.secure_boot_key.as_deref(),
+                a.verified.secure_boot_key.as_deref(),
                 "--secure-boot-key",
                 crate::secureboot::KEY_ENV,
             ),
             secure_boot_cert: crate::secureboot::flag_or_env(
-                a.secure_boot_cert.as_deref(),
+                a.verified.secure_boot_cert.as_deref(),
                 "--secure-boot-cert",
                 crate::secureboot::CERT_ENV,
             ),
-            verity: a.verity,
+            verity: a.verified.verity,
         })
     }
 }

@@ -106,9 +106,7 @@ fn build_disk(
         },
         format: vec![Format::RawEfi.name().to_string()],
         arch: a.arch.clone(),
-        secure_boot_key: a.secure_boot_key.clone(),
-        secure_boot_cert: a.secure_boot_cert.clone(),
-        verity: a.verity,
+        verified: a.verified.clone(),
         dir: a.dir.clone(),
         ..BuildArgs::default()
     };
