@@ -47,22 +47,9 @@ pub(crate) fn cmdline(cmdline: String, update: Option<&UpdateDisk>) -> String {
     }
 }
 
-/// A writer that only hashes.
-struct Hasher(Sha256);
-
-impl Write for Hasher {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// `sha256:<hex>` of the UKI (a pass over it when it is streamed).
 fn uki_digest(uki: &mut Uki<'_>) -> io::Result<String> {
-    let mut h = Hasher(Sha256::new());
+    let mut h = Sha256::new();
     match uki {
         Uki::Bytes(b, _) => h.write_all(b)?,
         Uki::Stream {
@@ -71,11 +58,7 @@ fn uki_digest(uki: &mut Uki<'_>) -> io::Result<String> {
         } => efi::write_uki(stub.clone(), payload, &mut h)?,
         Uki::Stream { stub: None, .. } => return Err(io::Error::other("UKI written twice")),
     }
-    Ok(format!("sha256:{}", hex(&h.0.finalize())))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(linuxkit_validate::Digest::from_sha256_sum(h.finalize().into()).into_string())
 }
 
 /// systemd-boot, signed with `key` when the UKIs are.

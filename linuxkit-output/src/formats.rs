@@ -2,6 +2,7 @@
 //! (one pass over the tar), the root tree (another pass) and, with `--verity`, the verified
 //! root image. [`Shared::read`] makes only what the wanted formats need.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io;
 use std::path::Path;
@@ -22,6 +23,9 @@ use crate::{
     with_root, Format, OutputError, OutputOptions,
 };
 
+/// A root loader built for a root device, opening a verity root or not.
+type BuiltLoader = (RootDevice, bool, Option<Vec<u8>>);
+
 /// What the formats of one build share, and what they are written from.
 pub(crate) struct Shared<'a, R> {
     rootfs_tar: &'a Path,
@@ -35,6 +39,9 @@ pub(crate) struct Shared<'a, R> {
     _tree_data: Option<NamedTempFile>,
     /// With `--verity`: one squashfs with its hash tree, for every format.
     verity_root: Option<VerityRoot>,
+    /// Root loaders built so far, by root device and whether they open a verity root: formats
+    /// booting the same kind of root share one.
+    loaders: RefCell<Vec<BuiltLoader>>,
 }
 
 impl<'a, R: io::Read> Shared<'a, R> {
@@ -90,6 +97,7 @@ impl<'a, R: io::Read> Shared<'a, R> {
             tree,
             _tree_data: tree_data,
             verity_root,
+            loaders: RefCell::new(Vec::new()),
         })
     }
 
@@ -150,6 +158,34 @@ impl<'a, R: io::Read> Shared<'a, R> {
         staging.write_bytes(&format!("{}-cmdline", self.name), cmdline.as_bytes())
     }
 
+    /// The root loader for `device` (opening the verity root with the `--verity` helper when
+    /// `verity`), when the kernel needs one; built once per kind for all formats.
+    fn loader(
+        &self,
+        f: Format,
+        device: RootDevice,
+        verity: bool,
+    ) -> Result<Option<Vec<u8>>, OutputError> {
+        let built = self
+            .loaders
+            .borrow()
+            .iter()
+            .find_map(|(d, v, loader)| (*d == device && *v == verity).then(|| loader.clone()));
+        if let Some(loader) = built {
+            return Ok(loader);
+        }
+        let (t, _) = self.tree(f)?;
+        let helper = match (verity, &self.opts.verity) {
+            (true, Some(v)) => Some(v.helper.as_slice()),
+            _ => None,
+        };
+        let loader = rootloader::loader(t, f, device, helper, &self.opts.arch)?;
+        self.loaders
+            .borrow_mut()
+            .push((device, verity, loader.clone()));
+        Ok(loader)
+    }
+
     /// The root loader, as `<name>-<what>-initrd.img`, when the kernel needs one.
     fn loader_file(
         &self,
@@ -158,19 +194,15 @@ impl<'a, R: io::Read> Shared<'a, R> {
         device: RootDevice,
         what: &str,
     ) -> Result<(), OutputError> {
-        let (t, _) = self.tree(f)?;
-        let helper = match (f, &self.opts.verity) {
-            (Format::KernelSquashfs, Some(v)) => Some(v.helper.as_slice()),
-            _ => None,
-        };
-        if let Some(loader) = rootloader::loader(t, f, device, helper, &self.opts.arch)? {
+        let verity = f == Format::KernelSquashfs && self.opts.verity.is_some();
+        if let Some(loader) = self.loader(f, device, verity)? {
             staging.write_bytes(&format!("{}-{what}-initrd.img", self.name), &loader)?;
         }
         Ok(())
     }
 
     fn kernel_squashfs(&mut self, f: Format, staging: &mut Staging) -> Result<(), OutputError> {
-        let (_, boot) = self.tree(f)?;
+        let (t, boot) = self.tree.as_ref().ok_or_else(|| unsupported(f))?;
         let cmdline = match &self.verity_root {
             Some(v) => verity::with_params(&boot.cmdline, &v.params),
             None => boot.cmdline.clone(),
@@ -179,10 +211,9 @@ impl<'a, R: io::Read> Shared<'a, R> {
         self.loader_file(f, staging, RootDevice::Disk, "squashfs")?;
         let i = staging.create(&f.file_name(self.name))?;
         let s = staging.get(i);
-        match (&mut self.verity_root, &self.tree) {
-            (Some(v), _) => v.copy_to(s.file()).map_err(|e| s.err(e)),
-            (None, Some((t, _))) => squashfs::write(t, io::BufWriter::new(s.file())),
-            (None, None) => Err(unsupported(f)),
+        match &mut self.verity_root {
+            Some(v) => v.copy_to(s.file()).map_err(|e| s.err(e)),
+            None => squashfs::write(t, io::BufWriter::new(s.file())),
         }
     }
 
@@ -223,13 +254,11 @@ impl<'a, R: io::Read> Shared<'a, R> {
                 ),
             });
         }
-        match &self.initrd {
-            None => return Err(unsupported(f)),
-            Some((boot, _)) if boot.kernel.is_empty() => return Err(no_kernel(f)),
-            Some(_) => {}
+        let (boot, gz) = self.initrd.as_mut().ok_or_else(|| unsupported(f))?;
+        if boot.kernel.is_empty() {
+            return Err(no_kernel(f));
         }
         let dtbs = rpi3::device_trees((self.open)()?, self.rootfs_tar)?;
-        let (boot, gz) = self.initrd.as_mut().ok_or_else(|| unsupported(f))?;
         let gz_path = gz.path().to_path_buf();
         let gz_file = gz.as_file_mut();
         io::Seek::seek(gz_file, io::SeekFrom::Start(0)).map_err(|source| OutputError::Read {
@@ -254,16 +283,21 @@ impl<'a, R: io::Read> Shared<'a, R> {
         let seed = self.seed();
         let mut loader_file;
         let uki_boot;
-        let (mut uki, root) = match &mut self.verity_root {
-            Some(v) => {
-                let (t, boot) = self.tree.as_ref().ok_or_else(|| unsupported(f))?;
+        let verity_loader = match &self.verity_root {
+            Some(_) => {
+                let (_, boot) = self.tree(f)?;
                 if boot.kernel.is_empty() {
                     return Err(no_kernel(f));
                 }
                 // With the verity helper there always is a loader.
-                let helper = opts.verity.as_ref().map(|v| v.helper.as_slice());
-                let loader = rootloader::loader(t, f, RootDevice::Disk, helper, &opts.arch)?
-                    .unwrap_or_default();
+                self.loader(f, RootDevice::Disk, true)?.unwrap_or_default()
+            }
+            None => Vec::new(),
+        };
+        let (mut uki, root) = match &mut self.verity_root {
+            Some(v) => {
+                let (_, boot) = self.tree.as_ref().ok_or_else(|| unsupported(f))?;
+                let loader = verity_loader;
                 loader_file = staging.scratch("rootloader")?;
                 let path = loader_file.path().to_path_buf();
                 io::Write::write_all(loader_file.as_file_mut(), &loader)
@@ -333,7 +367,7 @@ impl<'a, R: io::Read> Shared<'a, R> {
             return Err(no_kernel(f));
         }
         bootfiles::check_bios_arch(&self.opts.arch, f)?;
-        let loader = rootloader::loader(t, f, RootDevice::Cdrom, None, &self.opts.arch)?;
+        let loader = self.loader(f, RootDevice::Cdrom, false)?;
         let cfg = format!(
             "DEFAULT linux\nLABEL linux\n    KERNEL /boot/kernel\n{}    APPEND {}\n",
             if loader.is_some() {
@@ -367,14 +401,14 @@ impl<'a, R: io::Read> Shared<'a, R> {
     fn iso_efi(&mut self, f: Format, staging: &mut Staging) -> Result<(), OutputError> {
         let stub = efi_stub(f, self.opts)?;
         let seed = self.seed();
-        let mut empty = staging.scratch("empty")?;
+        let mut empty;
         let (boot, gz, cmdline, t) = if f == Format::IsoEfi {
+            let loader = self.loader(f, RootDevice::Cdrom, false)?;
             let (t, boot) = self.tree.as_ref().ok_or_else(|| unsupported(f))?;
             let cmdline = with_root(&boot.cmdline, "/dev/sr0");
             // The UKI's initrd is the root loader, when the kernel needs one.
-            if let Some(loader) =
-                rootloader::loader(t, f, RootDevice::Cdrom, None, &self.opts.arch)?
-            {
+            empty = staging.scratch("empty")?;
+            if let Some(loader) = loader {
                 let path = empty.path().to_path_buf();
                 io::Write::write_all(empty.as_file_mut(), &loader)
                     .map_err(|source| OutputError::Write { path, source })?;

@@ -123,6 +123,8 @@ pub struct VmPlan {
     pub state_dir: PathBuf,
     /// Kill the VM after this long.
     pub timeout: Option<Duration>,
+    /// A guest reboot restarts the guest (an updatable disk) instead of ending the run.
+    pub reboot: bool,
 }
 
 /// Resolved inputs of the command line; [`command_line`] is a pure function of them.
@@ -441,6 +443,7 @@ pub fn prepare(target: &BootTarget, opts: &RunOptions) -> Result<VmPlan, RunErro
         pvh_kernel,
         state_dir,
         timeout: opts.timeout,
+        reboot: m.reboot,
     })
 }
 

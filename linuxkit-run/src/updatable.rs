@@ -7,18 +7,8 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use crate::target::{BootMode, BootTarget};
-
 /// Reads bytes at a guest offset; `false` when it cannot.
 type ReadAt = dyn FnMut(u64, &mut [u8]) -> bool;
-
-/// Whether `target` is an updatable disk.
-pub fn is_updatable(target: &BootTarget) -> bool {
-    match &target.mode {
-        BootMode::Disk { path, format } => updatable_disk(path, format),
-        _ => false,
-    }
-}
 
 /// Whether the disk at `path` (QEMU format `format`) has an updatable ESP.
 pub fn updatable_disk(path: &Path, format: &str) -> bool {

@@ -109,10 +109,7 @@ pub fn run(a: &RunArgs, cfg: &Config) -> Result<i32> {
     let path = boot_path(a.target.as_deref(), cfg)?;
     let target = detect(&path)?;
     let plan = prepare(&target, &opts)?;
-    let kernel_note = match (
-        &plan.pvh_kernel,
-        linuxkit_run::updatable::is_updatable(&target),
-    ) {
+    let kernel_note = match (&plan.pvh_kernel, plan.reboot) {
         (Some(_), _) => ", PVH vmlinux",
         (None, true) => ", A/B updatable: a guest reboot restarts it",
         (None, false) => "",
