@@ -49,7 +49,7 @@ pub struct Built {
 /// Every image reference of `def` with the platforms it is needed for; references locked in
 /// the package's `linuxkit.lock` are pinned (`reference@digest`), so they are fetched by digest.
 pub fn references(def: &Definition, platform: &Platform) -> Vec<(String, Platform)> {
-    // An unreadable lockfile is reported by `build_one`; here it only means no pinning.
+    // An unreadable lockfile is reported by `build_one_with`; here it only means no pinning.
     let lock = crate::resolve::read_lockfile(def).ok().flatten();
     let mut out: Vec<(String, Platform)> = Vec::new();
     for (r, p) in written_references(def, platform) {
@@ -247,19 +247,8 @@ fn write_stamp(
 }
 
 /// Builds one definition. `default_dir` is used when the destination has no `--dir`;
-/// `signing` signs the UKIs of EFI formats (see [`crate::secureboot::signing_key`]).
-pub fn build_one(
-    def: &Definition,
-    bc: &BuildConfig,
-    provider: &dyn ImageProvider,
-    cfg: &Config,
-    default_dir: &Path,
-    signing: Option<std::sync::Arc<SigningKey>>,
-) -> Result<Built> {
-    build_one_with(def, bc, provider, cfg, default_dir, signing, None)
-}
-
-/// [`build_one`], taking initrd pieces the local cache lacks from the definition's
+/// `signing` signs the UKIs of EFI formats (see [`crate::secureboot::signing_key`]). Initrd
+/// pieces the local cache lacks from the definition's
 /// `--cache-from` registry build cache through `registry` (fetched while the root filesystem
 /// is assembled).
 pub fn build_one_with(

@@ -18,7 +18,7 @@ use crate::image::{write_image, ImageConfig, WrittenImage};
 use crate::layer::Layer;
 
 /// The package of the agent.
-pub const PACKAGE: &str = "linuxkit-update";
+pub const PACKAGE: &str = linuxkit_validate::local::UPDATE_PACKAGE;
 
 /// The static agent this crate was built with (see `build.rs`).
 static EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/linuxkit-update"));
@@ -28,7 +28,7 @@ static EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/linuxkit-upda
 pub fn embedded_agent() -> Result<&'static [u8], LocalError> {
     if EMBEDDED.is_empty() {
         return Err(LocalError::Tool {
-            command: "init:linuxkit-update".into(),
+            command: format!("init:{PACKAGE}"),
             message: "this build of cargo-linuxkit carries no update agent: reinstall it with \
                       `cargo install cargo-linuxkit`"
                 .into(),
@@ -37,13 +37,18 @@ pub fn embedded_agent() -> Result<&'static [u8], LocalError> {
     Ok(EMBEDDED)
 }
 
-/// The content tag of the embedded agent image (a hash of the binary and the label).
+/// The content tag of the embedded agent image (a hash of the binary and the label), computed
+/// once.
 pub fn embedded_tag() -> String {
-    let mut h = Sha256::new();
-    h.update(EMBEDDED);
-    h.update(label());
-    h.update(ca_bundle());
-    hex::encode(h.finalize())[..40].to_string()
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        let mut h = Sha256::new();
+        h.update(EMBEDDED);
+        h.update(label());
+        h.update(ca_bundle());
+        hex::encode(h.finalize())[..40].to_string()
+    })
+    .clone()
 }
 
 /// The name of the embedded agent in the cache: `linuxkit-local/linuxkit-update:<tag>`.
@@ -52,7 +57,7 @@ pub fn embedded_name() -> String {
 }
 
 /// The image label: the agent's privileges.
-pub fn label() -> String {
+fn label() -> String {
     serde_json::json!({
         "pid": "host",
         "net": "host",
@@ -71,7 +76,7 @@ pub fn label() -> String {
 
 /// Mozilla's root certificates (the `webpki-root-certs` crate) as a PEM bundle: the registry
 /// client verifies HTTPS registries against them, and will not start without any.
-pub fn ca_bundle() -> String {
+fn ca_bundle() -> String {
     use base64::Engine as _;
     let mut pem = String::new();
     for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {

@@ -88,7 +88,6 @@ impl<'a> FetchOptions<'a> {
 pub struct ImageSet {
     resolver: Option<Resolver>,
     cache: PathBuf,
-    local: Vec<String>,
     /// The local images, as prepared (in the order first written).
     pub prepared: Vec<Prepared>,
 }
@@ -129,7 +128,6 @@ impl ImageSet {
         Ok(ImageSet {
             resolver,
             cache: opts.cache.to_path_buf(),
-            local,
             prepared,
         })
     }
@@ -141,7 +139,7 @@ impl ImageSet {
             Some(r) => r,
             None => &NoRegistry,
         };
-        Ok(if self.local.is_empty() {
+        Ok(if self.prepared.is_empty() {
             SetProvider::Registry(registry)
         } else {
             SetProvider::Local(

@@ -22,13 +22,14 @@ use agent::check::{self, Failure, Verdict};
 use agent::espfs::Esp;
 use agent::health::{self, Health};
 use agent::verify::{self, Signer};
+use linuxkit_oci::digest::sha256_digest;
 use linuxkit_oci::store::Platform;
+use linuxkit_oci::write::DigestingWriter;
 use linuxkit_resolve::{ProgressMode, Resolver, ResolverOptions};
 use linuxkit_update::agent;
 use linuxkit_update::artifact::SystemArtifact;
 use linuxkit_update::esp::{Entry, Failed, State, Version};
 use linuxkit_update::settings::Settings;
-use sha2::{Digest, Sha256};
 
 /// Where the agent mounts the ESP and efivarfs (directories of its image).
 const ESP_DIR: &str = "/esp";
@@ -120,20 +121,11 @@ fn reboot() -> ! {
     }
 }
 
-/// The OCI architecture this agent was built for.
-fn architecture() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
-}
-
+/// `sha256:<hex>` of the file at `path`, streamed.
 fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h)?;
-    Ok(format!("sha256:{}", hex::encode(h.finalize())))
+    let mut h = DigestingWriter::new(std::io::sink());
+    std::io::copy(&mut std::fs::File::open(path)?, &mut h)?;
+    Ok(h.finish().1.into_string())
 }
 
 /// What a check of the registry found out, when it is not an installation.
@@ -189,22 +181,20 @@ impl Agent {
         state
             .versions
             .retain(|base, _| entries.iter().any(|e| &e.base() == base));
+        let running_uki = std::fs::read(esp.path(&running.path()))
+            .map_err(|e| format!("reading {running}: {e}"))?;
         if let std::collections::btree_map::Entry::Vacant(v) = state.versions.entry(running.base())
         {
-            let uki = sha256_file(&esp.path(&running.path())).map_err(|e| e.to_string())?;
             v.insert(Version {
-                uki,
+                uki: sha256_digest(&running_uki).into_string(),
                 ..Version::default()
             });
         }
-        let running_signer = {
-            let bytes = std::fs::read(esp.path(&running.path()))
-                .map_err(|e| format!("reading {running}: {e}"))?;
-            verify::signer(&bytes).map_err(|e| format!("the running version's signature: {e}"))?
-        };
+        let running_signer = verify::signer(&running_uki)
+            .map_err(|e| format!("the running version's signature: {e}"))?;
         let registry = Resolver::new(ResolverOptions {
             cache_dir: Some(CACHE_DIR.into()),
-            platform: Platform::linux(architecture()),
+            platform: Platform::host(),
             mirrors: settings.mirrors.clone(),
             insecure_registries: settings.insecure_registries.clone(),
             progress: ProgressMode::Quiet,
@@ -478,7 +468,7 @@ impl Agent {
             raw,
             digest,
             &check::Running {
-                architecture: architecture(),
+                architecture: &Platform::host().architecture,
                 uki: &running.uki,
                 state: &self.state,
                 available,

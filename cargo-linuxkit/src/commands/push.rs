@@ -12,12 +12,12 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use linuxkit_oci::digest::sha256_digest;
 use linuxkit_oci::store::Descriptor;
 use linuxkit_oci::write::DigestingWriter;
 use linuxkit_output::{BuiltDisk, Format};
 use linuxkit_update::artifact::{self, Blob, SystemInfo};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::cli::{BuildArgs, InputArgs, PushArgs};
 use crate::config::{BuildConfig, Config};
@@ -194,13 +194,13 @@ fn lock_digest(def: &Definition) -> Result<Option<String>> {
         .filter(|p| p.is_file())
         .map(|p| std::fs::read(&p).map_err(Error::io(&p)))
         .transpose()?
-        .map(|bytes| format!("sha256:{}", hex::encode(Sha256::digest(bytes)))))
+        .map(|bytes| sha256_digest(&bytes).into_string()))
 }
 
 /// Pushes the blobs and the manifest describing `info` to `reference`; the manifest's digest.
 fn publish(cfg: &Config, reference: &str, info: &SystemInfo, blobs: &Blobs) -> Result<String> {
     let manifest = artifact::manifest(info, blobs.uki.clone(), blobs.verity_root.clone());
-    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&manifest)));
+    let digest = sha256_digest(&manifest).into_string();
     cfg.shell.status(
         "Pushing",
         format!(
